@@ -1,0 +1,48 @@
+# Two commands do everything on a fresh machine:
+#   make demo   environment, data (embedded dataset unless CITYSCAPES_DATASET is set), the product
+#   make test   environment, then the test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+EMBEDDED := data/cityscapes-synthetic
+DATA_ROOT := $(if $(CITYSCAPES_DATASET),$(CITYSCAPES_DATASET),$(EMBEDDED))
+
+.PHONY: demo test venv data check preview bench clean-data
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# The embedded dataset is generated once; its index is written last, so a generation that was
+# interrupted is simply redone.
+$(EMBEDDED)/segmentation_index.csv: | $(STAMP)
+	$(PY) -m training data make --out $(EMBEDDED)
+
+data: $(STAMP) $(if $(CITYSCAPES_DATASET),,$(EMBEDDED)/segmentation_index.csv)
+	$(PY) -m training data index --data-root "$(DATA_ROOT)"
+
+check: data
+	$(PY) -m training data check --data-root "$(DATA_ROOT)"
+
+preview: data
+	$(PY) -m training data preview --data-root "$(DATA_ROOT)" --out docs/dataset_preview.png
+
+demo: check preview
+	@echo
+	@echo "Dataset ready in $(DATA_ROOT); contact sheet in docs/dataset_preview.png"
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: data
+	$(PY) bench/bench_evaluation.py
+	$(PY) bench/bench_batches.py --data-root "$(DATA_ROOT)"
+	$(PY) bench/bench_generation.py
+
+clean-data:
+	rm -rf $(EMBEDDED)

@@ -1,0 +1,165 @@
+"""``python -m training ...``: the command line of the training package.
+
+Every command fails with one line naming the problem (a bad file, a missing folder), never a
+traceback, and exits with status 2; ``data check`` exits with 1 when it found bad files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from training.cityscapes import DatasetError, resolve_data_root
+from training.labels import CLASS_SET_NAMES
+
+EXIT_BAD_FILES, EXIT_ERROR = 1, 2
+
+
+def _add_data_root(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-root", help="dataset in the Cityscapes layout "
+                        "(default: $CITYSCAPES_DATASET, else the embedded dataset)")
+    parser.add_argument("--index", help="index file (default: <data root>/segmentation_index.csv)")
+
+
+def _add_classes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--classes", choices=CLASS_SET_NAMES, default="categories8",
+                        help="class set (default: categories8)")
+
+
+def _load_index(args):
+    from training.index import load_or_build_index
+    return load_or_build_index(resolve_data_root(args.data_root), args.index)
+
+
+def cmd_data_make(args) -> int:
+    from training.synthetic import make_dataset
+
+    summary = make_dataset(args.out, train=args.train, val=args.val, height=args.height,
+                           width=args.width, seed=args.seed, workers=args.workers,
+                           progress=not args.quiet)
+    from training.index import load_or_build_index
+    index = load_or_build_index(Path(args.out))
+    print(f"wrote {summary['images']} images to {args.out} in {summary['seconds']:.1f} s "
+          f"({summary['images_per_second']:.0f} images/s); indexed: "
+          + ", ".join(f"{k} {v}" for k, v in index.counts().items()))
+    return 0
+
+
+def cmd_data_index(args) -> int:
+    from training.index import index_path_for, load_or_build_index
+
+    root = resolve_data_root(args.data_root)
+    path = index_path_for(root, args.index)
+    if args.rebuild and path.exists():
+        path.unlink()  # explicit request: new ids and splits from the given seed and ratios
+    index = load_or_build_index(root, args.index, seed=args.seed, validation_ratio=args.validation_ratio,
+                                sample_ratio=args.sample_ratio)
+    print(f"{path}: {len(index)} images, ids 0..{index.next_id - 1}; "
+          + ", ".join(f"{k} {v}" for k, v in index.counts().items()))
+    return 0
+
+
+def cmd_data_check(args) -> int:
+    from training.atomic import write_json_atomic
+    from training.dataset_summary import format_summary, summarize_dataset
+
+    summary = summarize_dataset(_load_index(args), args.classes, args.workers, progress=not args.quiet)
+    print(format_summary(summary))
+    if args.json:
+        write_json_atomic(args.json, summary)
+    return EXIT_BAD_FILES if summary["problems"] else 0
+
+
+def cmd_data_preview(args) -> int:
+    from training.preview import write_contact_sheet
+
+    out = write_contact_sheet(_load_index(args), Path(args.out), args.count, args.split, args.classes)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_evaluate_masks(args) -> int:
+    from training.atomic import write_json_atomic
+    from training.evaluate_masks import evaluate_masks, format_report
+
+    result = evaluate_masks(Path(args.gt_root), Path(args.pred_dir), args.split, args.classes,
+                            args.workers, progress=not args.quiet, index_path=args.index)
+    print(format_report(result))
+    if args.json:
+        write_json_atomic(args.json, result)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.splitlines()[0])
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="make, index, check or preview a dataset")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+
+    make = data_commands.add_parser("make", help="generate the embedded street-scene dataset")
+    make.add_argument("--out", required=True, help="output folder (Cityscapes layout)")
+    make.add_argument("--train", type=int, default=300, help="images in the official train split")
+    make.add_argument("--val", type=int, default=100, help="images in the official val split")
+    make.add_argument("--height", type=int, default=256)
+    make.add_argument("--width", type=int, default=512)
+    make.add_argument("--seed", type=int, default=0)
+    make.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    make.set_defaults(handler=cmd_data_make)
+
+    index = data_commands.add_parser("index", help="assign ids and splits (keeps existing ids)")
+    _add_data_root(index)
+    index.add_argument("--seed", type=int, default=0, help="seed of the splits (new index only)")
+    index.add_argument("--validation-ratio", type=float, default=0.2,
+                       help="share of official train used for validation (new index only)")
+    index.add_argument("--sample-ratio", type=float, default=0.1, help="size of the *_sample subsets")
+    index.add_argument("--rebuild", action="store_true", help="discard the saved index: ids change")
+    index.set_defaults(handler=cmd_data_index)
+
+    check = data_commands.add_parser("check", help="decode every file; summary and bad files")
+    _add_data_root(check)
+    _add_classes(check)
+    check.add_argument("--workers", type=int, default=None)
+    check.add_argument("--json", help="also write the summary as JSON")
+    check.set_defaults(handler=cmd_data_check)
+
+    preview = data_commands.add_parser("preview", help="contact sheet PNG: photo | ground truth | overlay")
+    _add_data_root(preview)
+    _add_classes(preview)
+    preview.add_argument("--out", default="docs/dataset_preview.png")
+    preview.add_argument("--split", default="train")
+    preview.add_argument("--count", type=int, default=6)
+    preview.set_defaults(handler=cmd_data_preview)
+
+    evaluate = commands.add_parser("evaluate-masks", help="IoU of labelId prediction PNGs vs ground truth")
+    evaluate.add_argument("--gt-root", required=True, help="ground truth in the Cityscapes layout")
+    evaluate.add_argument("--pred-dir", required=True,
+                          help="PNGs of labelIds, matched by <city>_<seq>_<frame> in their names")
+    evaluate.add_argument("--split", default="test",
+                          help="test (= official val, default), validation, train, *_sample or all")
+    _add_classes(evaluate)
+    evaluate.add_argument("--index", help="index file of the ground truth")
+    evaluate.add_argument("--workers", type=int, default=None, help="decoding threads (default: all cores)")
+    evaluate.add_argument("--json", help="also write per-class IoU, means and per-image scores as JSON")
+    evaluate.set_defaults(handler=cmd_evaluate_masks)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (DatasetError, ValueError, KeyError, OSError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
