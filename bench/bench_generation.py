@@ -1,0 +1,36 @@
+"""Throughput of the synthetic dataset generator: images/s with 1 and 2 workers at 256x512.
+
+Counts rendering plus writing all four PNG files per image. Usage:
+    .venv/bin/python bench/bench_generation.py [--images 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from training.synthetic import make_dataset  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=120, help="images per run (train split)")
+    parser.add_argument("--height", type=int, default=256)
+    parser.add_argument("--width", type=int, default=512)
+    args = parser.parse_args()
+    for workers in (1, 2):
+        with tempfile.TemporaryDirectory() as tmp:
+            summary = make_dataset(tmp, train=args.images, val=0, height=args.height, width=args.width,
+                                   seed=0, workers=workers, progress=False)
+        per_core = summary["images_per_second"] / workers
+        print(f"workers={workers}: {summary['images']} images {args.height}x{args.width} in "
+              f"{summary['seconds']:.2f} s -> {summary['images_per_second']:.1f} images/s "
+              f"({per_core:.1f} per worker)")
+
+
+if __name__ == "__main__":
+    main()
