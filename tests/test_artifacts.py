@@ -1,0 +1,99 @@
+"""The run store: atomic publication, lazy reading, deployment, errors naming the file."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from training.artifacts import (ArtifactError, RunWriter, deploy, deployed_run, get_run, list_runs,
+                                store_version)
+from training.labels import get_class_set
+
+
+def _complete_writer(tmp_path, name="demo_run", miou=0.5):
+    writer = RunWriter(name, tmp_path)
+    writer.path("model.keras").write_bytes(b"not really a model")
+    writer.write_text("config.yaml", "name: demo_run\n")
+    writer.write_csv("history.csv", [{"epoch": 1, "loss": 0.9, "val_miou": 0.4}])
+    writer.write_json("metrics.json", {"miou": miou, "split": "test", "iou": {"void": float("nan")}})
+    writer.write_array("confusion.npy", np.eye(3, dtype=np.int64))
+    writer.write_csv("per_image.csv", [{"id": 4, "miou": 0.25}, {"id": 9, "miou": ""}])
+    writer.write_prediction(4, np.array([[0, 1], [7, 2]], np.uint8), get_class_set().palette())
+    return writer
+
+
+def test_a_run_appears_only_when_complete(tmp_path):
+    writer = _complete_writer(tmp_path)
+    assert list_runs(tmp_path) == []  # staged, not published
+    path = writer.commit()
+    assert path == tmp_path / "runs" / "demo_run"
+    assert [run.name for run in list_runs(tmp_path)] == ["demo_run"]
+    assert not any(p.name.startswith(".staging") for p in (tmp_path / "runs").iterdir())
+
+
+def test_an_incomplete_run_cannot_be_published_and_abort_cleans(tmp_path):
+    writer = RunWriter("half", tmp_path)
+    writer.write_json("metrics.json", {})
+    with pytest.raises(ArtifactError, match="missing config.yaml, model.keras, history.csv"):
+        writer.commit()
+    writer.abort()
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_names_are_never_overwritten(tmp_path):
+    _complete_writer(tmp_path).commit()
+    second = _complete_writer(tmp_path).commit()
+    assert second.name == "demo_run-2"
+
+
+def test_reading_a_run(tmp_path):
+    _complete_writer(tmp_path).commit()
+    run = get_run("demo_run", tmp_path)
+    assert run.metrics["miou"] == 0.5 and run.metrics["iou"]["void"] is None  # NaN -> null
+    assert run.history() == [{"epoch": 1, "loss": 0.9, "val_miou": 0.4}]
+    assert run.per_image() == [{"id": 4, "miou": 0.25}, {"id": 9, "miou": ""}]
+    np.testing.assert_array_equal(run.confusion(), np.eye(3))
+    assert run.prediction(4).tolist() == [[0, 1], [7, 2]]  # class indices, not colours
+    assert run.predicted_ids() == [4]
+    with pytest.raises(ArtifactError, match="run demo_run: missing predictions/5.png"):
+        run.prediction(5)
+
+
+def test_errors_name_the_run_and_file(tmp_path):
+    _complete_writer(tmp_path).commit()
+    with pytest.raises(ArtifactError, match="no run named 'other'.*runs: demo_run"):
+        get_run("other", tmp_path)
+    with pytest.raises(ArtifactError, match="not a run name"):
+        get_run("../etc", tmp_path)
+    (tmp_path / "runs" / "demo_run" / "metrics.json").write_text("{broken")
+    with pytest.raises(ArtifactError, match="metrics.json is not valid JSON"):
+        get_run("demo_run", tmp_path).metrics
+
+
+def test_deploy(tmp_path):
+    assert deployed_run(tmp_path) is None
+    _complete_writer(tmp_path).commit()
+    before = store_version(tmp_path)
+    record = deploy("demo_run", tmp_path)
+    assert record["run"] == "demo_run" and record["miou_test"] == 0.5
+    assert json.loads((tmp_path / "deployed.json").read_text())["run"] == "demo_run"
+    assert deployed_run(tmp_path).name == "demo_run"
+    assert store_version(tmp_path) != before
+    with pytest.raises(ArtifactError, match="no run named 'ghost'"):
+        deploy("ghost", tmp_path)
+    (tmp_path / "deployed.json").write_text("[]")
+    with pytest.raises(ArtifactError, match="damaged; redeploy"):
+        deployed_run(tmp_path)
+
+
+def test_store_version_changes_when_a_run_is_published(tmp_path):
+    empty = store_version(tmp_path)
+    _complete_writer(tmp_path).commit()
+    assert store_version(tmp_path) != empty
+
+
+def test_reading_the_store_never_imports_tensorflow():
+    code = "import sys, training.artifacts, training.report; sys.exit('tensorflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
