@@ -8,7 +8,7 @@ STAMP := $(VENV)/.requirements-installed
 EMBEDDED := data/cityscapes-synthetic
 DATA_ROOT := $(if $(CITYSCAPES_DATASET),$(CITYSCAPES_DATASET),$(EMBEDDED))
 
-.PHONY: demo test venv data check preview bench clean-data
+.PHONY: demo test venv data check preview models bench clean-data
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,9 +32,20 @@ check: data
 preview: data
 	$(PY) -m training data preview --data-root "$(DATA_ROOT)" --out docs/dataset_preview.png
 
-demo: check preview
+# The demo model set is trained once, when the run store is empty; the best on validation mIoU
+# is deployed.
+models: data
+	@if ! ls artifacts/runs/*/metrics.json >/dev/null 2>&1; then \
+	  for config in configs/demo/[!_]*.yaml; do \
+	    $(PY) -m training train $$config --set data.root="$(DATA_ROOT)" || exit 1; \
+	  done; \
+	  $(PY) -m training deploy --best; \
+	fi
+	$(PY) -m training table
+
+demo: check preview models
 	@echo
-	@echo "Dataset ready in $(DATA_ROOT); contact sheet in docs/dataset_preview.png"
+	@echo "Dataset in $(DATA_ROOT); contact sheet in docs/dataset_preview.png; runs in artifacts/runs"
 
 test: $(STAMP)
 	$(PY) -m pytest

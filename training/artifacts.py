@@ -225,6 +225,15 @@ def deploy(name: str, root: str | os.PathLike | None = None) -> dict:
     return record
 
 
+def best_run(root: str | os.PathLike | None = None, key: str = "val_miou") -> Run:
+    """The run with the highest ``key``; validation by default, never the test split (no leakage)."""
+    scored = [(run.metrics.get(key), run) for run in list_runs(root)]
+    scored = [(score, run) for score, run in scored if isinstance(score, (int, float))]
+    if not scored:
+        raise ArtifactError(f"no run in {artifacts_dir(root)} has a {key}: train one first")
+    return max(scored, key=lambda pair: pair[0])[1]
+
+
 def deployed_run(root: str | os.PathLike | None = None) -> Run | None:
     """The deployed run, or None when nothing is deployed."""
     path = artifacts_dir(root) / DEPLOYED

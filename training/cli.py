@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from training.artifacts import ArtifactError
 from training.cityscapes import DatasetError, resolve_data_root
 from training.labels import CLASS_SET_NAMES
 
@@ -92,6 +93,83 @@ def cmd_evaluate_masks(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from training.config import load_config
+    from training.train import train
+
+    config = load_config(args.config, args.set or [])
+    run_dir = train(config, args.artifacts, resume=args.resume, verbose=0 if args.quiet else 1)
+    print(f"published {run_dir}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    import yaml
+
+    from training.artifacts import get_run
+    from training.atomic import write_json_atomic
+    from training.evaluate_masks import format_report
+    from training.evaluate_model import evaluate_model
+    from training.index import load_or_build_index
+    from training.labels import get_class_set
+    from training.models import load_model
+
+    run = get_run(args.run, args.artifacts)
+    config = yaml.safe_load(run.config_text)
+    root = resolve_data_root(args.data_root or config["data"]["root"])
+    index = load_or_build_index(root, config["data"]["index"])
+    result = evaluate_model(load_model(run.model_path), root, index.split(args.split),
+                            get_class_set(config["data"]["classes"]),
+                            (config["data"]["height"], config["data"]["width"]), progress=not args.quiet)
+    summary = {**result["summary"], "split": args.split, "per_image": result["per_image"]}
+    print(format_report(summary))
+    if args.json:
+        write_json_atomic(args.json, summary)
+    return 0
+
+
+def cmd_table(args) -> int:
+    from training.artifacts import list_runs
+    from training.atomic import write_text_atomic
+    from training.report import table_rows, to_csv, to_markdown
+
+    rows = table_rows(list_runs(args.artifacts))
+    text = to_csv(rows) if args.format == "csv" else to_markdown(rows)
+    if args.out:
+        write_text_atomic(args.out, text + ("" if text.endswith("\n") else "\n"))
+    print(text)
+    return 0
+
+
+def cmd_deploy(args) -> int:
+    from training.artifacts import best_run, deploy
+
+    if (args.run is None) == (not args.best):
+        raise ValueError("deploy takes a run name or --best (the highest validation mIoU)")
+    record = deploy(args.run or best_run(args.artifacts).name, args.artifacts)
+    print(f"deployed {record['run']} (test mIoU {record['miou_test']})")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from training.artifacts import deployed_run, list_runs
+
+    deployed = deployed_run(args.artifacts)
+    runs = list_runs(args.artifacts)
+    if not runs:
+        print("no runs yet: python -m training train CONFIG")
+    for run in runs:
+        marker = "*" if deployed and deployed.name == run.name else " "
+        m = run.metrics
+        print(f"{marker} {run.name:<48} {m.get('model', ''):<11} {m.get('split', '')} mIoU "
+              f"{m.get('miou') or float('nan'):.3f}  {m.get('params', 0):>10,} params")
+    return 0
+
+
+def _add_artifacts(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--artifacts", help="run store (default: $ARTIFACTS_DIR, else artifacts/)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.splitlines()[0])
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -145,6 +223,37 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--workers", type=int, default=None, help="decoding threads (default: all cores)")
     evaluate.add_argument("--json", help="also write per-class IoU, means and per-image scores as JSON")
     evaluate.set_defaults(handler=cmd_evaluate_masks)
+
+    train = commands.add_parser("train", help="train a config, evaluate it, publish the run")
+    train.add_argument("config", help="YAML config (see configs/)")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+    train.add_argument("--resume", action="store_true", help="continue an interrupted run of this config")
+    _add_artifacts(train)
+    train.set_defaults(handler=cmd_train)
+
+    run_eval = commands.add_parser("evaluate", help="evaluate a published run on a split")
+    run_eval.add_argument("run")
+    run_eval.add_argument("--split", default="test")
+    run_eval.add_argument("--data-root")
+    run_eval.add_argument("--json", help="also write the result as JSON")
+    _add_artifacts(run_eval)
+    run_eval.set_defaults(handler=cmd_evaluate)
+
+    table = commands.add_parser("table", help="comparison table of all runs")
+    table.add_argument("--format", choices=("markdown", "csv"), default="markdown")
+    table.add_argument("--out", help="also write it to this file")
+    _add_artifacts(table)
+    table.set_defaults(handler=cmd_table)
+
+    deploy = commands.add_parser("deploy", help="make a run the one the API serves")
+    deploy.add_argument("run", nargs="?")
+    deploy.add_argument("--best", action="store_true", help="the run with the highest validation mIoU")
+    _add_artifacts(deploy)
+    deploy.set_defaults(handler=cmd_deploy)
+
+    runs = commands.add_parser("runs", help="list the runs (* = deployed)")
+    _add_artifacts(runs)
+    runs.set_defaults(handler=cmd_runs)
     return parser
 
 
@@ -152,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (DatasetError, ValueError, KeyError, OSError) as error:
+    except (DatasetError, ArtifactError, ValueError, KeyError, OSError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"error: {message}", file=sys.stderr)
         return EXIT_ERROR

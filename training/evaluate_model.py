@@ -1,0 +1,85 @@
+"""Evaluate a Keras model on a split, at the resolution of the ground truth.
+
+The model sees images at its training size; its class probabilities are resized back to the
+original size (bilinear) before the argmax, so the scores are comparable with any other model
+and with the official evaluation, whatever size each model was trained at.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from training import runtime_env
+from training.augment import resize_pair
+from training.cityscapes import read_pair
+from training.evaluation import Evaluator
+from training.index import IndexEntry
+from training.labels import ClassSet
+from training.metrics import iou_per_class, mean_iou, pixel_accuracy
+
+runtime_env.apply()
+from keras import ops  # noqa: E402
+
+
+def predict_probabilities(model, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(H, W, K)`` class probabilities of one ``(H, W, 3)`` uint8 image, at the image's size."""
+    small, _ = resize_pair(image, np.zeros(image.shape[:2], np.uint8), size)
+    probabilities = model(small[None].astype(np.float32) / 255.0, training=False)
+    if tuple(probabilities.shape[1:3]) != image.shape[:2]:
+        probabilities = ops.image.resize(probabilities, image.shape[:2], interpolation="bilinear")
+    return ops.convert_to_numpy(probabilities)[0]
+
+
+def predict_classes(model, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(H, W)`` uint8 class indices for one image, at the image's size."""
+    return predict_probabilities(model, image, size).argmax(-1).astype(np.uint8)
+
+
+def evaluate_model(model, root: Path, entries: Sequence[IndexEntry], class_set: ClassSet,
+                   size: tuple[int, int], on_prediction: Callable[[int, np.ndarray], None] | None = None,
+                   progress: bool = True) -> dict:
+    """Predict every image of ``entries`` and score it against its ground truth.
+
+    Returns:
+        ``summary`` (``training.evaluation.summarize``), ``confusion`` (K x K),
+        ``per_image`` rows (id, split, mIoU, pixel accuracy, IoU per class) and
+        ``per_image_confusion`` (N x K x K, same order).
+    """
+    evaluator = Evaluator(class_set, "classes")
+    rows, confusions = [], []
+    k = class_set.num_classes
+    for entry in tqdm(entries, desc="evaluate", unit="img", disable=not progress):
+        image, label_ids = read_pair(root, entry.image, entry.label)
+        predicted = predict_classes(model, image, size)
+        image_confusion = evaluator.add(label_ids, predicted)
+        iou = iou_per_class(image_confusion)[:k]
+        rows.append({"id": entry.id, "split": entry.split, "miou": _round(mean_iou(iou)),
+                     "pixel_accuracy": _round(pixel_accuracy(image_confusion)),
+                     **{f"iou_{name}": _round(v) for name, v in zip(class_set.names, iou)}})
+        confusions.append(image_confusion)
+        if on_prediction is not None:
+            on_prediction(entry.id, predicted)
+    return {"summary": evaluator.summary(), "confusion": evaluator.confusion.copy(), "per_image": rows,
+            "per_image_confusion": np.stack(confusions).astype(np.int64)}
+
+
+def _round(value: float) -> float | str:
+    return "" if np.isnan(value) else round(float(value), 6)
+
+
+def inference_ms_per_image(model, size: tuple[int, int], repeats: int = 10) -> float:
+    """Median time of one forward pass on one image at the training size (batch 1)."""
+    x = np.random.default_rng(0).random((1, *size, 3), dtype=np.float32)
+    for _ in range(2):
+        model(x, training=False)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        ops.convert_to_numpy(model(x, training=False))
+        times.append(time.perf_counter() - start)
+    return round(1000 * float(np.median(times)), 3)
