@@ -54,6 +54,8 @@ bench: data
 	$(PY) bench/bench_evaluation.py
 	$(PY) bench/bench_batches.py --data-root "$(DATA_ROOT)"
 	$(PY) bench/bench_generation.py
+	$(PY) bench/bench_training.py
+	$(PY) bench/bench_models.py
 
 clean-data:
 	rm -rf $(EMBEDDED)

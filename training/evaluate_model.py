@@ -29,10 +29,12 @@ from keras import ops  # noqa: E402
 def predict_probabilities(model, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``(H, W, K)`` class probabilities of one ``(H, W, 3)`` uint8 image, at the image's size."""
     small, _ = resize_pair(image, np.zeros(image.shape[:2], np.uint8), size)
-    probabilities = model(small[None].astype(np.float32) / 255.0, training=False)
+    # predict_on_batch runs Keras' compiled predict function: 2-7x faster than an eager call.
+    probabilities = model.predict_on_batch(small[None].astype(np.float32) / 255.0)
     if tuple(probabilities.shape[1:3]) != image.shape[:2]:
-        probabilities = ops.image.resize(probabilities, image.shape[:2], interpolation="bilinear")
-    return ops.convert_to_numpy(probabilities)[0]
+        probabilities = ops.convert_to_numpy(
+            ops.image.resize(probabilities, image.shape[:2], interpolation="bilinear"))
+    return probabilities[0]
 
 
 def predict_classes(model, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -73,13 +75,13 @@ def _round(value: float) -> float | str:
 
 
 def inference_ms_per_image(model, size: tuple[int, int], repeats: int = 10) -> float:
-    """Median time of one forward pass on one image at the training size (batch 1)."""
+    """Median time of one compiled forward pass on one image at the training size (batch 1)."""
     x = np.random.default_rng(0).random((1, *size, 3), dtype=np.float32)
     for _ in range(2):
-        model(x, training=False)
+        model.predict_on_batch(x)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        ops.convert_to_numpy(model(x, training=False))
+        model.predict_on_batch(x)
         times.append(time.perf_counter() - start)
     return round(1000 * float(np.median(times)), 3)
