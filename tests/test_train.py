@@ -1,5 +1,6 @@
 """Training end to end on a tiny dataset: the run directory, interruption and --resume."""
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -93,6 +94,11 @@ def test_cli_train_table_deploy_runs(tiny, capsys):
     assert "published" in capsys.readouterr().out
     assert main(["table", "--artifacts", str(artifacts), "--format", "csv", "--out", str(artifacts / "t.csv")]) == 0
     assert capsys.readouterr().out.startswith("run,model,backbone")
+    evaluation = artifacts / "validation.json"
+    assert main(["-q", "evaluate", "cli_run", "--split", "validation", "--artifacts", str(artifacts),
+                 "--json", str(evaluation)]) == 0
+    assert "split validation" in capsys.readouterr().out
+    assert json.loads(evaluation.read_text())["images"] == 2  # the validation split of the tiny set
     assert main(["deploy", "--best", "--artifacts", str(artifacts)]) == 0
     assert main(["runs", "--artifacts", str(artifacts)]) == 0
     assert "* cli_run" in capsys.readouterr().out
