@@ -8,7 +8,7 @@ STAMP := $(VENV)/.requirements-installed
 EMBEDDED := data/cityscapes-synthetic
 DATA_ROOT := $(if $(CITYSCAPES_DATASET),$(CITYSCAPES_DATASET),$(EMBEDDED))
 
-.PHONY: demo test venv data check preview models bench clean-data
+.PHONY: demo test venv data check preview models api bench clean-data
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,9 +43,15 @@ models: data
 	fi
 	$(PY) -m training table
 
+# The API under gunicorn on loopback: API_HOST, API_PORT, API_WORKERS, API_THREADS override.
+api: $(STAMP)
+	$(PY) -m gunicorn -c api/gunicorn.conf.py "api:create_app()"
+
 demo: check preview models
 	@echo
 	@echo "Dataset in $(DATA_ROOT); contact sheet in docs/dataset_preview.png; runs in artifacts/runs"
+	@echo "API: http://$${API_HOST:-127.0.0.1}:$${API_PORT:-8000}/  (Ctrl-C stops it)"
+	SEGAPI_DATA_ROOT="$(DATA_ROOT)" $(PY) -m gunicorn -c api/gunicorn.conf.py "api:create_app()"
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -1,0 +1,78 @@
+"""Gunicorn settings for the segmentation API (``make api``).
+
+    .venv/bin/python -m gunicorn -c api/gunicorn.conf.py "api:create_app()"
+
+Everything comes from the environment:
+
+    API_HOST      bind address                    127.0.0.1 (loopback only unless you say so)
+    API_PORT      port                            8000
+    API_WORKERS   worker processes                2
+    API_THREADS   threads per worker (gthread)    4
+    API_TIMEOUT   seconds before a silent worker is restarted   120
+    API_ACCESS_LOG  "-" (stderr) or a file to turn the access log on; off by default
+    API_LOG_LEVEL   gunicorn's log level          info
+
+Each worker builds its own app (no ``preload_app``: TensorFlow must be imported after the
+fork, never before) with ``SEGAPI_WARM_UP=true`` unless the environment says otherwise, so the
+deployed model is loaded and has run one prediction before the worker takes its first request.
+``post_worker_init`` then asks the worker's own app for ``/health`` and logs whether the model
+is loaded. Every ``SEGAPI_*`` variable reaches the app (``SEGAPI_RUN``, ``SEGAPI_DATA_ROOT``, ...).
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _int(name: str, default: int, minimum: int = 1) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise SystemExit(f"{name}={text!r} is not an integer") from None
+    if value < minimum:
+        raise SystemExit(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+_host = os.environ.get("API_HOST", "").strip() or "127.0.0.1"
+_port = _int("API_PORT", 8000, minimum=0)
+if _port > 65535:
+    raise SystemExit(f"API_PORT={_port} is not a port")
+
+bind = [f"[{_host}]:{_port}" if ":" in _host and not _host.startswith("[") else f"{_host}:{_port}"]
+workers = _int("API_WORKERS", 2)
+worker_class = "gthread"
+threads = _int("API_THREADS", 4)
+timeout = _int("API_TIMEOUT", 120)
+graceful_timeout = 30
+keepalive = 5
+preload_app = False  # TensorFlow is imported in each worker, after the fork
+
+# Logs: errors to stderr, access log only when asked for.
+accesslog = os.environ.get("API_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("API_LOG_LEVEL", "info")
+
+# No control socket: several servers (make api, the tests, the benchmark) may run side by side,
+# and they would all share the default $HOME/.gunicorn/gunicorn.ctl.
+control_socket_disable = True
+
+proc_name = "segapi"
+
+# Warm-up: the app loads the model and predicts once while it is created, in each worker.
+# An explicit SEGAPI_WARM_UP in the environment wins (e.g. SEGAPI_WARM_UP=false).
+raw_env = [f"SEGAPI_WARM_UP={os.environ.get('SEGAPI_WARM_UP', 'true')}"]
+
+
+def post_worker_init(worker) -> None:
+    """Report, once per worker, whether its app has the model loaded before serving."""
+    try:
+        response = worker.wsgi.test_client().get("/health")
+        status = response.get_json(silent=True) or {}
+        worker.log.info("worker %s ready: run=%s model_loaded=%s", worker.pid, status.get("run"),
+                        status.get("model_loaded"))
+    except Exception as exc:  # a report only: never stop a worker from serving
+        worker.log.warning("worker %s: /health during start-up failed: %r", worker.pid, exc)

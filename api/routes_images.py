@@ -1,0 +1,226 @@
+"""Image ids, metadata, and ground truth vs the deployed model's prediction for an id."""
+
+from __future__ import annotations
+
+import numpy as np
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from api.errors import ApiError
+from api.imaging import b64, overlay, parse_opacity, png_bytes
+from api.serving import Dataset, parse_image_id, serving
+from training.evaluation import Evaluator
+from training.index import SELECTABLE_SPLITS
+
+bp = Blueprint("images", __name__, url_prefix="/api/images")
+
+MAX_LIMIT = 1000
+FORMATS = ("both", "index", "color")
+
+
+def _int_argument(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise ApiError(400, f"bad {name}", f"{name} must be an integer from {low} to {high}, got {raw!r}")
+    return int(raw)
+
+
+@bp.get("")
+def list_images():
+    """List image ids.
+    ---
+    get:
+      summary: Image ids available for segmentation, with their split
+      parameters:
+        - {in: query, name: split, schema: {type: string, enum: [train, validation, test, train_sample, validation_sample, all]}}
+        - {in: query, name: offset, schema: {type: integer, minimum: 0, default: 0}}
+        - {in: query, name: limit, schema: {type: integer, minimum: 1, maximum: 1000, default: 100}}
+      responses:
+        200: {description: A page of ids, content: {application/json: {schema: ImageList}}}
+        400: {$ref: "#/components/responses/Error"}
+        503: {$ref: "#/components/responses/Error"}
+    """
+    dataset = serving().dataset()
+    split = request.args.get("split", "all")
+    if split not in SELECTABLE_SPLITS:
+        raise ApiError(400, "bad split", f"split must be one of {', '.join(SELECTABLE_SPLITS)}, got {split!r}")
+    offset = _int_argument("offset", 0, 0, 10**9)
+    limit = _int_argument("limit", 100, 1, MAX_LIMIT)
+    entries = dataset.index.split(split)
+    page = entries[offset:offset + limit]
+    return jsonify(total=len(entries), offset=offset, limit=limit, split=split,
+                   images=[{"id": e.id, "split": e.split, "city": e.city, "stem": e.stem} for e in page])
+
+
+@bp.get("/<image_id>")
+def image_metadata(image_id: str):
+    """Metadata of one image.
+    ---
+    get:
+      summary: Split, city, size and the classes present in the ground truth
+      parameters: [ImageId]
+      responses:
+        200: {description: Metadata, content: {application/json: {schema: ImageMetadata}}}
+        400: {$ref: "#/components/responses/Error"}
+        404: {$ref: "#/components/responses/Error"}
+        503: {$ref: "#/components/responses/Error"}
+    """
+    state = serving()
+    dataset = state.dataset()
+    identifier = parse_image_id(image_id, dataset)
+    entry = dataset.index[identifier]
+    _, label_ids = state.read(dataset, identifier)
+    classes = dataset.class_set.lut[label_ids]
+    present = [dataset.class_set.names[c] for c in np.unique(classes) if c < dataset.class_set.num_classes]
+    links = {name: url_for(f"images.{name}", image_id=identifier)
+             for name in ("segmentation", "image_png", "ground_truth_png", "prediction_png")}
+    return jsonify(id=entry.id, split=entry.split, official_split=entry.official_split, city=entry.city,
+                   stem=entry.stem, width=entry.width, height=entry.height,
+                   classes=dataset.class_set.name, classes_present=present, links=links)
+
+
+def _prediction(dataset: Dataset, image_id: int):
+    """(run, photo, labelIds, predicted classes, inference ms, cached) for one id."""
+    state = serving()
+    run = state.run()
+    image, label_ids = state.read(dataset, image_id)
+    key = ("prediction", run.name, str(dataset.root), image_id)
+    hit = state.cache.get(key)
+    if hit is not None:
+        return run, image, label_ids, hit[0], hit[1], True
+    classes, milliseconds = state.predict(run, image)
+    state.cache.put(key, (classes, milliseconds), classes.nbytes)
+    return run, image, label_ids, classes, milliseconds, False
+
+
+@bp.get("/<image_id>/segmentation")
+def segmentation(image_id: str):
+    """Ground truth and prediction of one image.
+    ---
+    get:
+      summary: The ground-truth segmentation and the deployed model's prediction, with this image's IoU
+      parameters:
+        - ImageId
+        - {in: query, name: format, schema: {type: string, enum: [both, index, color], default: both},
+           description: "index: PNGs of class indices; color: PNGs in the official colours"}
+      responses:
+        200: {description: Both segmentations (base64 PNG), content: {application/json: {schema: Segmentation}}}
+        400: {$ref: "#/components/responses/Error"}
+        404: {$ref: "#/components/responses/Error"}
+        503: {$ref: "#/components/responses/Error"}
+    """
+    state = serving()
+    dataset = state.dataset()
+    identifier = parse_image_id(image_id, dataset)
+    wanted = request.args.get("format", "both")
+    if wanted not in FORMATS:
+        raise ApiError(400, "bad format", f"format must be one of {', '.join(FORMATS)}, got {wanted!r}")
+    run = state.run()
+    response_key = ("segmentation", run.name, str(dataset.root), identifier, wanted)
+    body = state.cache.get(response_key)
+    if body is not None:
+        return Response(body, mimetype="application/json", headers={"X-Cache": "hit"})
+
+    run, _, label_ids, predicted, milliseconds, _ = _prediction(dataset, identifier)
+    class_set = dataset.class_set
+    truth = class_set.lut[label_ids]
+    scores = Evaluator(class_set).add(label_ids, predicted)  # this image's own confusion
+    summary = _scores(class_set, scores)
+
+    def encoded(classes):
+        out = {}
+        if wanted in ("both", "index"):
+            out["index_png"] = b64(png_bytes(classes))
+        if wanted in ("both", "color"):
+            out["color_png"] = b64(png_bytes(class_set.colorize(classes)))
+        return out
+
+    payload = {"id": identifier, "run": run.name, "model": run.metrics.get("model"),
+               "classes": class_set.name, "class_names": list(class_set.names),
+               "colors": class_set.colors.tolist(), "ignore_index": 255,
+               "width": int(truth.shape[1]), "height": int(truth.shape[0]),
+               "ground_truth": encoded(truth), "prediction": encoded(predicted),
+               "inference_ms": round(milliseconds, 3), **summary}
+    response = jsonify(**payload, cached=False)
+    cached = jsonify(**payload, cached=True).get_data()
+    state.cache.put(response_key, cached, len(cached))
+    response.headers["X-Cache"] = "miss"
+    return response
+
+
+def _scores(class_set, image_confusion: np.ndarray) -> dict:
+    from training.evaluation import summarize
+
+    summary = summarize(class_set, image_confusion, image_confusion, 1)
+    return {key: summary[key] for key in ("iou", "miou", "pixel_accuracy")}
+
+
+def _png_response(data: bytes) -> Response:
+    return Response(data, mimetype="image/png", headers={"Cache-Control": "public, max-age=300"})
+
+
+@bp.get("/<image_id>/image.png")
+def image_png(image_id: str):
+    """The photo.
+    ---
+    get:
+      summary: The photo as PNG
+      parameters: [ImageId]
+      responses:
+        200: {description: PNG, content: {image/png: {schema: {type: string, format: binary}}}}
+        400: {$ref: "#/components/responses/Error"}
+        404: {$ref: "#/components/responses/Error"}
+        503: {$ref: "#/components/responses/Error"}
+    """
+    state = serving()
+    dataset = state.dataset()
+    image, _ = state.read(dataset, parse_image_id(image_id, dataset))
+    return _png_response(png_bytes(image))
+
+
+@bp.get("/<image_id>/ground_truth.png")
+def ground_truth_png(image_id: str):
+    """The ground truth in colour.
+    ---
+    get:
+      summary: Ground truth in the official colours, optionally over the photo
+      parameters:
+        - ImageId
+        - Overlay
+      responses:
+        200: {description: PNG, content: {image/png: {schema: {type: string, format: binary}}}}
+        400: {$ref: "#/components/responses/Error"}
+        404: {$ref: "#/components/responses/Error"}
+        503: {$ref: "#/components/responses/Error"}
+    """
+    state = serving()
+    dataset = state.dataset()
+    identifier = parse_image_id(image_id, dataset)
+    opacity = parse_opacity(request.args.get("overlay"))
+    image, label_ids = state.read(dataset, identifier)
+    colors = dataset.class_set.colorize(dataset.class_set.lut[label_ids])
+    return _png_response(png_bytes(colors if opacity is None else overlay(image, colors, opacity)))
+
+
+@bp.get("/<image_id>/prediction.png")
+def prediction_png(image_id: str):
+    """The deployed model's prediction in colour.
+    ---
+    get:
+      summary: Prediction in the official colours, optionally over the photo
+      parameters:
+        - ImageId
+        - Overlay
+      responses:
+        200: {description: PNG, content: {image/png: {schema: {type: string, format: binary}}}}
+        400: {$ref: "#/components/responses/Error"}
+        404: {$ref: "#/components/responses/Error"}
+        503: {$ref: "#/components/responses/Error"}
+    """
+    dataset = serving().dataset()
+    identifier = parse_image_id(image_id, dataset)
+    opacity = parse_opacity(request.args.get("overlay"))
+    _, image, _, predicted, _, _ = _prediction(dataset, identifier)
+    colors = dataset.class_set.colorize(predicted)
+    return _png_response(png_bytes(colors if opacity is None else overlay(image, colors, opacity)))

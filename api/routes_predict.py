@@ -1,0 +1,81 @@
+"""Segmentation of an uploaded photo of any size."""
+
+from __future__ import annotations
+
+import numpy as np
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from api.errors import ApiError
+from api.imaging import b64, decode_upload, png_bytes
+from api.serving import serving
+from training.labels import get_class_set
+
+bp = Blueprint("predict", __name__, url_prefix="/api")
+
+RAW_TYPES = ("image/", "application/octet-stream")
+
+
+def _upload_bytes() -> bytes:
+    if request.files:
+        upload = request.files.get("image") or next(iter(request.files.values()))
+        return upload.read()
+    content_type = request.content_type or ""
+    if request.form:
+        raise ApiError(400, "no image", "multipart upload without a file: send the photo in field 'image'")
+    if content_type and not content_type.startswith(RAW_TYPES):
+        raise ApiError(415, "not an image", f"content type {content_type!r}: send multipart field 'image' "
+                                            "or a raw body typed image/* or application/octet-stream")
+    return request.get_data(cache=False)
+
+
+def _wants_json() -> bool:
+    wanted = request.args.get("format")
+    if wanted is not None:
+        if wanted not in ("png", "json"):
+            raise ApiError(400, "bad format", f"format must be png or json, got {wanted!r}")
+        return wanted == "json"
+    best = request.accept_mimetypes.best_match(["image/png", "application/json"], default="image/png")
+    return best == "application/json"
+
+
+@bp.post("/predict")
+def predict():
+    """Segment an uploaded image.
+    ---
+    post:
+      summary: Predicted segmentation of an uploaded photo, at its original size
+      parameters:
+        - {in: query, name: format, schema: {type: string, enum: [png, json]},
+           description: "png (default): a palette PNG whose pixel values are class indices; json: base64 PNGs and class pixel counts"}
+      requestBody:
+        content:
+          multipart/form-data: {schema: {type: object, properties: {image: {type: string, format: binary}}, required: [image]}}
+          image/png: {schema: {type: string, format: binary}}
+          image/jpeg: {schema: {type: string, format: binary}}
+          application/octet-stream: {schema: {type: string, format: binary}}
+      responses:
+        200:
+          description: The predicted mask
+          content:
+            image/png: {schema: {type: string, format: binary}}
+            application/json: {schema: Prediction}
+        400: {$ref: "#/components/responses/Error"}
+        413: {$ref: "#/components/responses/Error"}
+        415: {$ref: "#/components/responses/Error"}
+        503: {$ref: "#/components/responses/Error"}
+    """
+    state = serving()
+    run = state.run()
+    wants_json = _wants_json()
+    image = decode_upload(_upload_bytes(), current_app.config["MAX_UPLOAD_PIXELS"])
+    classes, milliseconds = state.predict(run, image)
+    class_set = get_class_set(state.run_config(run)["data"]["classes"])  # no dataset needed
+    if not wants_json:
+        return Response(png_bytes(classes, class_set.palette()), mimetype="image/png",
+                        headers={"X-Inference-Ms": f"{milliseconds:.3f}", "X-Run": run.name})
+    counts = np.bincount(classes.ravel(), minlength=class_set.num_classes)
+    return jsonify(run=run.name, width=int(classes.shape[1]), height=int(classes.shape[0]),
+                   classes=class_set.name, class_names=list(class_set.names),
+                   class_pixels={name: int(counts[i]) for i, name in enumerate(class_set.names)},
+                   index_png=b64(png_bytes(classes)), color_png=b64(png_bytes(class_set.colorize(classes))),
+                   inference_ms=round(milliseconds, 3))
