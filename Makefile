@@ -62,6 +62,7 @@ bench: data
 	$(PY) bench/bench_generation.py
 	$(PY) bench/bench_training.py
 	$(PY) bench/bench_models.py
+	$(PY) bench/bench_api.py
 
 clean-data:
 	rm -rf $(EMBEDDED)

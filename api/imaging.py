@@ -60,12 +60,15 @@ def decode_upload(data: bytes, max_pixels: int) -> np.ndarray:
         raise ApiError(400, "empty upload", "send an image as multipart field 'image' or as the raw body")
     try:
         with warnings.catch_warnings():
+            # A damaged file may only warn (truncated TIFF, corrupt EXIF): what decodes is used.
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             if image.width * image.height > max_pixels:
                 raise ApiError(413, "image too large",
                                f"{image.width}x{image.height} is more than {max_pixels} pixels")
             image.load()
+            rgb = np.asarray(image.convert("RGB"))
     except ApiError:
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
@@ -75,6 +78,6 @@ def decode_upload(data: bytes, max_pixels: int) -> np.ndarray:
                                             "(PNG, JPEG, ...)") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ApiError(415, "unreadable image", f"the image could not be decoded ({exc})") from None
-    if image.width < 1 or image.height < 1:
+    if rgb.size == 0:
         raise ApiError(400, "empty image", "the image has no pixels")
-    return np.asarray(image.convert("RGB"))
+    return rgb

@@ -7,6 +7,8 @@ from apispec.yaml_utils import load_operations_from_docstring
 from apispec_webframeworks.flask import FlaskPlugin
 from flask import Flask
 
+from api.serving import MAX_IMAGE_ID
+
 ERROR = {"type": "object", "required": ["error", "detail"],
          "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}}
 PNG_PAIR = {"type": "object", "properties": {"index_png": {"type": "string", "format": "byte"},
@@ -60,7 +62,7 @@ def build_spec(app: Flask) -> dict:
                                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
     spec.components.parameter("ImageId", "path", {
         "name": "image_id", "required": True, "description": "integer image id (see /api/images)",
-        "schema": {"type": "integer", "minimum": 0}})
+        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_IMAGE_ID}})
     spec.components.parameter("Overlay", "query", {
         "name": "overlay", "description": "draw the colours over the photo with this opacity",
         "schema": {"type": "number", "minimum": 0, "maximum": 1}})

@@ -90,7 +90,7 @@ def test_metadata(client, api_store):
 
 
 @pytest.mark.parametrize("raw, status", [("abc", 400), ("-1", 400), ("1.5", 400), ("²", 400),
-                                         ("99999999999999", 400), ("999", 404), ("..%2F..%2Fetc", 400)])
+                                         ("99999999999999", 404), ("9" * 19, 400), ("999", 404), ("..%2F..%2Fetc", 400)])
 def test_bad_and_unknown_ids(client, raw, status):
     for suffix in ("", "/segmentation", "/image.png", "/ground_truth.png", "/prediction.png"):
         response = client.get(f"/api/images/{raw}{suffix}")
@@ -108,7 +108,9 @@ def test_segmentation_matches_the_files_and_the_stored_prediction(client, api_st
     np.testing.assert_array_equal(truth, CAT8.lut[label_ids])
     # the deployed model predicts what training stored for this test image
     np.testing.assert_array_equal(predicted, get_run(api_store.run, api_store.artifacts).prediction(image_id))
-    np.testing.assert_array_equal(_b64png(body["prediction"]["color_png"]), CAT8.colorize(predicted))
+    with Image.open(io.BytesIO(base64.b64decode(body["prediction"]["color_png"]))) as colors:
+        assert colors.mode == "P"  # a palette PNG: class indices shown in the official colours
+        np.testing.assert_array_equal(np.asarray(colors.convert("RGB")), CAT8.colorize(predicted))
     expected = iou_per_class(confusion_matrix(truth, predicted, 8))
     for name, value in zip(CAT8.names, expected):
         assert (body["iou"][name] is None) if np.isnan(value) else body["iou"][name] == pytest.approx(value)

@@ -138,9 +138,10 @@ def test_segmentation_is_the_runs_prediction_and_is_cached(server, http, store):
     assert predicted.max() < NUM_CLASSES
     # a fresh process (the gunicorn worker) predicts what training stored for this test image
     np.testing.assert_array_equal(predicted, run.prediction(entry.id))
-    for side in ("ground_truth", "prediction"):
-        colors = _b64_png(body[side]["color_png"])
-        assert colors.shape == (HEIGHT, WIDTH, 3)
+    for side, classes in (("ground_truth", truth), ("prediction", predicted)):
+        with Image.open(io.BytesIO(base64.b64decode(body[side]["color_png"]))) as colors:
+            assert colors.mode == "P"  # class indices with the official palette
+            np.testing.assert_array_equal(np.asarray(colors.convert("RGB")), class_set.colorize(classes))
     assert 0.0 <= body["miou"] <= 1.0 and len(body["iou"]) >= 1
 
     # index-only, then the same request again: any worker, same answer
