@@ -229,3 +229,21 @@ def test_a_pinned_run_and_an_unknown_one(api_store):
                           "DATA_ROOT": str(api_store.data_root)}).test_client()
     response = missing.get("/api/model")
     assert response.status_code == 503 and "no run named 'ghost'" in response.json["detail"]
+
+
+def test_redeploying_switches_the_served_model_without_a_restart(api_store, tmp_path):
+    import shutil
+
+    from training.artifacts import deploy
+
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(api_store.artifacts, artifacts)
+    shutil.copytree(artifacts / "runs" / api_store.run, artifacts / "runs" / "tiny_copy")
+    client = create_app({"TESTING": True, "ARTIFACTS_DIR": str(artifacts),
+                         "DATA_ROOT": str(api_store.data_root)}).test_client()
+    image_id = _test_ids(api_store)[0]
+    assert client.get(f"/api/images/{image_id}/segmentation").json["run"] == api_store.run
+    deploy("tiny_copy", artifacts)
+    body = client.get(f"/api/images/{image_id}/segmentation").json
+    assert body["run"] == "tiny_copy" and body["cached"] is False  # the cache is per run
+    assert client.get("/health").json["loaded_run"] == "tiny_copy"
