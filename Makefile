@@ -8,7 +8,7 @@ STAMP := $(VENV)/.requirements-installed
 EMBEDDED := data/cityscapes-synthetic
 DATA_ROOT := $(if $(CITYSCAPES_DATASET),$(CITYSCAPES_DATASET),$(EMBEDDED))
 
-.PHONY: demo test venv data check preview models api bench clean-data
+.PHONY: demo dashboard test venv data check preview models api bench clean-data
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,11 +47,16 @@ models: data
 api: $(STAMP)
 	$(PY) -m gunicorn -c api/gunicorn.conf.py "api:create_app()"
 
+# The API in the background, the dashboard in the foreground (scripts/demo.sh): Ctrl-C stops both.
+# API_HOST, API_PORT, DASHBOARD_PORT override.
 demo: check preview models
 	@echo
 	@echo "Dataset in $(DATA_ROOT); contact sheet in docs/dataset_preview.png; runs in artifacts/runs"
-	@echo "API: http://$${API_HOST:-127.0.0.1}:$${API_PORT:-8000}/  (Ctrl-C stops it)"
-	SEGAPI_DATA_ROOT="$(DATA_ROOT)" $(PY) -m gunicorn -c api/gunicorn.conf.py "api:create_app()"
+	@PY="$(PY)" bash scripts/demo.sh "$(DATA_ROOT)"
+
+# The dashboard alone (the API it calls: $$SEGMENTATION_API_URL, default http://127.0.0.1:8000).
+dashboard: $(STAMP)
+	$(PY) -m streamlit run dashboard/streamlit_app.py --server.port $${DASHBOARD_PORT:-8501} --server.address 127.0.0.1
 
 test: $(STAMP)
 	$(PY) -m pytest

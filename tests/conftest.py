@@ -34,3 +34,33 @@ def app(api_store):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def dashboard_store(tmp_path_factory, api_store):
+    """A run store with two tiny runs of different models (the first deployed), on the API's
+    tiny dataset: enough for every dashboard page, comparisons included."""
+    from types import SimpleNamespace
+
+    from api_fixtures import TINY
+    from training import train as train_module
+    from training.artifacts import deploy
+    from training.config import load_config
+
+    artifacts = tmp_path_factory.mktemp("dashboard_store") / "artifacts"
+    runs = []
+    for name, extra in (("tiny_simple", []), ("tiny_unet", ["model.name=unet", "model.options={base_filters: 4, depth: 2}",
+                                                             "loss.name=cce_dice", "train.epochs=2"])):
+        config = load_config(None, TINY + [f"data.root={api_store.data_root}", f"name={name}", *extra])
+        runs.append(train_module.train(config, artifacts, verbose=0).name)
+    deploy(runs[0], artifacts)
+    return SimpleNamespace(artifacts=artifacts, data_root=api_store.data_root, runs=runs)
+
+
+@pytest.fixture
+def dashboard_env(dashboard_store, monkeypatch):
+    """Environment of a dashboard test: the tiny store, no API (a closed port)."""
+    monkeypatch.setenv("ARTIFACTS_DIR", str(dashboard_store.artifacts))
+    monkeypatch.setenv("CITYSCAPES_DATASET", str(dashboard_store.data_root))
+    monkeypatch.setenv("SEGMENTATION_API_URL", "http://127.0.0.1:9")
+    return dashboard_store

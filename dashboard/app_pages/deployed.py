@@ -1,0 +1,269 @@
+"""Deployed model: the API's health, its segmentation of a dataset image next to the ground truth
+(with the measured round trip), and the segmentation of a photo you upload.
+
+Everything on this page comes from the API (``store.api_base_url()``), not from the run store:
+it shows what a client of the service gets. When the API is down or answers an error the page
+says so, with the URL it tried and the command that starts the API, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import time
+
+import numpy as np
+import pandas as pd
+import requests
+import streamlit as st
+from PIL import Image, UnidentifiedImageError
+
+from training.cityscapes import DatasetError
+
+import dashboard.state as state
+import dashboard.store as store
+
+HEALTH_TIMEOUT_S = 2.0
+SEGMENTATION_TIMEOUT_S = 30.0
+PREDICT_TIMEOUT_S = 60.0
+SEGMENTATION_TTL_S = 60  # a redeploy shows within a minute; repeated reruns cost nothing
+START_HINT = "`make api` starts the API alone; `make demo` starts it beside this dashboard."
+UPLOAD_TYPES = ["png", "jpg", "jpeg"]
+UPLOAD_LIMIT_MB = 16  # the API's default MAX_CONTENT_LENGTH (16 MiB); beyond it the API answers 413
+
+
+class ApiProblem(Exception):
+    """The API could not be reached, or answered an error: ``message`` says which, for people."""
+
+    def __init__(self, message: str, url: str, unreachable: bool):
+        super().__init__(message)
+        self.message, self.url, self.unreachable = message, url, unreachable
+
+
+# ---------------------------------------------------------------------------- HTTP
+
+def _call(method: str, url: str, timeout: float, **kwargs) -> tuple[dict, float]:
+    """(JSON answer, round trip in ms); ApiProblem for every failure, with a readable message."""
+    started = time.perf_counter()
+    try:
+        response = requests.request(method, url, timeout=timeout, **kwargs)
+    except requests.Timeout:
+        raise ApiProblem(f"The API did not answer within {timeout:g} s.", url, unreachable=True) from None
+    except requests.ConnectionError:
+        raise ApiProblem("Nothing answers at this address: the API is not running (or listens elsewhere).",
+                         url, unreachable=True) from None
+    except requests.RequestException as error:
+        raise ApiProblem(f"The request failed: {type(error).__name__}.", url, unreachable=True) from None
+    milliseconds = (time.perf_counter() - started) * 1000.0
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if response.status_code != 200:
+        if isinstance(payload, dict) and "error" in payload:  # the API's own {"error", "detail"}
+            detail = f"{payload['error']}: {payload.get('detail', '')}".rstrip(": ")
+            raise ApiProblem(f"The API answered {response.status_code}: {detail}", url, unreachable=False)
+        raise ApiProblem(f"The server at this address answered {response.status_code} {response.reason or ''}"
+                         ", not as the segmentation API does: another program may hold the port.",
+                         url, unreachable=True)
+    if not isinstance(payload, dict):
+        raise ApiProblem("The server at this address answered 200 but not with JSON: another program may "
+                         "hold the port.", url, unreachable=True)
+    return payload, milliseconds
+
+
+def fetch_health(api: str) -> dict:
+    """``GET /health`` (never cached: it is the page's liveness probe)."""
+    payload, _ = _call("GET", f"{api}/health", HEALTH_TIMEOUT_S)
+    return payload
+
+
+@st.cache_data(ttl=SEGMENTATION_TTL_S, show_spinner=False, max_entries=64)
+def fetch_segmentation(api: str, image_id: int) -> tuple[dict, float]:
+    """``GET /api/images/<id>/segmentation?format=color`` and its round trip in ms (idempotent,
+    cached by (url, id) for a minute; failures raise and are never cached)."""
+    return _call("GET", f"{api}/api/images/{int(image_id)}/segmentation?format=color", SEGMENTATION_TIMEOUT_S)
+
+
+def predict_upload(api: str, name: str, data: bytes, mime: str) -> tuple[dict, float]:
+    """``POST /api/predict?format=json`` with the photo in multipart field ``image``."""
+    return _call("POST", f"{api}/api/predict?format=json", PREDICT_TIMEOUT_S,
+                 files={"image": (name, data, mime or "application/octet-stream")})
+
+
+def decode_png(encoded: str) -> np.ndarray:
+    """A base64 PNG of the API (palette or RGB) as an RGB array."""
+    with Image.open(io.BytesIO(base64.b64decode(encoded))) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def show_problem(problem: ApiProblem) -> None:
+    text = f"{problem.message}\n\nURL tried: `{problem.url}`"
+    if problem.unreachable:
+        st.error(f"**The segmentation API is unreachable.** {text}\n\nStart it: {START_HINT} "
+                 "The dashboard reads its address from `SEGMENTATION_API_URL` (or `api_url` in "
+                 "Streamlit secrets).")
+    else:
+        st.warning(f"**The segmentation API answered with an error.** {text}")
+
+
+def legend_html(names: list[str], colors: list[list[int]]) -> str:
+    """Swatches in the colours the API sent (the same layout as ``render.legend_html``)."""
+    from html import escape
+
+    items = [f'<span style="display:inline-block;margin:0 .8em .2em 0;white-space:nowrap">'
+             f'<span style="display:inline-block;width:.9em;height:.9em;background:rgb({r},{g},{b});'
+             f'border:1px solid #888;vertical-align:middle"></span> {escape(name)}</span>'
+             for name, (r, g, b) in zip(names, colors)]
+    return "<div>" + "".join(items) + "</div>"
+
+
+# ---------------------------------------------------------------------------- UI blocks
+
+def health_ui(api: str) -> dict | None:
+    """The API's health; None (after explaining) when it is unreachable or unhealthy."""
+    st.subheader("Service")
+    try:
+        health = fetch_health(api)
+    except ApiProblem as problem:
+        show_problem(problem)
+        return None
+    columns = st.columns([1, 3, 1])  # the run name is long
+    columns[0].metric("API", "up" if health.get("status") == "ok" else str(health.get("status")))
+    columns[1].metric("Served run", health.get("run") or "none")
+    columns[2].metric("Model loaded", "yes" if health.get("model_loaded") else "not yet")
+    st.caption(f"API at {api} ([home page]({api}/), [OpenAPI]({api}/openapi.json)). "
+               "“Not yet”: the worker that answered loads the model on its first prediction.")
+    if health.get("problem"):
+        st.warning(f"The API is up but cannot serve: {health['problem']}. "
+                   "`python -m training deploy --best` deploys the best run.")
+    return health
+
+
+def image_id_ui(ids: list[int], default: int) -> int:
+    """An id of the dataset (kept in the URL, shared with the explorer)."""
+    current = state.selected_image_id(default)
+    low, high = ids[0], ids[-1]
+    if not low <= current <= high:
+        current = default
+    chosen = int(st.number_input(f"Image id ({low} to {high})", min_value=low, max_value=high,
+                                 value=current, step=1))
+    if chosen != state.selected_image_id(default):
+        state.set_image_id(chosen)
+    return chosen
+
+
+def segmentation_ui(api: str, image_id: int, photo: np.ndarray | None) -> dict | None:
+    """Photo, ground truth and the deployed model's prediction, as the API returns them."""
+    try:
+        with st.spinner(f"Asking the API for image {image_id}..."):
+            answer, round_trip_ms = fetch_segmentation(api, image_id)
+    except ApiProblem as problem:
+        show_problem(problem)
+        return None
+    columns = st.columns(3)
+    if photo is not None:
+        columns[0].image(photo, caption=f"Photo {image_id}", width="stretch")
+    columns[1].image(decode_png(answer["ground_truth"]["color_png"]), caption="Ground truth (API)",
+                     width="stretch")
+    columns[2].image(decode_png(answer["prediction"]["color_png"]),
+                     caption=f"Prediction of {answer['run']} (API)", width="stretch")
+    st.markdown(legend_html(answer["class_names"], answer["colors"]), unsafe_allow_html=True)
+
+    numbers = st.columns(5)
+    numbers[0].metric("mIoU (this image)", "-" if answer.get("miou") is None else f"{answer['miou']:.3f}")
+    numbers[1].metric("Pixel accuracy", "-" if answer.get("pixel_accuracy") is None
+                      else f"{answer['pixel_accuracy']:.3f}")
+    numbers[2].metric("Round trip", f"{round_trip_ms:.0f} ms",
+                      help="Measured by the dashboard around the HTTP call (first call for this id "
+                           f"within {SEGMENTATION_TTL_S} s)")
+    numbers[3].metric("Server inference", f"{answer['inference_ms']:.1f} ms",
+                      help="The model's forward pass, as the API measured it")
+    numbers[4].metric("Model", str(answer.get("model") or "?"))
+    st.caption(f"Run **{answer['run']}**, {answer['classes']}, {answer['width']}x{answer['height']} px"
+               + (", prediction from the API's cache" if answer.get("cached") else "") + ".")
+
+    names = answer["class_names"]  # class order (JSON objects come back sorted by name)
+    iou = pd.DataFrame({"class": names, "IoU": [answer["iou"].get(name) for name in names]})
+    st.dataframe(iou, hide_index=True, width="stretch",
+                 column_config={"IoU": st.column_config.ProgressColumn(
+                     "IoU (this image)", format="%.3f", min_value=0.0, max_value=1.0)})
+    st.caption("Empty: the class is neither in the ground truth nor in the prediction (left out of the mean).")
+    return answer
+
+
+def upload_ui(api: str) -> dict | None:
+    """Your own photo -> the deployed model's mask, at the photo's size."""
+    st.subheader("Your own photo")
+    upload = st.file_uploader("A street photo (PNG or JPEG, any size)", type=UPLOAD_TYPES,
+                              max_upload_size=UPLOAD_LIMIT_MB)
+    if upload is None:
+        st.caption("The API resizes it for the model and returns the mask at the photo's own size.")
+        return None
+    data = upload.getvalue()
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            photo = np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError):
+        photo = None  # the API judges it too, and explains
+
+    # A POST is not cached: the answer is kept for this session, keyed by the photo's bytes.
+    key = ("deployed_upload", api, hashlib.sha256(data).hexdigest())
+    if st.session_state.get("deployed_upload_key") != key:
+        try:
+            with st.spinner("Segmenting your photo..."):
+                result = predict_upload(api, upload.name, data, upload.type)
+        except ApiProblem as problem:
+            show_problem(problem)
+            return None
+        st.session_state["deployed_upload_key"] = key
+        st.session_state["deployed_upload_result"] = result
+    answer, round_trip_ms = st.session_state["deployed_upload_result"]
+
+    columns = st.columns(2)
+    if photo is not None:
+        columns[0].image(photo, caption=f"{upload.name} ({photo.shape[1]}x{photo.shape[0]})", width="stretch")
+    columns[1].image(decode_png(answer["color_png"]), caption=f"Prediction of {answer['run']}", width="stretch")
+    total = max(1, sum(answer["class_pixels"].values()))
+    shares = pd.DataFrame({"class": list(answer["class_pixels"]),
+                           "share": [count / total for count in answer["class_pixels"].values()]})
+    shares = shares.sort_values("share", ascending=False)
+    st.dataframe(shares, hide_index=True, width="stretch",
+                 column_config={"share": st.column_config.ProgressColumn(
+                     "pixel share", format="percent", min_value=0.0, max_value=1.0)})
+    st.caption(f"Round trip {round_trip_ms:.0f} ms, server inference {answer['inference_ms']:.1f} ms.")
+    return answer
+
+
+# ---------------------------------------------------------------------------- page
+
+st.title("Deployed model")
+st.markdown("What a client of the segmentation API gets: the deployed model's prediction for an "
+            "image of the dataset next to its ground truth, or for a photo of your own.")
+API = store.api_base_url()
+if health_ui(API) is None:
+    st.stop()
+
+st.subheader("An image of the dataset")
+KEY = store.store_key()
+DATA = store.dataset(KEY)
+IDS = [entry.id for entry in DATA.index.entries]
+if not IDS:
+    st.info("The dataset has no images.")
+    st.stop()
+TEST = DATA.index.split("test")
+IMAGE_ID = image_id_ui(IDS, TEST[0].id if TEST else IDS[0])
+if IMAGE_ID not in DATA.index:
+    st.warning(f"There is no image {IMAGE_ID} in the dataset (ids have gaps where files were removed).")
+else:
+    ENTRY = DATA.index[IMAGE_ID]
+    st.caption(f"Image {IMAGE_ID}: {ENTRY.stem}, split {ENTRY.split}, city {ENTRY.city}."
+               + ("" if ENTRY.split == "test" else " Not a test image: the model may have trained on it."))
+    try:
+        PHOTO = store.photo_and_truth(KEY, IMAGE_ID)[0]
+    except (KeyError, OSError, DatasetError):  # a courtesy: the API's answer is the point here
+        PHOTO = None
+    segmentation_ui(API, IMAGE_ID, PHOTO)
+
+upload_ui(API)

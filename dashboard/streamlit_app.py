@@ -1,0 +1,30 @@
+"""Street-scene segmentation dashboard: ``streamlit run dashboard/streamlit_app.py``.
+
+Pages: Overview (the stakeholder landing), Image explorer, Model comparison, Deployed model.
+It reads the run store (``$ARTIFACTS_DIR`` or ``artifacts/``) and calls the API at
+``$SEGMENTATION_API_URL`` (or ``api_url`` in Streamlit secrets); it never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import streamlit as st  # noqa: E402
+
+import training  # noqa: E402,F401  (the libraries' import-time environment)
+
+st.set_page_config(page_title="Street-scene segmentation", page_icon=":material/traffic:", layout="wide")
+
+PAGES = [
+    st.Page("app_pages/overview.py", title="Overview", icon=":material/leaderboard:", default=True),
+    st.Page("app_pages/explorer.py", title="Image explorer", icon=":material/image_search:", url_path="explorer"),
+    st.Page("app_pages/comparison.py", title="Model comparison", icon=":material/compare:", url_path="comparison"),
+    st.Page("app_pages/deployed.py", title="Deployed model", icon=":material/cloud:", url_path="deployed"),
+]
+
+st.navigation(PAGES).run()

@@ -1,0 +1,164 @@
+"""The Deployed model page with Streamlit's AppTest: the API down, and the real API (gunicorn).
+
+The dashboard reads the tiny two-run store (``dashboard_env``); the API serves the session's
+tiny deployed run (``api_store``) on a free loopback port, started once for the module.
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from streamlit.testing.v1 import AppTest
+
+from api_fixtures import REPO, free_port, png_bytes, random_rgb, start_server
+
+APP = str(REPO / "dashboard" / "streamlit_app.py")
+PAGE = "app_pages/deployed.py"
+TIMEOUT = 60  # seconds: a bound on each AppTest run and HTTP call, not a measurement
+
+
+def _deployed_page(image_id: int | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if image_id is not None:
+        at.query_params["id"] = str(image_id)
+    at.run()
+    return at.switch_page(PAGE).run()
+
+
+def _shown(at: AppTest) -> dict[str, str]:
+    return {metric.label: metric.value for metric in at.metric}
+
+
+@pytest.fixture(scope="module")
+def api_server(api_store, tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("dashboard_api") / "server.log"
+    env = {"SEGAPI_ARTIFACTS_DIR": str(api_store.artifacts), "SEGAPI_DATA_ROOT": str(api_store.data_root)}
+    server = start_server(env, log_path, workers=1, threads=2)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def api_up(dashboard_env, api_server, monkeypatch):
+    monkeypatch.setenv("SEGMENTATION_API_URL", api_server.url)
+    return api_server
+
+
+def _test_ids(store) -> list[int]:
+    from training.index import load_or_build_index
+
+    index = load_or_build_index(store.data_root, write=False, report=lambda message: None)
+    return [entry.id for entry in index.split("test")]
+
+
+def test_api_down_explains_how_to_start_it(dashboard_env, monkeypatch):
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    monkeypatch.setenv("SEGMENTATION_API_URL", closed)
+    at = _deployed_page()
+    assert not at.exception
+    message = " ".join(error.value for error in at.error)
+    assert "make api" in message and "make demo" in message
+    assert f"{closed}/health" in message
+    assert not at.image and not at.file_uploader  # nothing that needs the API is offered
+
+
+@pytest.mark.slow
+def test_api_up_shows_the_run_and_the_scores_the_api_returned(api_up, dashboard_env):
+    image_id = _test_ids(dashboard_env)[1]
+    expected = requests.get(f"{api_up.url}/api/images/{image_id}/segmentation?format=color",
+                            timeout=TIMEOUT).json()
+    at = _deployed_page(image_id)
+    assert not at.exception and not at.error and not at.warning
+    shown = _shown(at)
+    assert shown["API"] == "up"
+    assert shown["Served run"] == expected["run"] == api_up_run(api_up)
+    assert shown["mIoU (this image)"] == f"{expected['miou']:.3f}"
+    assert shown["Pixel accuracy"] == f"{expected['pixel_accuracy']:.3f}"
+    assert shown["Model"] == expected["model"]
+    assert shown["Round trip"].endswith(" ms") and shown["Server inference"].endswith(" ms")
+    assert at.number_input[0].value == image_id
+
+    iou = at.dataframe[0].value
+    assert list(iou["class"]) == expected["class_names"]  # class order, not the JSON's sorted keys
+    for name, value in expected["iou"].items():
+        row = iou[iou["class"] == name].iloc[0]
+        assert (value is None and row["IoU"] != row["IoU"]) or row["IoU"] == pytest.approx(value)
+    assert len(at.image) == 3  # photo, ground truth, prediction
+    assert any(expected["run"] in caption.value for caption in at.caption)
+
+
+@pytest.mark.slow
+def test_choosing_another_id_asks_the_api_for_it(api_up, dashboard_env):
+    first, second = _test_ids(dashboard_env)[:2]
+    at = _deployed_page(first)
+    at.number_input[0].set_value(second).run()
+    assert not at.exception
+    assert at.query_params["id"] == str(second)
+    expected = requests.get(f"{api_up.url}/api/images/{second}/segmentation", timeout=TIMEOUT).json()
+    assert _shown(at)["mIoU (this image)"] == f"{expected['miou']:.3f}"
+    assert any(f"Image {second}:" in caption.value for caption in at.caption)
+
+
+@pytest.mark.slow
+def test_an_uploaded_photo_is_segmented_by_the_api(api_up, dashboard_env):
+    at = _deployed_page()
+    photo = png_bytes(random_rgb(24, 40, seed=3))
+    at.file_uploader[0].set_value(("street.png", photo, "image/png")).run()
+    assert not at.exception and not at.error and not at.warning
+    shares = at.dataframe[-1].value
+    assert shares["share"].sum() == pytest.approx(1.0)
+    assert list(shares["share"]) == sorted(shares["share"], reverse=True)
+    assert len(at.image) == 3 + 2  # the dataset image's three, then the photo and its mask
+    assert any("Round trip" in caption.value and "server inference" in caption.value for caption in at.caption)
+
+
+@pytest.mark.slow
+def test_an_upload_the_api_refuses_is_a_warning_not_a_crash(api_up, dashboard_env):
+    at = _deployed_page()
+    at.file_uploader[0].set_value(("street.png", b"not a picture", "image/png")).run()
+    assert not at.exception
+    assert any("415" in warning.value for warning in at.warning)
+
+
+def test_another_program_on_the_api_port_is_explained(dashboard_env, monkeypatch):
+    """A server that is not the API (answers 404 in HTML): the start hint, no stack trace."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class NotTheApi(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), NotTheApi) as other:
+        thread = threading.Thread(target=other.serve_forever, daemon=True)
+        thread.start()
+        try:
+            monkeypatch.setenv("SEGMENTATION_API_URL", f"http://127.0.0.1:{other.server_address[1]}")
+            at = _deployed_page()
+        finally:
+            other.shutdown()
+            thread.join(timeout=10)
+    assert not at.exception
+    message = " ".join(error.value for error in at.error)
+    assert "404" in message and "make api" in message
+
+
+def api_up_run(server) -> str:
+    return requests.get(f"{server.url}/health", timeout=TIMEOUT).json()["run"]
+
+
+def test_the_deployed_page_never_imports_tensorflow(dashboard_env, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("SEGMENTATION_API_URL", f"http://127.0.0.1:{free_port()}")
+    code = ("import sys; from streamlit.testing.v1 import AppTest;"
+            f"at = AppTest.from_file({APP!r}, default_timeout=60).run();"
+            f"at.switch_page({PAGE!r}).run(); assert not at.exception and at.error;"
+            "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO, timeout=120).returncode == 0
