@@ -68,6 +68,7 @@ bench: data
 	$(PY) bench/bench_training.py
 	$(PY) bench/bench_models.py
 	$(PY) bench/bench_api.py
+	$(PY) bench/bench_dashboard.py
 
 clean-data:
 	rm -rf $(EMBEDDED)
