@@ -31,12 +31,6 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def overlay(photo: np.ndarray, colors: np.ndarray, opacity: float) -> np.ndarray:
-    """Blend ``colors`` over ``photo`` (``opacity`` 0 = photo only, 1 = colours only)."""
-    mixed = photo.astype(np.float32) * (1.0 - opacity) + colors.astype(np.float32) * opacity
-    return mixed.round().astype(np.uint8)
-
-
 def parse_opacity(raw: str | None) -> float | None:
     if raw is None:
         return None

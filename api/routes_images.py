@@ -6,10 +6,11 @@ import numpy as np
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from api.errors import ApiError
-from api.imaging import b64, overlay, parse_opacity, png_bytes
+from api.imaging import b64, parse_opacity, png_bytes
 from api.serving import Dataset, parse_image_id, serving
 from training.evaluation import Evaluator, summarize
 from training.index import SELECTABLE_SPLITS
+from training.preview import overlay
 
 bp = Blueprint("images", __name__, url_prefix="/api/images")
 

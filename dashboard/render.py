@@ -1,4 +1,4 @@
-"""Pictures of segmentations: colours, overlays, error maps, the legend (numpy only)."""
+"""Pictures of segmentations: error maps, overlays, the legend (numpy only)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,9 @@ import numpy as np
 
 from training.labels import IGNORE_INDEX, ClassSet
 from training.metrics import confusion_matrix, iou_per_class
+from training.preview import overlay  # noqa: F401  (the one blend, used by the pages)
 
 DIM = 0.3  # correct pixels of an error map: the photo in grey at 30 % brightness
-
-
-def colorize(class_set: ClassSet, classes: np.ndarray) -> np.ndarray:
-    """Class indices -> official colours (ignored pixels black)."""
-    return class_set.colorize(classes)
-
-
-def overlay(photo: np.ndarray, colors: np.ndarray, opacity: float) -> np.ndarray:
-    """``opacity`` 0 shows the photo, 1 the colours."""
-    mixed = photo.astype(np.float32) * (1.0 - opacity) + colors.astype(np.float32) * opacity
-    return mixed.round().astype(np.uint8)
 
 
 def error_map(photo: np.ndarray, truth: np.ndarray, predicted: np.ndarray, class_set: ClassSet) -> np.ndarray:
@@ -39,10 +29,11 @@ def image_iou(truth: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.
     return iou_per_class(confusion_matrix(truth, predicted, num_classes, ignore_index=IGNORE_INDEX))
 
 
-def legend_html(class_set: ClassSet) -> str:
-    """The class colours as a row of swatches (for ``st.markdown(..., unsafe_allow_html=True)``)."""
+def legend_html(names, colors) -> str:
+    """Class names and colours (a class set's, or the API's) as a row of swatches, for
+    ``st.markdown(..., unsafe_allow_html=True)``."""
     items = []
-    for name, color in zip(class_set.names, class_set.colors):
+    for name, color in zip(names, colors):
         r, g, b = (int(v) for v in color)
         items.append(f'<span style="display:inline-block;margin:0 .8em .2em 0;white-space:nowrap">'
                      f'<span style="display:inline-block;width:.9em;height:.9em;background:rgb({r},{g},{b});'

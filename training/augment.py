@@ -32,14 +32,20 @@ AUGMENTATIONS = ("none", "v1", "v2", "scale")
 Pair = tuple[np.ndarray, np.ndarray]
 
 
+def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a photo to ``size = (height, width)``, bilinear (antialiased)."""
+    height, width = size
+    if image.shape[:2] == (height, width):
+        return image
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR))
+
+
 def resize_pair(image: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> Pair:
     """Resize to ``size = (height, width)``: bilinear (antialiased) image, nearest mask."""
     height, width = size
-    if image.shape[:2] == (height, width):
-        return image, mask
-    image = np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR))
-    mask = np.asarray(Image.fromarray(mask).resize((width, height), Image.Resampling.NEAREST))
-    return image, mask
+    if mask.shape[:2] != (height, width):
+        mask = np.asarray(Image.fromarray(mask).resize((width, height), Image.Resampling.NEAREST))
+    return resize_image(image, size), mask
 
 
 def _v1() -> list:

@@ -113,10 +113,6 @@ class SegmentationBatches(keras.utils.PyDataset):
     def __len__(self) -> int:
         return math.ceil(len(self.entries) / self.batch_size)
 
-    @property
-    def num_batches(self) -> int:
-        return len(self)
-
     def batch_ids(self, index: int) -> list[int]:
         """The image ids in batch ``index`` of the current epoch."""
         chosen = self.order[index * self.batch_size:(index + 1) * self.batch_size]

@@ -24,7 +24,6 @@ OFFICIAL_SPLITS = ("train", "val")
 IMAGE_DIR, LABEL_DIR = "leftImg8bit", "gtFine"
 IMAGE_SUFFIX = "_leftImg8bit.png"
 LABEL_SUFFIX = "_gtFine_labelIds.png"
-COLOR_SUFFIX = "_gtFine_color.png"
 STEM_PATTERN = re.compile(r"(?P<city>[A-Za-z0-9-]+)_(?P<seq>\d+)_(?P<frame>\d+)")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EMBEDDED_ROOT = REPO_ROOT / "data" / "cityscapes-synthetic"
@@ -68,14 +67,6 @@ def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
             f"{root}: not in the Cityscapes layout, missing {' and '.join(m + '/' for m in missing)}"
         )
     return root
-
-
-def parse_stem(stem: str) -> tuple[str, int, int]:
-    """``"aachen_000012_000019"`` -> ``("aachen", 12, 19)``."""
-    match = STEM_PATTERN.fullmatch(stem)
-    if not match:
-        raise DatasetError(f"{stem}: not a Cityscapes name <city>_<seq>_<frame>")
-    return match["city"], int(match["seq"]), int(match["frame"])
 
 
 def _files_with_suffix(directory: Path, suffix: str) -> dict[str, Path]:

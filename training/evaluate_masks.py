@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from training.cityscapes import DatasetError, open_png, check_label_values, read_label_ids
-from training.evaluation import Evaluator
+from training.evaluation import Evaluator, json_number
 from training.index import load_or_build_index
 from training.labels import NUM_LABEL_IDS
 from training.metrics import iou_per_class, mean_iou, pair_counts, pixel_accuracy
@@ -112,16 +112,12 @@ def evaluate_masks(
             k = evaluator.class_set.num_classes
             per_image.append({
                 "id": entry.id, "stem": entry.stem,
-                "miou": _number(mean_iou(iou_per_class(image_confusion)[:k])),
-                "pixel_accuracy": _number(pixel_accuracy(image_confusion)),
+                "miou": json_number(mean_iou(iou_per_class(image_confusion)[:k])),
+                "pixel_accuracy": json_number(pixel_accuracy(image_confusion)),
             })
     result = evaluator.summary()
     result.update(split=split, gt_root=str(gt_root), pred_dir=str(pred_dir), per_image=per_image)
     return result
-
-
-def _number(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)
 
 
 def format_report(result: dict) -> str:

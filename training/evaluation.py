@@ -101,16 +101,16 @@ def summarize(class_set: ClassSet, confusion: np.ndarray, official_confusion: np
         "class_names": list(class_set.names),
         "images": images,
         "pixels": int(confusion.sum()),
-        "miou": _json_number(mean_iou(iou)),
-        "miou_official": _json_number(mean_iou(official_iou, class_set.scored)),
-        "pixel_accuracy": _json_number(pixel_accuracy(confusion)),
-        "iou": {name: _json_number(v) for name, v in zip(class_set.names, iou)},
-        "iou_official": {name: _json_number(v) for name, v in zip(class_set.names, official_iou)},
+        "miou": json_number(mean_iou(iou)),
+        "miou_official": json_number(mean_iou(official_iou, class_set.scored)),
+        "pixel_accuracy": json_number(pixel_accuracy(confusion)),
+        "iou": {name: json_number(v) for name, v in zip(class_set.names, iou)},
+        "iou_official": {name: json_number(v) for name, v in zip(class_set.names, official_iou)},
         "confusion_names": list(class_set.eval_names),
         "confusion": confusion.tolist(),
     }
 
 
-def _json_number(value) -> float | None:
+def json_number(value) -> float | None:
     value = float(value)
     return None if np.isnan(value) else value

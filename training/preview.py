@@ -19,7 +19,8 @@ OVERLAY_OPACITY = 0.55
 
 
 def overlay(image: np.ndarray, colors: np.ndarray, opacity: float = OVERLAY_OPACITY) -> np.ndarray:
-    """Blend a colour mask over a photo (both ``(H, W, 3)`` uint8)."""
+    """Blend a colour mask over a photo (both ``(H, W, 3)`` uint8): ``opacity`` 0 is the photo,
+    1 the colours. The one blend of the project (contact sheets, API pictures, dashboard)."""
     blended = image.astype(np.float32) * (1 - opacity) + colors.astype(np.float32) * opacity
     return blended.round().astype(np.uint8)
 

@@ -21,6 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from training.cityscapes import DatasetError
 
+import dashboard.render as render
 import dashboard.state as state
 import dashboard.store as store
 
@@ -108,17 +109,6 @@ def show_problem(problem: ApiProblem) -> None:
         st.warning(f"**The segmentation API answered with an error.** {text}")
 
 
-def legend_html(names: list[str], colors: list[list[int]]) -> str:
-    """Swatches in the colours the API sent (the same layout as ``render.legend_html``)."""
-    from html import escape
-
-    items = [f'<span style="display:inline-block;margin:0 .8em .2em 0;white-space:nowrap">'
-             f'<span style="display:inline-block;width:.9em;height:.9em;background:rgb({r},{g},{b});'
-             f'border:1px solid #888;vertical-align:middle"></span> {escape(name)}</span>'
-             for name, (r, g, b) in zip(names, colors)]
-    return "<div>" + "".join(items) + "</div>"
-
-
 # ---------------------------------------------------------------------------- UI blocks
 
 def health_ui(api: str) -> dict | None:
@@ -169,7 +159,7 @@ def segmentation_ui(api: str, image_id: int, photo: np.ndarray | None) -> dict |
                      width="stretch")
     columns[2].image(decode_png(answer["prediction"]["color_png"]),
                      caption=f"Prediction of {answer['run']} (API)", width="stretch")
-    st.markdown(legend_html(answer["class_names"], answer["colors"]), unsafe_allow_html=True)
+    st.markdown(render.legend_html(answer["class_names"], answer["colors"]), unsafe_allow_html=True)
 
     numbers = st.columns(5)
     numbers[0].metric("mIoU (this image)", "-" if answer.get("miou") is None else f"{answer['miou']:.3f}")

@@ -208,7 +208,7 @@ def images_ui(key, image_id: int, runs: list[str], table: pd.DataFrame, opacity:
     photo, truth = store.photo_and_truth(key, image_id)
     top = st.columns(max(2, len(runs)))
     top[0].image(photo, caption="photo", width="stretch")
-    top[1].image(render.overlay(photo, render.colorize(class_set, truth), opacity), caption="ground truth",
+    top[1].image(render.overlay(photo, class_set.colorize(truth), opacity), caption="ground truth",
                  width="stretch")
     predictions: dict[str, np.ndarray] = {}
     if not runs:
@@ -227,7 +227,7 @@ def images_ui(key, image_id: int, runs: list[str], table: pd.DataFrame, opacity:
             continue
         predictions[run] = predicted
         wrong = float(np.mean((predicted != truth)[truth != IGNORE_INDEX])) if (truth != IGNORE_INDEX).any() else 0.0
-        column.image(render.overlay(photo, render.colorize(class_set, predicted), opacity),
+        column.image(render.overlay(photo, class_set.colorize(predicted), opacity),
                      caption=f"{run}: prediction", width="stretch")
         errors.image(render.error_map(photo, truth, predicted, class_set),
                      caption=f"{run}: errors ({wrong:.1%} of pixels wrong)", width="stretch")
@@ -272,13 +272,13 @@ def hover_ui(key, image_id: int, predictions: dict[str, np.ndarray], opacity: fl
         run = st.selectbox("Run under the cursor", list(predictions), key="explorer_hover_run")
     predicted = predictions.get(run) if run else None
     if view == "prediction" and predicted is not None:
-        picture = render.overlay(photo, render.colorize(data.class_set, predicted), opacity)
+        picture = render.overlay(photo, data.class_set.colorize(predicted), opacity)
     elif view == "error map" and predicted is not None:
         picture = render.error_map(photo, truth, predicted, data.class_set)
     elif view == "photo":
         picture = photo
     else:
-        picture = render.overlay(photo, render.colorize(data.class_set, truth), opacity)
+        picture = render.overlay(photo, data.class_set.colorize(truth), opacity)
         view = "ground truth"
     title = f"image {image_id}: {view}" + (f" ({run})" if run and view in ("prediction", "error map") else "")
     st.plotly_chart(hover_figure(picture, truth, predicted, data.class_set.names, title),
@@ -302,7 +302,7 @@ def main() -> None:
     entry = data.index[image_id]
     st.caption(f"Image {image_id} · {entry.split} · {entry.city} · {entry.stem} — "
                f"{position_text(image_id, candidates, split, classes, order)}")
-    st.markdown(render.legend_html(data.class_set), unsafe_allow_html=True)
+    st.markdown(render.legend_html(data.class_set.names, data.class_set.colors), unsafe_allow_html=True)
 
     predictions = images_ui(key, image_id, runs, table, opacity)
     iou_ui(key, image_id, predictions)

@@ -73,8 +73,6 @@ for _b in range(4):
         "preprocessing": "torch",
     }
 
-ENCODER_WEIGHTS = (None, "imagenet", "<path to .h5 or .weights.h5>")
-
 # Options each model accepts, with defaults. Scratch models are defined in this project;
 # the segmentation-models ones are forwarded to the library's constructors.
 MODEL_OPTIONS: dict[str, dict[str, Any]] = {
