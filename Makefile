@@ -8,7 +8,7 @@ STAMP := $(VENV)/.requirements-installed
 EMBEDDED := data/cityscapes-synthetic
 DATA_ROOT := $(if $(CITYSCAPES_DATASET),$(CITYSCAPES_DATASET),$(EMBEDDED))
 
-.PHONY: demo dashboard test venv data check preview models api bench clean-data
+.PHONY: demo dashboard test venv data check preview models api bench clean-data dashboard-venv dashboard-only
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,19 @@ $(STAMP): requirements.txt
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# The dashboard alone, without TensorFlow (requirements-dashboard.txt): to view a run store copied
+# from a GPU machine, and for the test that every page works there (tests/test_dashboard_env.py).
+DASHBOARD_VENV ?= .venv-dashboard
+DASHBOARD_PY := $(DASHBOARD_VENV)/bin/python
+DASHBOARD_STAMP := $(DASHBOARD_VENV)/.requirements-installed
+
+$(DASHBOARD_STAMP): requirements-dashboard.txt
+	$(PYTHON) -m venv $(DASHBOARD_VENV)
+	$(DASHBOARD_PY) -m pip install --quiet -r requirements-dashboard.txt
+	touch $(DASHBOARD_STAMP)
+
+dashboard-venv: $(DASHBOARD_STAMP)
 
 # The embedded dataset is generated once; its index is written last, so a generation that was
 # interrupted is simply redone.
@@ -58,8 +71,17 @@ demo: check preview models
 dashboard: $(STAMP)
 	$(PY) -m streamlit run dashboard/streamlit_app.py --server.port $${DASHBOARD_PORT:-8501} --server.address 127.0.0.1
 
-test: $(STAMP)
-	$(PY) -m pytest
+# The same dashboard from the TensorFlow-free environment (ARTIFACTS_DIR, CITYSCAPES_DATASET: the
+# store and the dataset it was trained on).
+dashboard-only: $(DASHBOARD_STAMP)
+	$(DASHBOARD_PY) -m streamlit run dashboard/streamlit_app.py --server.port $${DASHBOARD_PORT:-8501} --server.address 127.0.0.1
+
+# The README's test command: the layers' lint (ruff, import-linter contracts in pyproject.toml), then
+# the suite; tests/test_dashboard_env.py runs every page in the TensorFlow-free environment.
+test: $(STAMP) $(DASHBOARD_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	DASHBOARD_PYTHON=$(abspath $(DASHBOARD_PY)) $(PY) -m pytest
 
 bench: data
 	$(PY) bench/bench_evaluation.py

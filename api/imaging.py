@@ -1,4 +1,4 @@
-"""PNG encoding, colouring, overlays and upload decoding: numpy and Pillow only."""
+"""PNG encoding and upload decoding: numpy and Pillow only (pictures come from ``training.viz``)."""
 
 from __future__ import annotations
 

@@ -7,10 +7,12 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from api.errors import ApiError
 from api.imaging import b64, parse_opacity, png_bytes
-from api.serving import Dataset, parse_image_id, serving
-from training.evaluation import Evaluator, summarize
-from training.index import SELECTABLE_SPLITS
-from training.preview import overlay
+from api.serving import parse_image_id, serving
+from training.data.dataset import Dataset
+from training.data.index import SELECTABLE_SPLITS
+from training.data.labels import IGNORE_INDEX
+from training.evaluation.evaluator import Evaluator, summarize
+from training.viz import overlay
 
 bp = Blueprint("images", __name__, url_prefix="/api/images")
 
@@ -73,8 +75,7 @@ def image_metadata(image_id: str):
     identifier = parse_image_id(image_id, dataset)
     entry = dataset.index[identifier]
     _, label_ids = state.read(dataset, identifier)
-    classes = dataset.class_set.lut[label_ids]
-    present = [dataset.class_set.names[c] for c in np.unique(classes) if c < dataset.class_set.num_classes]
+    present = dataset.classes_present(label_ids)
     links = {name: url_for(f"images.{name}", image_id=identifier)
              for name in ("segmentation", "image_png", "ground_truth_png", "prediction_png")}
     return jsonify(id=entry.id, split=entry.split, official_split=entry.official_split, city=entry.city,
@@ -131,7 +132,7 @@ def segmentation(image_id: str):
     scores = {key: summary[key] for key in ("iou", "miou", "pixel_accuracy")}
     payload = {"id": identifier, "run": run.name, "model": run.metrics.get("model"),
                "classes": class_set.name, "class_names": list(class_set.names),
-               "colors": class_set.colors.tolist(), "ignore_index": 255,
+               "colors": class_set.colors.tolist(), "ignore_index": IGNORE_INDEX,
                "width": int(label_ids.shape[1]), "height": int(label_ids.shape[0]),
                "ground_truth": _ground_truth_pngs(dataset, identifier, label_ids, wanted),
                "prediction": _encoded(class_set, predicted, wanted),

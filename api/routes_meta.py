@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, render_template_string
 
 from api.serving import serving
-from training.artifacts import ArtifactError, list_runs
+from training.runs.store import ArtifactError, list_runs
+from training.runs.summary import deployed_name, run_summary
 
 bp = Blueprint("meta", __name__)
 
@@ -82,12 +83,12 @@ def health():
                    run=name, problem=problem)
 
 
-def _card(run) -> dict:
+def _card(run, deployed: str | None = None) -> dict:
+    """The run's summary (as the leaderboard and ``python -m training table`` show it) with its
+    per-class numbers, dataset and versions."""
     metrics = run.metrics
-    keys = ("model", "backbone", "encoder_weights", "loss_name", "augmentation", "image_size", "classes",
-            "class_names", "split", "miou", "miou_official", "pixel_accuracy", "iou", "iou_official",
-            "params", "train_seconds", "epochs", "best_epoch", "val_miou", "inference_ms", "dataset", "versions")
-    return {"run": run.name, **{key: metrics.get(key) for key in keys}}
+    details = ("class_names", "iou", "iou_official", "dataset", "versions")
+    return {**run_summary(run, deployed), **{key: metrics.get(key) for key in details}}
 
 
 @bp.get("/api/model")
@@ -102,7 +103,8 @@ def model_card():
     """
     state = serving()
     run = state.run()
-    return jsonify(**_card(run), config=state.run_config(run), model_loaded=state.loaded_run == run.name)
+    return jsonify(**_card(run, deployed_name(state.artifacts)), config=state.run_config(run),
+                   model_loaded=state.loaded_run == run.name)
 
 
 @bp.get("/api/runs")
@@ -119,13 +121,14 @@ def runs():
         deployed = state.run(required=False)
     except Exception:
         deployed = None
+    name = deployed.name if deployed else None
     rows = []
     for run in list_runs(state.artifacts):
         try:
-            rows.append({**_card(run), "deployed": bool(deployed and deployed.name == run.name)})
+            rows.append(_card(run, name))
         except ArtifactError as error:
             rows.append({"run": run.name, "error": str(error)})
-    return jsonify(runs=rows, deployed=deployed.name if deployed else None)
+    return jsonify(runs=rows, deployed=name)
 
 
 @bp.get("/openapi.json")

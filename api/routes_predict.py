@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from api.errors import ApiError
 from api.imaging import b64, decode_upload, png_bytes
 from api.serving import serving
-from training.labels import get_class_set
+from training.data.labels import get_class_set
 
 bp = Blueprint("predict", __name__, url_prefix="/api")
 

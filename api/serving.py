@@ -11,18 +11,16 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import yaml
 from flask import Flask, current_app
 
 from api.errors import ApiError, no_deployed_run
-from training.artifacts import ArtifactError, Run, artifacts_dir, deployed_run, get_run
-from training.cityscapes import DatasetError, read_pair, resolve_data_root
-from training.index import DatasetIndex, index_path_for, load_or_build_index
-from training.labels import ClassSet, get_class_set
+from training.data.cityscapes import DatasetError
+from training.data.dataset import Dataset, DataSettings
+from training.data.index import load_or_build_index
+from training.data.labels import get_class_set
+from training.runs.store import ArtifactError, Run, artifacts_dir, deployed_run, get_run
 
 EXTENSION = "segmentation_serving"
 MAX_IMAGE_ID = 999_999_999_999_999_999  # ids are int64 in every client; the spec says so too
@@ -63,13 +61,6 @@ class ByteLRU:
         return self._bytes
 
 
-@dataclass(frozen=True)
-class Dataset:
-    root: Path
-    index: DatasetIndex
-    class_set: ClassSet
-
-
 class Serving:
     """The per-process serving state of one Flask app."""
 
@@ -80,7 +71,7 @@ class Serving:
         self.cache = ByteLRU(config.get("CACHE_BYTES", 256 * 2**20))
         self._lock = threading.RLock()
         self._inference_lock = threading.Lock()  # one forward pass at a time per process
-        self._model = None
+        self._model = None  # a training.fit.predict.Predictor
         self._model_run: str | None = None
         self._datasets: dict = {}
         self._configs: dict = {}
@@ -102,10 +93,21 @@ class Serving:
         key = str(run.path)
         if key not in self._configs:
             try:
-                self._configs[key] = yaml.safe_load(run.config_text)
-            except (ArtifactError, yaml.YAMLError) as error:
-                raise ApiError(503, "run unavailable", f"run {run.name}: unreadable config.yaml ({error})") from None
+                self._configs[key] = run.config
+            except ArtifactError as error:
+                raise ApiError(503, "run unavailable", str(error)) from None
         return self._configs[key]
+
+    def data_settings(self, run: Run | None) -> DataSettings:
+        return DataSettings.from_config(self.run_config(run)) if run else DataSettings()
+
+    def input_size(self, run: Run) -> tuple[int, int]:
+        data = self.run_config(run).get("data") or {}
+        try:
+            return int(data["height"]), int(data["width"])
+        except (KeyError, TypeError, ValueError):
+            raise ApiError(503, "run unavailable", f"run {run.name}: config.yaml has no data.height "
+                                                   "and data.width") from None
 
     @property
     def model_loaded(self) -> bool:
@@ -115,59 +117,56 @@ class Serving:
     def loaded_run(self) -> str | None:
         return self._model_run
 
-    def model(self, run: Run):
+    def predictor(self, run: Run):
+        """The run's model, loaded once per process (and again only when another run is served)."""
         with self._lock:
             if self._model_run != run.name:
-                from training.models import load_model  # TensorFlow: only once a model is needed
+                # The one place the API reaches the Keras side: TensorFlow loads here, on first use.
+                from training.fit.predict import Predictor
 
                 try:
-                    self._model = load_model(run.model_path)
+                    self._model = Predictor.load(run)
                 except (ArtifactError, OSError, ValueError) as error:
-                    raise ApiError(503, "model unavailable", f"run {run.name}: cannot load model.keras ({error})") from None
+                    raise ApiError(503, "model unavailable",
+                                   f"run {run.name}: cannot load model.keras ({error})") from None
                 self._model_run = run.name
             return self._model
 
     def predict(self, run: Run, image: np.ndarray) -> tuple[np.ndarray, float]:
         """Class indices at the image's own size, and the milliseconds the model took."""
-        from training.evaluate_model import predict_classes
-
-        config = self.run_config(run)
-        size = (config["data"]["height"], config["data"]["width"])
-        model = self.model(run)
+        predictor = self.predictor(run)
         with self._inference_lock:
             start = time.perf_counter()
-            classes = predict_classes(model, image, size)
+            classes = predictor.classes(image)
             return classes, 1000 * (time.perf_counter() - start)
 
     # ---------------------------------------------------------------- the dataset
 
     def dataset(self) -> Dataset:
-        run = self.run(required=False)
-        config = self.run_config(run) if run else {"data": {"root": None, "index": None, "classes": "categories8"}}
+        """The served run's dataset; its index is re-read when the index file changes."""
+        settings = self.data_settings(self.run(required=False))
         try:
-            root = resolve_data_root(self.data_root or config["data"]["root"])
+            root = settings.resolve_root(self.data_root)
         except DatasetError as error:
             raise ApiError(503, "dataset unavailable", str(error)) from None
-        index_file = index_path_for(root, config["data"].get("index"))
+        index_file = settings.index_file(root)
         stamp = index_file.stat().st_mtime_ns if index_file.exists() else None
         key = (str(root), str(index_file))
         with self._lock:
             cached = self._datasets.get(key)
             if cached is None or cached[0] != stamp:
                 try:
-                    index = load_or_build_index(root, config["data"].get("index"), write=False,
-                                                report=lambda message: None)
+                    index = load_or_build_index(root, settings.index, write=False, report=lambda message: None)
                 except DatasetError as error:
                     raise ApiError(503, "dataset unavailable", str(error)) from None
                 self._datasets[key] = (stamp, index)
             index = self._datasets[key][1]
-        return Dataset(root, index, get_class_set(config["data"]["classes"]))
+        return Dataset(root, index, get_class_set(settings.classes))
 
     def read(self, dataset: Dataset, image_id: int) -> tuple[np.ndarray, np.ndarray]:
         """The photo and its labelIds; a damaged file is a 500-free 503 naming it."""
-        entry = dataset.index[image_id]
         try:
-            return read_pair(dataset.root, entry.image, entry.label)
+            return dataset.read(image_id)
         except DatasetError as error:
             raise ApiError(503, "image unavailable", str(error)) from None
 
@@ -175,8 +174,7 @@ class Serving:
         """Load the model and run one prediction, so the first request pays nothing extra."""
         run = self.run(required=False)
         if run is not None:
-            config = self.run_config(run)
-            self.predict(run, np.zeros((config["data"]["height"], config["data"]["width"], 3), np.uint8))
+            self.predict(run, np.zeros((*self.input_size(run), 3), np.uint8))
 
 
 def init_app(app: Flask) -> None:

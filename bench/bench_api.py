@@ -171,18 +171,17 @@ def load(url: str, paths: list[str], clients: int) -> dict:
     return {"clients": clients, "requests": len(latencies), "statuses": dict(statuses),
             "p50_ms": round(percentile(latencies, 50), 2), "p95_ms": round(percentile(latencies, 95), 2),
             "p99_ms": round(percentile(latencies, 99), 2), "mean_ms": round(sum(latencies) / max(1, len(latencies)), 2),
-            "throughput_rps": round(len(latencies) / wall, 1), "cache_hit_ratio": round(cached[True] / max(1, sum(cached.values())), 3),
+            "throughput_rps": round(len(latencies) / wall, 1),
+            "cache_hit_ratio": round(cached[True] / max(1, sum(cached.values())), 3),
             "model_ms_p50": round(percentile(server_ms, 50), 2) if server_ms else None}
 
 
 def bare_forward(run, repeats: int = 50) -> dict:
     import numpy as np
-    import yaml
 
     from training.models import load_model
 
-    config = yaml.safe_load(run.config_text)
-    height, width = config["data"]["height"], config["data"]["width"]
+    height, width = run.input_size
     start = time.perf_counter()
     model = load_model(run.model_path)
     load_seconds = time.perf_counter() - start
@@ -203,21 +202,15 @@ def pipeline_breakdown(run, repeats: int = 20) -> dict:
     (medians in ms; one test image of the run's dataset)."""
     import base64
 
-    import yaml
-
     from api.imaging import png_bytes
-    from training.cityscapes import read_pair, resolve_data_root
-    from training.evaluate_model import predict_classes
-    from training.evaluation import Evaluator, summarize
-    from training.index import load_or_build_index
-    from training.labels import get_class_set
+    from training.data.cityscapes import read_pair
+    from training.evaluation.evaluator import Evaluator, summarize
+    from training.fit.predict import predict_classes
     from training.models import load_model
 
-    config = yaml.safe_load(run.config_text)
-    root = resolve_data_root(config["data"]["root"])
-    entry = load_or_build_index(root, config["data"].get("index"), write=False, report=lambda m: None).split("test")[0]
-    class_set = get_class_set(config["data"]["classes"])
-    size = (config["data"]["height"], config["data"]["width"])
+    dataset = run.data_settings.open()
+    root, class_set, size = dataset.root, dataset.class_set, run.input_size
+    entry = dataset.index.split("test")[0]
     model = load_model(run.model_path)
     image, label_ids = read_pair(root, entry.image, entry.label)
     predicted = predict_classes(model, image, size)
@@ -334,17 +327,18 @@ def main() -> None:
     parser.add_argument("--cached", type=int, default=200, help="cached requests per concurrency level")
     parser.add_argument("--mixed", type=int, default=2000)
     parser.add_argument("--cache-bytes", type=int, default=None,
-                        help="the server's SEGAPI_CACHE_BYTES (default: the app's); 0 tells a leak from a cache filling up")
+                        help="the server's SEGAPI_CACHE_BYTES (default: the app's); "
+                             "0 tells a leak from a cache filling up")
     parser.add_argument("--out", type=Path, default=RESULTS / "api.json")
     args = parser.parse_args()
 
-    from training.artifacts import ArtifactError, artifacts_dir, deployed_run
+    from training.runs.store import ArtifactError, artifacts_dir, deployed_run
 
     artifacts = artifacts_dir(args.artifacts).resolve()
     try:
         run = deployed_run(artifacts)
     except ArtifactError as error:
-        raise SystemExit(f"{error}\nmake one with `make demo` (trains the demo models and deploys the best)")
+        raise SystemExit(f"{error}\nmake one with `make demo` (trains the demo models and deploys the best)") from None
     if run is None:
         raise SystemExit(f"no deployed run in {artifacts}: run `make demo` (or `python -m training deploy --best`)")
     print(f"deployed run: {run.name} ({artifacts})", flush=True)
@@ -360,15 +354,16 @@ def main() -> None:
     log_path = Path(tempfile.mkdtemp(prefix="bench_api_")) / "gunicorn.log"
     extra_env = {} if args.cache_bytes is None else {"SEGAPI_CACHE_BYTES": str(args.cache_bytes)}
     server = Server(artifacts, args.workers, args.threads, log_path, extra_env)
-    results = {"run": run.name, "cache_bytes": args.cache_bytes, "workers": args.workers, "threads": args.threads, "cpus": os.cpu_count(),
+    results = {"run": run.name, "cache_bytes": args.cache_bytes, "workers": args.workers, "threads": args.threads,
+               "cpus": os.cpu_count(),
                "server_start_seconds": round(server.start_seconds, 1), "bare_forward": forward,
                "uncached_breakdown_ms": breakdown}
     try:
         import requests
 
         rss = {"after start": server.worker_rss_mib()}
-        test_ids = [image["id"] for image in
-                    requests.get(f"{server.url}/api/images?split=all&limit=1000", timeout=REQUEST_TIMEOUT).json()["images"]]
+        listing = requests.get(f"{server.url}/api/images?split=all&limit=1000", timeout=REQUEST_TIMEOUT).json()
+        test_ids = [image["id"] for image in listing["images"]]
         random.Random(0).shuffle(test_ids)
         need = args.cold * len(levels)
         if len(test_ids) < need:
@@ -451,8 +446,8 @@ def report(results: dict) -> None:
     print("|---|" + "---|" * len(results["worker_rss_mib"]))
     pids = sorted({pid for values in results["worker_rss_mib"].values() for pid in values})
     for pid in pids:
-        print(f"| worker {pid} | " + " | ".join(str(values.get(pid, "-")) for values in results["worker_rss_mib"].values())
-              + " |")
+        rss = [str(values.get(pid, "-")) for values in results["worker_rss_mib"].values()]
+        print(f"| worker {pid} | " + " | ".join(rss) + " |")
     print(f"\nworkers restarted: {results['workers_restarted']}; tracebacks in the server log: "
           f"{results['tracebacks_in_log']}")
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import training  # noqa: E402,F401
-from training.augment import AUGMENTATIONS, build_augmentation  # noqa: E402
-from training.batches import SegmentationBatches  # noqa: E402
-from training.cityscapes import resolve_data_root  # noqa: E402
-from training.index import load_or_build_index  # noqa: E402
+from training.data.cityscapes import resolve_data_root  # noqa: E402
+from training.data.index import load_or_build_index  # noqa: E402
+from training.fit.augment import AUGMENTATIONS, build_augmentation  # noqa: E402
+from training.fit.batches import SegmentationBatches  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = ((128, 256), (256, 512))

@@ -154,7 +154,8 @@ def cold_start_browser(repeats: int, clicks: int) -> dict:
                             page.get_by_role("button", name="Next").click()
                             page.wait_for_function(
                                 """first => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
-                                   .some(c => /^Image \\d+/.test(c.innerText) && !c.innerText.startsWith(`Image ${first} `))""",
+                                   .some(c => /^Image \\d+/.test(c.innerText)
+                                              && !c.innerText.startsWith(`Image ${first} `))""",
                                 arg=before, timeout=PAGE_TIMEOUT_MS)
                             wait_rendered(page, EXPLORER_IMAGES)
                             next_clicks.append((time.perf_counter() - t0) * 1000)
@@ -190,8 +191,8 @@ def cold_start_without_browser(repeats: int) -> dict:
 def explorer_rerender(ids: int) -> dict:
     from streamlit.testing.v1 import AppTest
 
-    from training.cityscapes import resolve_data_root
-    from training.index import load_or_build_index
+    from training.data.cityscapes import resolve_data_root
+    from training.data.index import load_or_build_index
 
     at = AppTest.from_file(str(APP), default_timeout=120).run()
     at.switch_page("app_pages/explorer.py").run()
@@ -230,7 +231,8 @@ def make_demo_second_start(repeats: int) -> list[dict]:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
             errors="replace", start_new_session=True)
 
-        def read():
+        # Bound now: the reader thread lives only within this iteration.
+        def read(process=process, lines=lines, marks=marks, started=started):
             for line in process.stdout:
                 now = time.perf_counter()
                 lines.append(line.rstrip())
@@ -277,7 +279,7 @@ def main() -> None:
     args = parser.parse_args()
     os.chdir(REPO)
 
-    from training.artifacts import list_runs
+    from training.runs.store import list_runs
 
     results = {"cpus": os.cpu_count(), "runs": [run.name for run in list_runs()],
                "browser": CHROMIUM.exists()}

@@ -22,12 +22,12 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import training  # noqa: E402,F401
-from training.cityscapes import read_label_ids  # noqa: E402
-from training.evaluate_masks import evaluate_masks  # noqa: E402
-from training.evaluation import Evaluator  # noqa: E402
-from training.index import load_or_build_index  # noqa: E402
-from training.metrics import pair_counts  # noqa: E402
-from training.synthetic import CITY_STYLES, render_scene  # noqa: E402
+from training.data.cityscapes import read_label_ids  # noqa: E402
+from training.data.index import load_or_build_index  # noqa: E402
+from training.data.synthetic import CITY_STYLES, render_scene  # noqa: E402
+from training.evaluation.evaluator import Evaluator  # noqa: E402
+from training.evaluation.masks import evaluate_masks  # noqa: E402
+from training.evaluation.metrics import pair_counts  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BASE_SIZE = (256, 512)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training.synthetic import make_dataset  # noqa: E402
+from training.data.synthetic import make_dataset  # noqa: E402
 
 
 def main() -> None:

@@ -39,9 +39,9 @@ CASES = (
 
 def main() -> None:
     start = time.perf_counter()
-    from training.models import build_model, count_parameters
-
     import segmentation_models  # noqa: F401  (its import cost is not any model's)
+
+    from training.models import build_model, count_parameters
 
     rows = [{"model": "import keras + segmentation_models", "seconds": round(time.perf_counter() - start, 2)}]
     for name, backbone, source in CASES:

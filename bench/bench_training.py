@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import training  # noqa: E402,F401
-from training.config import load_config  # noqa: E402
-from training.evaluate_model import inference_ms_per_image  # noqa: E402
-from training.train import build_compiled_model  # noqa: E402
+from training.fit.config import load_config  # noqa: E402
+from training.fit.predict import inference_ms_per_image  # noqa: E402
+from training.fit.runner import build_compiled_model  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = ((128, 256), (256, 512))

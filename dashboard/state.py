@@ -31,3 +31,21 @@ def selected_runs(available: list[str], default_count: int = MAX_RUNS) -> list[s
 
 def set_runs(runs: list[str]) -> None:
     st.query_params["runs"] = ",".join(runs)
+
+
+def runs_ui(available: list[str], widget_key: str, url_key: str, container=st) -> list[str]:
+    """A multiselect of up to ``MAX_RUNS`` runs in ``container`` (``st.sidebar``, or the page
+    body), synchronised with ``?runs=``.
+
+    ``url_key`` remembers what the URL said when the page last wrote it: only a change of the URL
+    (a link, another page) overrides the widget, so the user's own choice survives a rerun.
+    """
+    url_runs = selected_runs(available)
+    if widget_key not in st.session_state or url_runs != st.session_state.get(url_key):
+        st.session_state[widget_key] = url_runs
+    runs = container.multiselect("Runs", available, key=widget_key, max_selections=MAX_RUNS,
+                                 help="At most four; the URL remembers them.")
+    if st.query_params.get("runs") != ",".join(runs):
+        set_runs(runs)
+    st.session_state[url_key] = list(runs)
+    return list(runs)

@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
-import yaml
 
-from training.artifacts import ArtifactError, artifacts_dir, deployed_run, get_run, list_runs, store_version
-from training.cityscapes import DatasetError, read_label_ids, read_pair, resolve_data_root
-from training.index import DatasetIndex, load_or_build_index
-from training.labels import ClassSet, get_class_set
+from training.data.cityscapes import DatasetError, read_label_ids
+from training.data.dataset import Dataset, DataSettings
+from training.runs.store import ArtifactError, artifacts_dir, deployed_run, get_run, list_runs, store_version
+from training.runs.summary import run_summaries
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 TRAIN_HINT = ("No trained run yet. `make demo` trains the demo model set (about 10 minutes on 2 cores); "
-              "or train one config: `python -m training train configs/demo/simple_scratch_cce_v1_128x256.yaml`.")
+              "or train one config: "
+              "`python -m training train configs/demo/simple_scratch_cce_v1_128x256.yaml`.")
 
 
 def store_key() -> tuple:
@@ -47,32 +46,17 @@ def api_base_url() -> str:
 
 # ---------------------------------------------------------------------------- runs
 
+LEADERBOARD_COLUMNS = ["run", "model", "backbone", "loss_name", "augmentation", "size", "params",
+                       "train_seconds", "val_miou", "miou", "miou_official", "inference_ms", "split",
+                       "classes", "deployed"]
+
+
 @st.cache_data(show_spinner=False)
 def runs_table(key) -> pd.DataFrame:
-    """One row per run, oldest first: what the leaderboard shows."""
-    artifacts = Path(key[0])
-    try:
-        deployed = deployed_run(artifacts)
-    except ArtifactError:
-        deployed = None
-    rows = []
-    for run in list_runs(artifacts):
-        try:
-            m = run.metrics
-        except ArtifactError:
-            continue
-        rows.append({
-            "run": run.name, "model": m.get("model"), "backbone": m.get("backbone") or "-",
-            "loss": m.get("loss_name"), "augmentation": m.get("augmentation"),
-            "size": "x".join(str(v) for v in m.get("image_size", [])), "params": m.get("params"),
-            "train_seconds": m.get("train_seconds"), "val_miou": m.get("val_miou"),
-            "miou": m.get("miou"), "miou_official": m.get("miou_official"),
-            "inference_ms": m.get("inference_ms"), "split": m.get("split"), "classes": m.get("classes"),
-            "deployed": bool(deployed and deployed.name == run.name),
-        })
-    columns = ["run", "model", "backbone", "loss", "augmentation", "size", "params", "train_seconds",
-               "val_miou", "miou", "miou_official", "inference_ms", "split", "classes", "deployed"]
-    return pd.DataFrame(rows, columns=columns)
+    """One row per readable run, oldest first: what the leaderboard shows."""
+    rows = [{**s, "backbone": s["backbone"] or "-", "size": "x".join(str(v) for v in s["image_size"] or [])}
+            for s in run_summaries(Path(key[0])) if "error" not in s]
+    return pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
 
 
 def require_runs() -> pd.DataFrame:
@@ -91,7 +75,7 @@ def run_metrics(key, run: str) -> dict:
 
 @st.cache_data(show_spinner=False)
 def run_config(key, run: str) -> dict:
-    return yaml.safe_load(get_run(run, key[0]).config_text)
+    return get_run(run, key[0]).config
 
 
 @st.cache_data(show_spinner=False)
@@ -133,15 +117,8 @@ def prediction(key, run: str, image_id: int) -> np.ndarray | None:
 
 # ---------------------------------------------------------------------------- dataset
 
-@dataclass(frozen=True)
-class Dataset:
-    root: Path
-    index: DatasetIndex
-    class_set: ClassSet
-
-
-def _data_settings(key) -> tuple[str | None, str | None, str]:
-    """Data root, index file and class set of the runs (the deployed one first)."""
+def _data_settings(key) -> DataSettings:
+    """The data of the runs: the deployed run's settings, else the first readable run's."""
     artifacts = Path(key[0])
     try:
         runs = [deployed_run(artifacts)] + list_runs(artifacts)
@@ -151,35 +128,28 @@ def _data_settings(key) -> tuple[str | None, str | None, str]:
         if run is None:
             continue
         try:
-            data = yaml.safe_load(run.config_text)["data"]
-        except (ArtifactError, yaml.YAMLError, KeyError, TypeError):
+            return run.data_settings
+        except ArtifactError:
             continue
-        if data.get("root") and not Path(data["root"]).is_dir():
-            continue  # trained elsewhere: fall back to $CITYSCAPES_DATASET / the embedded data
-        return data.get("root"), data.get("index"), data.get("classes", "categories8")
-    return None, None, "categories8"
+    return DataSettings()
 
 
 @st.cache_resource(show_spinner=False)
 def dataset(key) -> Dataset:
     """The dataset the runs were evaluated on (shared, read-only)."""
-    root_setting, index_file, classes = _data_settings(key)
     try:
-        root = resolve_data_root(root_setting)
-        index = load_or_build_index(root, index_file, write=False, report=lambda message: None)
+        return _data_settings(key).open()
     except DatasetError as error:
         st.error(f"Dataset unavailable: {error}")
         st.stop()
-    return Dataset(root, index, get_class_set(classes))
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def photo_and_truth(key, image_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """The photo (H, W, 3) and its ground truth as class indices (255 = ignore)."""
+    """The photo (H, W, 3) and its ground truth as class indices (``IGNORE_INDEX``: no label)."""
     data = dataset(key)
-    entry = data.index[int(image_id)]
-    photo, label_ids = read_pair(data.root, entry.image, entry.label)
-    return photo, data.class_set.lut[label_ids]
+    photo, label_ids = data.read(int(image_id))
+    return photo, data.truth(label_ids)
 
 
 @st.cache_data(show_spinner=False)

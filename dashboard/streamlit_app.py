@@ -22,8 +22,10 @@ st.set_page_config(page_title="Street-scene segmentation", page_icon=":material/
 
 PAGES = [
     st.Page("app_pages/overview.py", title="Overview", icon=":material/leaderboard:", default=True),
-    st.Page("app_pages/explorer.py", title="Image explorer", icon=":material/image_search:", url_path="explorer"),
-    st.Page("app_pages/comparison.py", title="Model comparison", icon=":material/compare:", url_path="comparison"),
+    st.Page("app_pages/explorer.py", title="Image explorer", icon=":material/image_search:",
+            url_path="explorer"),
+    st.Page("app_pages/comparison.py", title="Model comparison", icon=":material/compare:",
+            url_path="comparison"),
     st.Page("app_pages/deployed.py", title="Deployed model", icon=":material/cloud:", url_path="deployed"),
 ]
 

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
 from cityscapes_builder import build_tiny_dataset
+from PIL import Image
 
 READY = re.compile(r"worker \d+ ready: ")
 REPO = Path(__file__).resolve().parent.parent
@@ -47,9 +46,9 @@ _STORE: dict[str, TinyStore] = {}
 def tiny_store(tmp_path_factory) -> TinyStore:
     """Build (once per session) the tiny dataset, train one epoch of a tiny model, deploy it."""
     if "store" not in _STORE:
-        from training import train as train_module
-        from training.artifacts import deploy
-        from training.config import load_config
+        from training.fit import runner as train_module
+        from training.fit.config import load_config
+        from training.runs.store import deploy
 
         base = tmp_path_factory.mktemp("api_store")
         root = build_tiny_dataset(base / "cityscapes", height=HEIGHT, width=WIDTH)

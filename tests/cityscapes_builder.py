@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from training.cityscapes import IMAGE_DIR, IMAGE_SUFFIX, LABEL_DIR, LABEL_SUFFIX
+from training.data.cityscapes import IMAGE_DIR, IMAGE_SUFFIX, LABEL_DIR, LABEL_SUFFIX
 
 # labelIds of a small street: sky over building over road, a car, and some ego vehicle.
 SKY, BUILDING, ROAD, SIDEWALK, CAR, PERSON, EGO, PARKING, POLE = 23, 11, 7, 8, 26, 24, 1, 9, 17

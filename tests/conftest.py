@@ -5,8 +5,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the builders beside the tests
 
-import training  # noqa: E402,F401  (applies the import-time environment first)
 from cityscapes_builder import build_tiny_dataset  # noqa: E402
+
+import training  # noqa: E402,F401  (applies the import-time environment first)
 
 
 @pytest.fixture
@@ -43,14 +44,15 @@ def dashboard_store(tmp_path_factory, api_store):
     from types import SimpleNamespace
 
     from api_fixtures import TINY
-    from training import train as train_module
-    from training.artifacts import deploy
-    from training.config import load_config
+
+    from training.fit import runner as train_module
+    from training.fit.config import load_config
+    from training.runs.store import deploy
 
     artifacts = tmp_path_factory.mktemp("dashboard_store") / "artifacts"
     runs = []
-    for name, extra in (("tiny_simple", []), ("tiny_unet", ["model.name=unet", "model.options={base_filters: 4, depth: 2}",
-                                                             "loss.name=cce_dice", "train.epochs=2"])):
+    unet = ["model.name=unet", "model.options={base_filters: 4, depth: 2}", "loss.name=cce_dice", "train.epochs=2"]
+    for name, extra in (("tiny_simple", []), ("tiny_unet", unet)):
         config = load_config(None, TINY + [f"data.root={api_store.data_root}", f"name={name}", *extra])
         runs.append(train_module.train(config, artifacts, verbose=0).name)
     deploy(runs[0], artifacts)

@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import schemathesis
+from api_fixtures import NUM_CLASSES, RUN_NAME, png_bytes, tiny_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
-
-from api_fixtures import NUM_CLASSES, RUN_NAME, png_bytes, tiny_store
 
 pytestmark = pytest.mark.slow
 
@@ -131,7 +130,8 @@ def _damaged(data: bytes, cut: int, flips: list[tuple[int, int]]) -> bytes:
     return bytes(data)
 
 
-@given(height=st.integers(1, 40), width=st.integers(1, 40), mode=st.sampled_from(["RGB", "L", "RGBA", "P", "1", "I", "I;16", "F", "LA", "CMYK"]),
+@given(height=st.integers(1, 40), width=st.integers(1, 40),
+       mode=st.sampled_from(["RGB", "L", "RGBA", "P", "1", "I", "I;16", "F", "LA", "CMYK"]),
        fmt=st.sampled_from(["PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP"]), cut=st.integers(0, 64),
        flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=4), multipart=st.booleans())
 @UPLOADS

@@ -13,14 +13,25 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import requests
+from api_fixtures import (
+    HEIGHT,
+    IMAGES,
+    NUM_CLASSES,
+    RUN_NAME,
+    TEST_IMAGES,
+    WIDTH,
+    decode_png,
+    png_bytes,
+    random_rgb,
+    start_server,
+    tiny_store,
+)
 from PIL import Image
 
-from api_fixtures import (HEIGHT, IMAGES, NUM_CLASSES, RUN_NAME, TEST_IMAGES, WIDTH, decode_png, png_bytes,
-                          random_rgb, start_server, tiny_store)
-from training.artifacts import get_run
-from training.cityscapes import read_pair
-from training.index import load_or_build_index
-from training.labels import get_class_set
+from training.data.cityscapes import read_pair
+from training.data.index import load_or_build_index
+from training.data.labels import get_class_set
+from training.runs.store import get_run
 
 pytestmark = pytest.mark.slow
 
@@ -232,8 +243,8 @@ def test_bad_requests_get_json_errors_and_leave_the_server_healthy(server, http)
     assert_error(post(http, server, "/api/predict", data=b"hello", headers={"Content-Type": "text/plain"}), 415)
     assert_error(post(http, server, "/api/predict", data=b"not a png at all",
                       headers={"Content-Type": "image/png"}), 415)
-    assert_error(post(http, server, "/api/predict", files={"image": ("x.png", b"\x89PNG\r\n\x1a\nbroken", "image/png")}),
-                 415)
+    broken = b"\x89PNG\r\n\x1a\nbroken"
+    assert_error(post(http, server, "/api/predict", files={"image": ("x.png", broken, "image/png")}), 415)
     assert_error(post(http, server, "/api/predict", data=b"", headers={"Content-Type": "image/png"}), 400)
     assert_error(post(http, server, "/api/predict", data={"field": "value"}), 400)  # a form without a file
     # too large: more bytes than MAX_CONTENT_LENGTH, more pixels than MAX_UPLOAD_PIXELS

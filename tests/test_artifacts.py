@@ -7,9 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from training.artifacts import (ArtifactError, RunWriter, deploy, deployed_run, get_run, list_runs,
-                                store_version)
-from training.labels import get_class_set
+from training.data.labels import get_class_set
+from training.runs.store import ArtifactError, RunWriter, deploy, deployed_run, get_run, list_runs, store_version
 
 
 def _complete_writer(tmp_path, name="demo_run", miou=0.5):
@@ -56,7 +55,6 @@ def test_reading_a_run(tmp_path):
     assert run.per_image() == [{"id": 4, "miou": 0.25}, {"id": 9, "miou": ""}]
     np.testing.assert_array_equal(run.confusion(), np.eye(3))
     assert run.prediction(4).tolist() == [[0, 1], [7, 2]]  # class indices, not colours
-    assert run.predicted_ids() == [4]
     with pytest.raises(ArtifactError, match="run demo_run: missing predictions/5.png"):
         run.prediction(5)
 
@@ -69,7 +67,7 @@ def test_errors_name_the_run_and_file(tmp_path):
         get_run("../etc", tmp_path)
     (tmp_path / "runs" / "demo_run" / "metrics.json").write_text("{broken")
     with pytest.raises(ArtifactError, match="metrics.json is not valid JSON"):
-        get_run("demo_run", tmp_path).metrics
+        _ = get_run("demo_run", tmp_path).metrics
 
 
 def test_deploy(tmp_path):
@@ -95,5 +93,38 @@ def test_store_version_changes_when_a_run_is_published(tmp_path):
 
 
 def test_reading_the_store_never_imports_tensorflow():
-    code = "import sys, training.artifacts, training.report; sys.exit('tensorflow' in sys.modules)"
+    code = "import sys, training.runs.store, training.runs.summary; sys.exit('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_a_run_config_is_parsed_once_and_damage_is_named(tmp_path):
+    writer = _complete_writer(tmp_path)
+    writer.write_text("config.yaml", "name: demo_run\n"
+                                     "data: {root: /gpu/cs, classes: cityscapes19, height: 64, width: 128}\n")
+    writer.commit()
+    run = get_run("demo_run", tmp_path)
+    assert run.config["data"]["classes"] == "cityscapes19"
+    assert run.data_settings.root == "/gpu/cs" and run.data_settings.classes == "cityscapes19"
+    assert run.input_size == (64, 128)
+    for text, problem in (("name: [unclosed", "config.yaml is not valid YAML"),
+                          ("- a list\n", "config.yaml holds a list, not a mapping"),
+                          ("name: x\n", "config.yaml has no data.height and data.width")):
+        (run.path / "config.yaml").write_text(text)
+        with pytest.raises(ArtifactError, match=problem):
+            fresh = get_run("demo_run", tmp_path)
+            _ = fresh.config, fresh.input_size
+
+
+def test_metrics_that_are_not_an_object_are_named(tmp_path):
+    _complete_writer(tmp_path).commit()
+    (tmp_path / "runs" / "demo_run" / "metrics.json").write_text("[]")
+    with pytest.raises(ArtifactError, match="metrics.json holds a list, not an object"):
+        _ = get_run("demo_run", tmp_path).metrics
+
+
+def test_a_run_without_its_model_cannot_be_deployed(tmp_path):
+    _complete_writer(tmp_path).commit()
+    (tmp_path / "runs" / "demo_run" / "model.keras").unlink()
+    with pytest.raises(ArtifactError, match="missing model.keras, it cannot be deployed"):
+        deploy("demo_run", tmp_path)
+    assert deployed_run(tmp_path) is None

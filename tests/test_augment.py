@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from training.augment import AUGMENTATIONS, build_augmentation, describe
+from training.fit.augment import AUGMENTATIONS, build_augmentation, describe
 
 # Pure colours (channels 0 or 255): gamma keeps them, blur and emboss only touch edges, so a
 # pixel's class can be read back from its colour wherever it is not on a boundary.

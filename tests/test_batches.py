@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
-
 from cityscapes_builder import CAR, EGO, ROAD, SKY, image_path
-from training.augment import build_augmentation
-from training.batches import SegmentationBatches, load_example, one_hot
-from training.cityscapes import DatasetError
-from training.index import load_or_build_index
-from training.labels import get_class_set
+
+from training.data.cityscapes import DatasetError
+from training.data.index import load_or_build_index
+from training.data.labels import get_class_set
+from training.fit.augment import build_augmentation
+from training.fit.batches import SegmentationBatches, load_example, one_hot
 
 
 @pytest.fixture

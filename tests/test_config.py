@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from training.config import CONFIG_DIR, DEFAULTS, ConfigError, dump_config, load_config, parse_override
+from training.fit.config import CONFIG_DIR, DEFAULTS, ConfigError, dump_config, load_config, parse_override
 
 SHIPPED = sorted(p for p in CONFIG_DIR.rglob("*.yaml") if not p.name.startswith("_"))
 

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from api_fixtures import REPO, free_port, start_server
 
 pytestmark = pytest.mark.slow
@@ -193,7 +192,8 @@ def test_every_page_renders_in_chromium_and_an_image_can_be_picked(served):
                     page.get_by_role("button", name="Next").click()
                     page.wait_for_function(
                         """first => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
-                                   .some(c => /^Image \\d+/.test(c.innerText) && !c.innerText.startsWith(`Image ${first} `))""",
+                                   .some(c => /^Image \\d+/.test(c.innerText)
+                                              && !c.innerText.startsWith(`Image ${first} `))""",
                         arg=first)
                     wait_rendered(page)
                     seen["explorer"] = shown_image_id(page)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import pytest
 import requests
-from streamlit.testing.v1 import AppTest
-
 from api_fixtures import REPO, free_port, png_bytes, random_rgb, start_server
+from streamlit.testing.v1 import AppTest
 
 APP = str(REPO / "dashboard" / "streamlit_app.py")
 PAGE = "app_pages/deployed.py"
@@ -47,7 +46,7 @@ def api_up(dashboard_env, api_server, monkeypatch):
 
 
 def _test_ids(store) -> list[int]:
-    from training.index import load_or_build_index
+    from training.data.index import load_or_build_index
 
     index = load_or_build_index(store.data_root, write=False, report=lambda message: None)
     return [entry.id for entry in index.split("test")]

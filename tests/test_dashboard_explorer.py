@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from training.artifacts import get_run
-from training.cityscapes import read_label_ids
-from training.index import load_or_build_index
-from training.labels import get_class_set
+from training.data.cityscapes import read_label_ids
+from training.data.index import load_or_build_index
+from training.data.labels import get_class_set
+from training.runs.store import get_run
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "streamlit_app.py")
 PAGE = "app_pages/explorer.py"
@@ -46,7 +46,8 @@ def _assert_iou_table_matches_csv(at, store, image_id: int, runs: list[str]) -> 
         row = _per_image(store, run).set_index("id").loc[image_id]
         for name in names:
             expected, value = row[f"iou_{name}"], shown.loc[name, run]
-            assert (math.isnan(expected) and math.isnan(value)) or value == pytest.approx(expected, abs=1e-6), (run, name)
+            both_absent = math.isnan(expected) and math.isnan(value)
+            assert both_absent or value == pytest.approx(expected, abs=1e-6), (run, name)
         assert shown.loc["mIoU", run] == pytest.approx(row["miou"], abs=1e-6)
 
 
@@ -92,7 +93,8 @@ def test_the_url_reproduces_the_view(dashboard_env):
     names = np.array(get_class_set("categories8").names)
     truth = get_class_set("categories8").lut[read_label_ids(store.data_root / entry.label)]
     assert np.array_equal(np.array(heatmap["text"]), names[truth])
-    assert np.array_equal(np.array(heatmap["hovertext"]), names[get_run(store.runs[1], store.artifacts).prediction(image_id)])
+    predicted = get_run(store.runs[1], store.artifacts).prediction(image_id)
+    assert np.array_equal(np.array(heatmap["hovertext"]), names[predicted])
 
     _widget(at.multiselect, "Runs").set_value(store.runs).run()
     assert at.query_params["runs"] == ",".join(store.runs)

@@ -5,7 +5,7 @@ import json
 from PIL import Image
 
 from training.cli import main
-from training.index import INDEX_FILENAME, load_index
+from training.data.index import INDEX_FILENAME, load_index
 
 
 def test_make_check_preview(tmp_path, capsys):

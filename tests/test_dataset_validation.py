@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
+from cityscapes_builder import image_path, label_path, street_label_ids, write_pair
 from PIL import Image
 
-from cityscapes_builder import image_path, label_path, street_label_ids, write_pair
 from training.cli import main
-from training.cityscapes import DatasetError, read_label_ids, read_pair, resolve_data_root
-from training.index import load_or_build_index, update_index
+from training.data.cityscapes import DatasetError, read_label_ids, read_pair, resolve_data_root
+from training.data.index import load_or_build_index, update_index
 
 STEM = "alpha_000000_000019"
 
@@ -51,7 +51,8 @@ def test_label_ids_outside_the_table(tiny_root):
     label = street_label_ids()
     label[0, :3] = [34, 200, 34]
     Image.fromarray(label).save(label_path(tiny_root, "train", STEM))
-    with pytest.raises(DatasetError, match=r"gtFine_labelIds.png: label ids outside the Cityscapes table \(0..33\): 34, 200"):
+    outside = r"gtFine_labelIds.png: label ids outside the Cityscapes table \(0..33\): 34, 200"
+    with pytest.raises(DatasetError, match=outside):
         read_label_ids(label_path(tiny_root, "train", STEM))
 
 

@@ -6,11 +6,11 @@ import sys
 
 import numpy as np
 import pytest
+from cityscapes_builder import CAR, ROAD, label_path
 from PIL import Image
 
-from cityscapes_builder import CAR, ROAD, label_path
 from training.cli import main
-from training.index import load_or_build_index
+from training.data.index import load_or_build_index
 
 # Test split of the tiny dataset: 4 images of 16x32; each has 15 car pixels and 174 flat
 # (road + sidewalk) pixels that are not covered by anything else.

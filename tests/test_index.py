@@ -1,11 +1,11 @@
 """Stable integer ids, splits without leakage, sample subsets, the saved index."""
 
 import pytest
+from cityscapes_builder import build_tiny_dataset, image_path, label_path, street_label_ids, write_pair
 
-from cityscapes_builder import build_tiny_dataset, label_path, image_path, street_label_ids, write_pair
-from training.cityscapes import DatasetError
 from training.cli import main
-from training.index import INDEX_FILENAME, load_index, load_or_build_index
+from training.data.cityscapes import DatasetError
+from training.data.index import INDEX_FILENAME, load_index, load_or_build_index
 
 
 def test_splits_follow_the_source(tmp_path):
@@ -44,12 +44,13 @@ def test_reindexing_after_adding_files_keeps_every_id(tiny_root):
         write_pair(tiny_root, "train", "aardvark", seq, 1, street_label_ids())
     write_pair(tiny_root, "val", "gamma", 99, 19, street_label_ids())
     after = load_or_build_index(tiny_root)
+    by_stem = {e.stem: e for e in after.entries}
     for stem, kept in before.items():
-        entry = after.by_stem(stem)
+        entry = by_stem[stem]
         assert (entry.id, entry.split, entry.sample) == kept
     new = [e for e in after.entries if e.stem not in before]
     assert sorted(e.id for e in new) == list(range(14, 21))
-    assert after.by_stem("gamma_000099_000019").split == "test"
+    assert by_stem["gamma_000099_000019"].split == "test"
     # the validation share is kept over the whole official train split
     assert len(after.split("validation")) == round(0.2 * 16)
 
@@ -61,7 +62,7 @@ def test_ids_of_removed_files_are_never_reused(tiny_root):
     label_path(tiny_root, last.official_split, last.stem).unlink()
     assert last.id not in load_or_build_index(tiny_root)
     write_pair(tiny_root, "val", "gamma", 50, 19, street_label_ids())
-    assert load_or_build_index(tiny_root).by_stem("gamma_000050_000019").id == last.id + 1
+    assert {e.stem: e.id for e in load_or_build_index(tiny_root).entries}["gamma_000050_000019"] == last.id + 1
 
 
 def test_index_round_trip_and_lookup(tiny_root):

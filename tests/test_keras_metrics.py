@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from training.keras_metrics import StreamingMeanIoU
-from training.metrics import confusion_matrix, iou_per_class, mean_iou
+from training.evaluation.metrics import confusion_matrix, iou_per_class, mean_iou
+from training.fit.keras_metrics import StreamingMeanIoU
 
 
 def _probabilities(classes: np.ndarray, k: int, rng) -> np.ndarray:

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-from cityscapesscripts.helpers.labels import id2label, labels as official_labels
+from cityscapesscripts.helpers.labels import id2label
+from cityscapesscripts.helpers.labels import labels as official_labels
 
-from training.labels import (CATEGORY_NAMES, IGNORE_INDEX, get_class_set, label_color_palette,
-                             label_id)
+from training.data.labels import CATEGORY_NAMES, IGNORE_INDEX, get_class_set, label_id
 
 
 def test_categories8_lut_is_the_official_category_of_every_label():
@@ -26,7 +26,7 @@ def test_cityscapes19_lut_is_the_official_train_id_with_ignore():
         expected = IGNORE_INDEX if label.trainId in (255, -1) else label.trainId
         assert cs.lut[label.id] == expected, label.name
     for train_id, name in enumerate(cs.names):
-        official = next(l for l in official_labels if l.trainId == train_id)
+        official = next(label for label in official_labels if label.trainId == train_id)
         assert name == official.name
         assert tuple(cs.colors[train_id]) == official.color
 
@@ -71,8 +71,9 @@ def test_evaluation_tables_follow_the_official_ignore_rules():
     assert cat8.scored == (1, 2, 3, 4, 5, 6, 7)
 
 
-def test_label_palette_and_unknown_names():
-    assert tuple(label_color_palette()[label_id("car")]) == (0, 0, 142)
+def test_palette_and_unknown_names():
+    cs19 = get_class_set("cityscapes19")
+    assert tuple(cs19.palette()[cs19.lut[label_id("car")]]) == (0, 0, 142)
     with pytest.raises(KeyError, match="unknown Cityscapes label"):
         label_id("spaceship")
     with pytest.raises(ValueError, match="categories8, cityscapes19"):

@@ -1,16 +1,22 @@
 import math
 
+import keras  # noqa: E402
 import numpy as np
 import pytest
-
-import training  # noqa: F401  (environment first)
-import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import training  # noqa: F401  (environment first)
 from training import losses as L  # noqa: E402
-from training.losses import (LOSSES, build_loss, categorical_crossentropy, dice_loss,  # noqa: E402
-                             generalized_lovasz_softmax, get_distribution, lovasz_softmax,
-                             soft_iou_loss)
+from training.losses import (  # noqa: E402
+    LOSSES,
+    build_loss,
+    categorical_crossentropy,
+    dice_loss,
+    generalized_lovasz_softmax,
+    get_distribution,
+    lovasz_softmax,
+    soft_iou_loss,
+)
 
 K = 3
 GT_3X3 = np.array([[0, 0, 1], [0, 1, 1], [2, 2, 2]], dtype=np.uint8)

@@ -4,11 +4,11 @@ import math
 
 import numpy as np
 import pytest
+from cityscapes_builder import label_path, street_label_ids, write_pair
 from PIL import Image
 
-from cityscapes_builder import label_path, street_label_ids, write_pair
-from training.evaluate_masks import evaluate_masks
-from training.labels import CATEGORY_NAMES, get_class_set
+from training.data.labels import CATEGORY_NAMES, get_class_set
+from training.evaluation.masks import evaluate_masks
 
 HEIGHT, WIDTH = 48, 96
 

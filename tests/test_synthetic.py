@@ -11,7 +11,7 @@ from cityscapesscripts.helpers.labels import labels as official_labels
 from cityscapesscripts.helpers.labels import name2label
 from PIL import Image
 
-from training.synthetic import CITY_STYLES, make_dataset, render_scene
+from training.data.synthetic import CITY_STYLES, make_dataset, render_scene
 
 H, W = 64, 128
 TRAIN, VAL = 4, 2

@@ -7,15 +7,14 @@ import textwrap
 
 import numpy as np
 import pytest
-import yaml
-
 from cityscapes_builder import build_tiny_dataset
-from training import train as train_module
-from training.artifacts import get_run, list_runs
-from training.cityscapes import read_pair
+
 from training.cli import main
-from training.config import load_config
-from training.index import load_or_build_index
+from training.data.cityscapes import read_pair
+from training.data.index import load_or_build_index
+from training.fit import runner as train_module
+from training.fit.config import load_config
+from training.runs.store import get_run, list_runs
 
 TINY = ["data.height=16", "data.width=32", "data.batch_size=4", "train.epochs=2", "train.patience=0",
         "model.name=simple", "model.options.filters=[4, 8, 16]", "data.workers=1"]
@@ -32,7 +31,7 @@ def _config(root, *extra):
 
 
 def test_a_run_directory_is_complete_and_its_model_reloads(tiny):
-    from training.evaluate_model import predict_classes
+    from training.fit.predict import predict_classes
     from training.models import load_model
 
     root, artifacts = tiny
@@ -45,7 +44,7 @@ def test_a_run_directory_is_complete_and_its_model_reloads(tiny):
         assert key in metrics, key
     assert metrics["split"] == "test" and metrics["images"] == 4 and metrics["epochs"] == 2
     assert metrics["dataset"]["fingerprint"] == load_or_build_index(root).fingerprint()
-    assert yaml.safe_load(run.config_text) == config
+    assert run.config == config
     assert len(run.history()) == 2 and {"loss", "val_loss", "miou", "val_miou"} <= set(run.history()[0])
     per_image = run.per_image()
     assert [row["id"] for row in per_image] == [e.id for e in load_or_build_index(root).split("test")]
@@ -112,8 +111,8 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny):
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from training.config import load_config
-        from training.train import make_strategy, train
+        from training.fit.config import load_config
+        from training.fit.runner import make_strategy, train
         assert make_strategy("mirrored").num_replicas_in_sync == 2
         config = load_config(None, {TINY!r} + ["data.root={root}", "name=mirrored", "train.strategy=mirrored",
                                                "train.steps_per_epoch=2"])

@@ -10,9 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from training.artifacts import ArtifactError
-from training.cityscapes import DatasetError, resolve_data_root
-from training.labels import CLASS_SET_NAMES
+from training.data.cityscapes import DatasetError, resolve_data_root
+from training.data.labels import CLASS_SET_NAMES
+from training.runs.store import ArtifactError
 
 EXIT_BAD_FILES, EXIT_ERROR = 1, 2
 
@@ -29,17 +29,17 @@ def _add_classes(parser: argparse.ArgumentParser) -> None:
 
 
 def _load_index(args):
-    from training.index import load_or_build_index
+    from training.data.index import load_or_build_index
     return load_or_build_index(resolve_data_root(args.data_root), args.index)
 
 
 def cmd_data_make(args) -> int:
-    from training.synthetic import make_dataset
+    from training.data.synthetic import make_dataset
 
     summary = make_dataset(args.out, train=args.train, val=args.val, height=args.height,
                            width=args.width, seed=args.seed, workers=args.workers,
                            progress=not args.quiet)
-    from training.index import load_or_build_index
+    from training.data.index import load_or_build_index
     index = load_or_build_index(Path(args.out))
     print(f"wrote {summary['images']} images to {args.out} in {summary['seconds']:.1f} s "
           f"({summary['images_per_second']:.0f} images/s); indexed: "
@@ -48,7 +48,7 @@ def cmd_data_make(args) -> int:
 
 
 def cmd_data_index(args) -> int:
-    from training.index import index_path_for, load_or_build_index
+    from training.data.index import index_path_for, load_or_build_index
 
     root = resolve_data_root(args.data_root)
     path = index_path_for(root, args.index)
@@ -62,8 +62,8 @@ def cmd_data_index(args) -> int:
 
 
 def cmd_data_check(args) -> int:
-    from training.atomic import write_json_atomic
-    from training.dataset_summary import format_summary, summarize_dataset
+    from training.data.summary import format_summary, summarize_dataset
+    from training.files import write_json_atomic
 
     summary = summarize_dataset(_load_index(args), args.classes, args.workers, progress=not args.quiet)
     print(format_summary(summary))
@@ -73,7 +73,7 @@ def cmd_data_check(args) -> int:
 
 
 def cmd_data_preview(args) -> int:
-    from training.preview import write_contact_sheet
+    from training.viz import write_contact_sheet
 
     out = write_contact_sheet(_load_index(args), Path(args.out), args.count, args.split, args.classes)
     print(f"wrote {out}")
@@ -81,8 +81,8 @@ def cmd_data_preview(args) -> int:
 
 
 def cmd_evaluate_masks(args) -> int:
-    from training.atomic import write_json_atomic
-    from training.evaluate_masks import evaluate_masks, format_report
+    from training.evaluation.masks import evaluate_masks, format_report
+    from training.files import write_json_atomic
 
     result = evaluate_masks(Path(args.gt_root), Path(args.pred_dir), args.split, args.classes,
                             args.workers, progress=not args.quiet, index_path=args.index)
@@ -94,8 +94,8 @@ def cmd_evaluate_masks(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from training.config import load_config
-    from training.train import train
+    from training.fit.config import load_config
+    from training.fit.runner import train
 
     config = load_config(args.config, args.set or [])
     run_dir = train(config, args.artifacts, resume=args.resume, verbose=0 if args.quiet else 1)
@@ -104,23 +104,16 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    import yaml
-
-    from training.artifacts import get_run
-    from training.atomic import write_json_atomic
-    from training.evaluate_masks import format_report
-    from training.evaluate_model import evaluate_model
-    from training.index import load_or_build_index
-    from training.labels import get_class_set
-    from training.models import load_model
+    from training.evaluation.masks import format_report
+    from training.files import write_json_atomic
+    from training.fit.predict import Predictor, evaluate_model
+    from training.runs.store import get_run
 
     run = get_run(args.run, args.artifacts)
-    config = yaml.safe_load(run.config_text)
-    root = resolve_data_root(args.data_root or config["data"]["root"])
-    index = load_or_build_index(root, config["data"]["index"])
-    result = evaluate_model(load_model(run.model_path), root, index.split(args.split),
-                            get_class_set(config["data"]["classes"]),
-                            (config["data"]["height"], config["data"]["width"]), progress=not args.quiet)
+    dataset = run.data_settings.open(args.data_root)
+    predictor = Predictor.load(run)
+    result = evaluate_model(predictor.model, dataset.root, dataset.index.split(args.split), dataset.class_set,
+                            predictor.size, progress=not args.quiet)
     summary = {**result["summary"], "split": args.split, "per_image": result["per_image"]}
     print(format_report(summary))
     if args.json:
@@ -129,11 +122,10 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_table(args) -> int:
-    from training.artifacts import list_runs
-    from training.atomic import write_text_atomic
-    from training.report import table_rows, to_csv, to_markdown
+    from training.files import write_text_atomic
+    from training.runs.summary import run_summaries, table_rows, to_csv, to_markdown
 
-    rows = table_rows(list_runs(args.artifacts))
+    rows = table_rows(run_summaries(args.artifacts))
     text = to_csv(rows) if args.format == "csv" else to_markdown(rows)
     if args.out:
         write_text_atomic(args.out, text + ("" if text.endswith("\n") else "\n"))
@@ -142,7 +134,7 @@ def cmd_table(args) -> int:
 
 
 def cmd_deploy(args) -> int:
-    from training.artifacts import best_run, deploy
+    from training.runs.store import best_run, deploy
 
     if (args.run is None) == (not args.best):
         raise ValueError("deploy takes a run name or --best (the highest validation mIoU)")
@@ -152,17 +144,18 @@ def cmd_deploy(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from training.artifacts import deployed_run, list_runs
+    from training.runs.summary import run_summaries
 
-    deployed = deployed_run(args.artifacts)
-    runs = list_runs(args.artifacts)
-    if not runs:
+    summaries = run_summaries(args.artifacts)
+    if not summaries:
         print("no runs yet: python -m training train CONFIG")
-    for run in runs:
-        marker = "*" if deployed and deployed.name == run.name else " "
-        m = run.metrics
-        print(f"{marker} {run.name:<48} {m.get('model', ''):<11} {m.get('split', '')} mIoU "
-              f"{m.get('miou') or float('nan'):.3f}  {m.get('params', 0):>10,} params")
+    for s in summaries:
+        if "error" in s:
+            print(f"! {s['run']:<48} unreadable: {s['error']}")
+            continue
+        miou = "  n/a" if s["miou"] is None else f"{s['miou']:.3f}"
+        print(f"{'*' if s['deployed'] else ' '} {s['run']:<48} {s['model'] or '':<11} {s['split'] or ''} mIoU "
+              f"{miou}  {s['params'] or 0:>10,} params")
     return 0
 
 

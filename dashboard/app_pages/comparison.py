@@ -14,72 +14,32 @@ import streamlit as st
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+import dashboard.analysis as analysis
 import dashboard.state as state
 import dashboard.store as store
 
 RUNS_KEY, URL_RUNS = "comparison_runs", "_comparison_url_runs"
 TRUE_KEY, PREDICTED_KEY, CELL_RUN = "comparison_true", "comparison_predicted", "_comparison_cell_run"
 COUNTS, NORMALISED = "counts", "row-normalised"
-TOP_IMAGES = 10
 EXPLORER = "app_pages/explorer.py"
 COLORS = qualitative.Plotly
 
 
 # ---------------------------------------------------------------------------- data
 
-def class_names(metrics: dict) -> list[str]:
-    return list(metrics.get("class_names") or metrics.get("iou", {}))
-
-
-def confusion_names(metrics: dict, size: int) -> list[str]:
-    names = list(metrics.get("confusion_names") or class_names(metrics))
-    return names[:size] + [f"class {i}" for i in range(len(names), size)]
-
-
 def iou_frame(key, runs: list[str]) -> pd.DataFrame:
     """Per-class IoU from each run's metrics.json (rows: classes, then mIoU; columns: runs)."""
-    columns, names = {}, []
-    for run in runs:
-        metrics = store.run_metrics(key, run)
-        run_names = class_names(metrics)
-        names += [name for name in run_names if name not in names]
-        iou = metrics.get("iou", {})
-        columns[run] = {**{name: iou.get(name) for name in run_names}, "mIoU": metrics.get("miou")}
-    frame = pd.DataFrame(columns, index=names + ["mIoU"], dtype=float)
-    frame.index.name = "class"
-    return frame
+    return analysis.iou_frame({run: store.run_metrics(key, run) for run in runs})
 
 
-def confused_images(key, run: str, true_class: int, predicted_class: int, limit: int = TOP_IMAGES) -> pd.DataFrame:
+def confused_images(key, run: str, true_class: int, predicted_class: int) -> pd.DataFrame:
     """The images with the most pixels of ``true_class`` predicted as ``predicted_class``."""
     ids, matrices = store.per_image_confusion(key, run)
-    counts = matrices[:, true_class, predicted_class]
-    order = np.argsort(-counts, kind="stable")[:limit]
-    order = order[counts[order] > 0]
-    totals = matrices.reshape(len(ids), -1).sum(axis=1)
-    miou = store.per_image(key, run).set_index("id")["miou"]
-    return pd.DataFrame({
-        "id": ids[order].astype(int),
-        "pixels": counts[order].astype(int),
-        "share of image": counts[order] / np.maximum(totals[order], 1),
-        "image mIoU": [float(miou.get(int(i), np.nan)) for i in ids[order]],
-    })
+    image_miou = store.per_image(key, run).set_index("id")["miou"]
+    return analysis.confused_images(ids, matrices, image_miou, true_class, predicted_class)
 
 
 # ---------------------------------------------------------------------------- the page
-
-def runs_ui(available: list[str]) -> list[str]:
-    """The compared runs, synchronised with ``?runs=`` (as in the explorer)."""
-    url_runs = state.selected_runs(available)
-    if RUNS_KEY not in st.session_state or url_runs != st.session_state.get(URL_RUNS):
-        st.session_state[RUNS_KEY] = url_runs
-    runs = st.multiselect("Runs", available, key=RUNS_KEY, max_selections=state.MAX_RUNS,
-                          help="At most four; the URL remembers them.")
-    if st.query_params.get("runs") != ",".join(runs):
-        state.set_runs(runs)
-    st.session_state[URL_RUNS] = list(runs)
-    return list(runs)
-
 
 def per_class_ui(key, runs: list[str]) -> None:
     st.subheader("IoU per class")
@@ -87,23 +47,17 @@ def per_class_ui(key, runs: list[str]) -> None:
     figure = go.Figure()
     for number, run in enumerate(runs):
         values = frame[run].drop("mIoU")
-        figure.add_bar(name=run, x=list(values.index), y=values.tolist(), marker_color=COLORS[number % len(COLORS)],
-                       text=[f"{v:.2f}" if pd.notna(v) else "" for v in values.values], textposition="outside",
+        figure.add_bar(name=run, x=list(values.index), y=values.tolist(),
+                       marker_color=COLORS[number % len(COLORS)], textposition="outside",
+                       text=[f"{v:.2f}" if pd.notna(v) else "" for v in values.values],
                        hovertemplate=f"{run}<br>%{{x}}: %{{y:.3f}}<extra></extra>")
     figure.update_layout(barmode="group", height=380, margin=dict(l=10, r=10, t=10, b=10),
                          yaxis=dict(title="test IoU", range=[0, 1.08]), legend=dict(orientation="h", y=-0.15))
     st.plotly_chart(figure, width="stretch", key="comparison_iou_chart")
     st.dataframe(frame, width="stretch",
                  column_config={run: st.column_config.NumberColumn(run, format="%.3f") for run in runs})
-    st.caption("From each run's metrics.json (its evaluation split); an empty cell: the class never occurs there.")
-
-
-def _default_cell(matrix: np.ndarray) -> tuple[int, int]:
-    """The largest confusion (off the diagonal)."""
-    off = matrix.astype(float).copy()
-    np.fill_diagonal(off, -1)
-    a, b = np.unravel_index(int(np.argmax(off)), off.shape)
-    return int(a), int(b)
+    st.caption("From each run's metrics.json (its evaluation split); "
+               "an empty cell: the class never occurs there.")
 
 
 def _select_cell() -> None:
@@ -122,13 +76,12 @@ def confusion_ui(key, runs: list[str]) -> tuple[str, int, int, list[str]]:
     run = left.selectbox("Run", runs, key="comparison_confusion_run")
     mode = right.radio("Values", (COUNTS, NORMALISED), horizontal=True, key="comparison_confusion_mode")
     matrix = store.confusion(key, run)
-    names = confusion_names(store.run_metrics(key, run), matrix.shape[0])
+    names = analysis.confusion_names(store.run_metrics(key, run), matrix.shape[0])
     if st.session_state.get(CELL_RUN) != run or st.session_state.get(TRUE_KEY) not in names:
-        a, b = _default_cell(matrix)  # a new run: start at its largest confusion
+        a, b = analysis.largest_confusion(matrix)  # a new run: start at its largest confusion
         st.session_state[TRUE_KEY], st.session_state[PREDICTED_KEY] = names[a], names[b]
         st.session_state[CELL_RUN] = run
-    rows = matrix.sum(axis=1, keepdims=True)
-    shown = matrix / np.maximum(rows, 1) if mode == NORMALISED else matrix
+    shown = analysis.row_normalised(matrix) if mode == NORMALISED else matrix
     text = [[f"{v:.2f}" if mode == NORMALISED else f"{int(v):,}" for v in row] for row in shown]
     figure = go.Figure(go.Heatmap(
         z=shown, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues", showscale=False,
@@ -165,8 +118,9 @@ def confused_images_ui(key, run: str, a: int, b: int, names: list[str]) -> None:
         "share of image": st.column_config.NumberColumn("share of image", format="percent"),
         "image mIoU": st.column_config.NumberColumn("image mIoU", format="%.3f")})
     choice, go_button = st.columns([3, 1], vertical_alignment="bottom")
+    pixels = frame.set_index("id")["pixels"]
     image_id = choice.selectbox("Image", list(frame["id"]), key="comparison_open_id",
-                                format_func=lambda i: f"{i} ({int(frame.set_index('id').loc[i, 'pixels']):,} pixels)")
+                                format_func=lambda i: f"{i} ({int(pixels.loc[i]):,} pixels)")
     if go_button.button("Open in the explorer", width="stretch"):
         state.set_image_id(int(image_id))
         state.set_runs([run])
@@ -184,8 +138,9 @@ def curves_ui(key, runs: list[str]) -> None:
         for column, (train, validation) in enumerate((("loss", "val_loss"), ("miou", "val_miou")), start=1):
             for name, dash in ((train, "solid"), (validation, "dash")):
                 if name in history:
-                    figure.add_scatter(x=history["epoch"].tolist(), y=history[name].tolist(), mode="lines+markers", name=f"{run} {name}",
-                                       legendgroup=run, line=dict(color=color, dash=dash), row=1, col=column)
+                    figure.add_scatter(x=history["epoch"].tolist(), y=history[name].tolist(),
+                                       mode="lines+markers", name=f"{run} {name}", legendgroup=run,
+                                       line=dict(color=color, dash=dash), row=1, col=column)
     figure.update_xaxes(title_text="epoch")
     figure.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10))
     st.plotly_chart(figure, width="stretch", key="comparison_curves")
@@ -201,19 +156,17 @@ def difference_ui(key, available: list[str], runs: list[str]) -> None:
     left, right = st.columns(2)
     run_a = left.selectbox("Run A", available, index=available.index(defaults[0]), key="comparison_run_a")
     run_b = right.selectbox("Run B", available, index=available.index(defaults[1]), key="comparison_run_b")
-    frame = iou_frame(key, [run_a, run_b]) if run_a != run_b else iou_frame(key, [run_a])
     if run_a == run_b:
         st.caption("Choose two different runs.")
         return
-    frame = frame.rename(columns={run_a: "A", run_b: "B"})
-    frame["B - A"] = frame["B"] - frame["A"]
+    frame = analysis.difference_frame(store.run_metrics(key, run_a), store.run_metrics(key, run_b))
     per_class = frame.drop("mIoU")
     delta = per_class["B - A"]
     figure = go.Figure(go.Bar(
         x=delta.tolist(), y=list(delta.index), orientation="h",
         marker_color=["#2ca02c" if v >= 0 else "#d62728" for v in delta.fillna(0).values],
         text=[f"{v:+.3f}" if pd.notna(v) else "" for v in delta.values], textposition="outside"))
-    limit = max(0.05, float(np.nanmax(np.abs(delta.values))) * 1.25) if delta.notna().any() else 0.05
+    limit = analysis.symmetric_limit(delta.values)
     figure.update_layout(height=80 + 34 * len(delta), margin=dict(l=10, r=10, t=10, b=10),
                          xaxis=dict(title=f"IoU of B ({run_b}) - IoU of A ({run_a})", range=[-limit, limit],
                                     zeroline=True, zerolinewidth=2),
@@ -230,7 +183,7 @@ def main() -> None:
     key = store.store_key()
     available = list(table["run"])
     st.title("Model comparison")
-    runs = runs_ui(available)
+    runs = state.runs_ui(available, RUNS_KEY, URL_RUNS)
     if not runs:
         st.info("Choose at least one run.")
         st.stop()

@@ -8,22 +8,19 @@ says so, with the URL it tried and the command that starts the API, never a stac
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 import time
 
 import numpy as np
-import pandas as pd
 import requests
 import streamlit as st
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
-from training.cityscapes import DatasetError
-
-import dashboard.render as render
+import dashboard.analysis as analysis
 import dashboard.state as state
 import dashboard.store as store
+from training.data.cityscapes import DatasetError
+from training.viz import legend_html
 
 HEALTH_TIMEOUT_S = 2.0
 SEGMENTATION_TIMEOUT_S = 30.0
@@ -93,12 +90,6 @@ def predict_upload(api: str, name: str, data: bytes, mime: str) -> tuple[dict, f
                  files={"image": (name, data, mime or "application/octet-stream")})
 
 
-def decode_png(encoded: str) -> np.ndarray:
-    """A base64 PNG of the API (palette or RGB) as an RGB array."""
-    with Image.open(io.BytesIO(base64.b64decode(encoded))) as image:
-        return np.asarray(image.convert("RGB"))
-
-
 def show_problem(problem: ApiProblem) -> None:
     text = f"{problem.message}\n\nURL tried: `{problem.url}`"
     if problem.unreachable:
@@ -155,11 +146,11 @@ def segmentation_ui(api: str, image_id: int, photo: np.ndarray | None) -> dict |
     columns = st.columns(3)
     if photo is not None:
         columns[0].image(photo, caption=f"Photo {image_id}", width="stretch")
-    columns[1].image(decode_png(answer["ground_truth"]["color_png"]), caption="Ground truth (API)",
+    columns[1].image(analysis.decode_png(answer["ground_truth"]["color_png"]), caption="Ground truth (API)",
                      width="stretch")
-    columns[2].image(decode_png(answer["prediction"]["color_png"]),
+    columns[2].image(analysis.decode_png(answer["prediction"]["color_png"]),
                      caption=f"Prediction of {answer['run']} (API)", width="stretch")
-    st.markdown(render.legend_html(answer["class_names"], answer["colors"]), unsafe_allow_html=True)
+    st.markdown(legend_html(answer["class_names"], answer["colors"]), unsafe_allow_html=True)
 
     numbers = st.columns(5)
     numbers[0].metric("mIoU (this image)", "-" if answer.get("miou") is None else f"{answer['miou']:.3f}")
@@ -175,12 +166,37 @@ def segmentation_ui(api: str, image_id: int, photo: np.ndarray | None) -> dict |
                + (", prediction from the API's cache" if answer.get("cached") else "") + ".")
 
     names = answer["class_names"]  # class order (JSON objects come back sorted by name)
-    iou = pd.DataFrame({"class": names, "IoU": [answer["iou"].get(name) for name in names]})
+    iou = analysis.iou_in_class_order(names, answer["iou"])
     st.dataframe(iou, hide_index=True, width="stretch",
                  column_config={"IoU": st.column_config.ProgressColumn(
                      "IoU (this image)", format="%.3f", min_value=0.0, max_value=1.0)})
-    st.caption("Empty: the class is neither in the ground truth nor in the prediction (left out of the mean).")
+    st.caption("Empty: the class is neither in the ground truth nor in the prediction "
+               "(left out of the mean).")
     return answer
+
+
+def dataset_image_ui(api: str) -> None:
+    """Choose an image of the dataset; show what the API makes of it."""
+    st.subheader("An image of the dataset")
+    key = store.store_key()
+    data = store.dataset(key)
+    ids = [entry.id for entry in data.index.entries]
+    if not ids:
+        st.info("The dataset has no images.")
+        st.stop()
+    test = data.index.split("test")
+    image_id = image_id_ui(ids, test[0].id if test else ids[0])
+    if image_id not in data.index:
+        st.warning(f"There is no image {image_id} in the dataset (ids have gaps where files were removed).")
+        return
+    entry = data.index[image_id]
+    st.caption(f"Image {image_id}: {entry.stem}, split {entry.split}, city {entry.city}."
+               + ("" if entry.split == "test" else " Not a test image: the model may have trained on it."))
+    try:
+        photo = store.photo_and_truth(key, image_id)[0]
+    except (KeyError, OSError, DatasetError):  # a courtesy: the API's answer is the point here
+        photo = None
+    segmentation_ui(api, image_id, photo)
 
 
 def upload_ui(api: str) -> dict | None:
@@ -193,8 +209,7 @@ def upload_ui(api: str) -> dict | None:
         return None
     data = upload.getvalue()
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            photo = np.asarray(image.convert("RGB"))
+        photo = analysis.decode_image(data)
     except (UnidentifiedImageError, OSError, ValueError):
         photo = None  # the API judges it too, and explains
 
@@ -214,11 +229,9 @@ def upload_ui(api: str) -> dict | None:
     columns = st.columns(2)
     if photo is not None:
         columns[0].image(photo, caption=f"{upload.name} ({photo.shape[1]}x{photo.shape[0]})", width="stretch")
-    columns[1].image(decode_png(answer["color_png"]), caption=f"Prediction of {answer['run']}", width="stretch")
-    total = max(1, sum(answer["class_pixels"].values()))
-    shares = pd.DataFrame({"class": list(answer["class_pixels"]),
-                           "share": [count / total for count in answer["class_pixels"].values()]})
-    shares = shares.sort_values("share", ascending=False)
+    columns[1].image(analysis.decode_png(answer["color_png"]), caption=f"Prediction of {answer['run']}",
+                     width="stretch")
+    shares = analysis.pixel_shares(answer["class_pixels"])
     st.dataframe(shares, hide_index=True, width="stretch",
                  column_config={"share": st.column_config.ProgressColumn(
                      "pixel share", format="percent", min_value=0.0, max_value=1.0)})
@@ -228,32 +241,15 @@ def upload_ui(api: str) -> dict | None:
 
 # ---------------------------------------------------------------------------- page
 
-st.title("Deployed model")
-st.markdown("What a client of the segmentation API gets: the deployed model's prediction for an "
-            "image of the dataset next to its ground truth, or for a photo of your own.")
-API = store.api_base_url()
-if health_ui(API) is None:
-    st.stop()
+def main() -> None:
+    st.title("Deployed model")
+    st.markdown("What a client of the segmentation API gets: the deployed model's prediction for an "
+                "image of the dataset next to its ground truth, or for a photo of your own.")
+    api = store.api_base_url()
+    if health_ui(api) is None:
+        st.stop()
+    dataset_image_ui(api)
+    upload_ui(api)
 
-st.subheader("An image of the dataset")
-KEY = store.store_key()
-DATA = store.dataset(KEY)
-IDS = [entry.id for entry in DATA.index.entries]
-if not IDS:
-    st.info("The dataset has no images.")
-    st.stop()
-TEST = DATA.index.split("test")
-IMAGE_ID = image_id_ui(IDS, TEST[0].id if TEST else IDS[0])
-if IMAGE_ID not in DATA.index:
-    st.warning(f"There is no image {IMAGE_ID} in the dataset (ids have gaps where files were removed).")
-else:
-    ENTRY = DATA.index[IMAGE_ID]
-    st.caption(f"Image {IMAGE_ID}: {ENTRY.stem}, split {ENTRY.split}, city {ENTRY.city}."
-               + ("" if ENTRY.split == "test" else " Not a test image: the model may have trained on it."))
-    try:
-        PHOTO = store.photo_and_truth(KEY, IMAGE_ID)[0]
-    except (KeyError, OSError, DatasetError):  # a courtesy: the API's answer is the point here
-        PHOTO = None
-    segmentation_ui(API, IMAGE_ID, PHOTO)
 
-upload_ui(API)
+main()

@@ -20,14 +20,13 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-import dashboard.render as render
+import dashboard.analysis as analysis
 import dashboard.state as state
 import dashboard.store as store
-from training.labels import IGNORE_INDEX
+from training.viz import error_map, legend_html, overlay
 
 SPLITS = ("test", "validation", "train", "all")
 BY_ID = ""  # the "order" choice that keeps ids in order (any other value is a run: worst first)
-HOVER_CELLS = (128, 256)  # the hover grid has at most this many rows and columns
 HOVER_VIEWS = ("prediction", "error map", "ground truth", "photo")
 
 # Session-state keys: the widgets, and what the URL said when we last wrote it.
@@ -43,15 +42,9 @@ def candidate_ids(key, split: str, classes: tuple[str, ...], order_run: str) -> 
     """Ids of ``split`` whose ground truth holds every class of ``classes``, in id order, or
     (``order_run`` set) only those the run evaluated, its lowest per-image mIoU first."""
     ids = [entry.id for entry in store.dataset(key).index.split(split)]
-    if classes:
-        presence = store.class_presence(key, split)
-        keep = presence[list(classes)].all(axis=1)
-        ids = [int(i) for i in presence.index[keep]]
-    if order_run:
-        table = store.per_image(key, order_run)
-        ranked = table[table["id"].isin(ids)].sort_values(["miou", "id"], kind="stable", na_position="last")
-        ids = [int(i) for i in ranked["id"]]
-    return ids
+    presence = store.class_presence(key, split) if classes else None
+    per_image = store.per_image(key, order_run) if order_run else None
+    return analysis.filter_and_rank_ids(ids, classes, presence, per_image)
 
 
 def _current_candidates() -> list[int]:
@@ -66,12 +59,6 @@ def _jpeg_data_uri(rgb: np.ndarray) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def hover_grid(height: int, width: int) -> tuple[slice, slice, int, int]:
-    """Strides that keep the hover grid within ``HOVER_CELLS``, sampling each block's centre."""
-    step_y, step_x = -(-height // HOVER_CELLS[0]), -(-width // HOVER_CELLS[1])
-    return slice(step_y // 2, None, step_y), slice(step_x // 2, None, step_x), step_y, step_x
-
-
 def hover_figure(picture: np.ndarray, truth: np.ndarray, predicted: np.ndarray | None,
                  names: tuple[str, ...], title: str) -> go.Figure:
     """The picture at full resolution (an embedded JPEG, so the figure stays small) under a
@@ -80,9 +67,8 @@ def hover_figure(picture: np.ndarray, truth: np.ndarray, predicted: np.ndarray |
     Plain string arrays in ``text``/``hovertext`` are much cheaper for plotly to validate and
     serialise than an object ``customdata`` array (about 20 ms instead of 70 ms for 128 x 256).
     """
-    rows, columns, step_y, step_x = hover_grid(*truth.shape)
-    lookup = np.array(list(names) + ["?"] * (256 - len(names)), dtype=object)
-    lookup[IGNORE_INDEX] = "ignored"
+    rows, columns, step_y, step_x = analysis.hover_grid(*truth.shape)
+    lookup = analysis.class_name_lookup(names)
     cells = {"text": lookup[truth[rows, columns]]}
     template = "true: %{text}"
     if predicted is not None:
@@ -138,7 +124,8 @@ def filters_ui(key, runs: list[str], class_names: tuple[str, ...]) -> tuple[str,
                                      on_change=_first_candidate, placeholder="any classes")
     order = st.sidebar.selectbox("Order", [BY_ID, *runs], key=ORDER_KEY, on_change=_first_candidate,
                                  format_func=lambda run: f"worst first: {run}" if run else "by id",
-                                 help="Worst first: the images the run evaluated, lowest per-image mIoU first.")
+                                 help="Worst first: the images the run evaluated, "
+                                      "lowest per-image mIoU first.")
     return split, tuple(classes), order
 
 
@@ -168,19 +155,6 @@ def image_id_ui(key, candidates: list[int]) -> int:
     return image_id
 
 
-def runs_ui(available: list[str]) -> list[str]:
-    """Up to four runs, synchronised with ``?runs=``."""
-    url_runs = state.selected_runs(available)
-    if RUNS_KEY not in st.session_state or url_runs != st.session_state.get(URL_RUNS):
-        st.session_state[RUNS_KEY] = url_runs
-    runs = st.sidebar.multiselect("Runs", available, key=RUNS_KEY, max_selections=state.MAX_RUNS,
-                                  help="At most four; the URL remembers them.")
-    if st.query_params.get("runs") != ",".join(runs):
-        state.set_runs(runs)
-    st.session_state[URL_RUNS] = list(runs)
-    return list(runs)
-
-
 def display_ui() -> tuple[float, str]:
     st.sidebar.subheader("Display")
     opacity = st.sidebar.slider("Overlay opacity", 0.0, 1.0, 0.6, 0.05, key="explorer_opacity",
@@ -191,16 +165,6 @@ def display_ui() -> tuple[float, str]:
 
 # ---------------------------------------------------------------------------- showing it
 
-def position_text(image_id: int, candidates: list[int], split: str, classes: tuple[str, ...], order: str) -> str:
-    what = f"{split} split" + (f" with {', '.join(classes)}" if classes else "")
-    what += f", worst first for {order}" if order else ""
-    if image_id in candidates:
-        return f"{candidates.index(image_id) + 1} of {len(candidates)} images ({what})"
-    if not candidates:
-        return f"no image matches ({what})"
-    return f"not among the {len(candidates)} images of the filter ({what})"
-
-
 def images_ui(key, image_id: int, runs: list[str], table: pd.DataFrame, opacity: float) -> dict:
     """Photo, ground truth, then each run's prediction and error map. Returns the predictions."""
     data = store.dataset(key)
@@ -208,45 +172,34 @@ def images_ui(key, image_id: int, runs: list[str], table: pd.DataFrame, opacity:
     photo, truth = store.photo_and_truth(key, image_id)
     top = st.columns(max(2, len(runs)))
     top[0].image(photo, caption="photo", width="stretch")
-    top[1].image(render.overlay(photo, class_set.colorize(truth), opacity), caption="ground truth",
+    top[1].image(overlay(photo, class_set.colorize(truth), opacity), caption="ground truth",
                  width="stretch")
     predictions: dict[str, np.ndarray] = {}
     if not runs:
         st.info("Choose runs in the sidebar to see their predictions.")
         return predictions
-    split_of = dict(zip(table["run"], table["split"]))
+    split_of = dict(zip(table["run"], table["split"], strict=True))
     prediction_row, error_row = st.columns(max(2, len(runs))), st.columns(max(2, len(runs)))
-    for column, errors, run in zip(prediction_row, error_row, runs):
+    # the rows are as wide as the photo and ground-truth row (two columns at least), so pictures line up
+    for column, errors, run in zip(prediction_row, error_row, runs, strict=False):
         predicted = store.prediction(key, run, image_id)
         if predicted is None:
             column.info(f"Run {run} evaluated the {split_of.get(run) or 'test'} split only: "
                         f"no prediction for image {image_id}.")
             continue
         if predicted.shape != truth.shape:
-            column.warning(f"Run {run}: prediction {predicted.shape} and ground truth {truth.shape} differ in size.")
+            column.warning(f"Run {run}: prediction {predicted.shape} and ground truth {truth.shape} "
+                           "differ in size.")
             continue
         predictions[run] = predicted
-        wrong = float(np.mean((predicted != truth)[truth != IGNORE_INDEX])) if (truth != IGNORE_INDEX).any() else 0.0
-        column.image(render.overlay(photo, class_set.colorize(predicted), opacity),
+        wrong = analysis.wrong_share(truth, predicted)
+        column.image(overlay(photo, class_set.colorize(predicted), opacity),
                      caption=f"{run}: prediction", width="stretch")
-        errors.image(render.error_map(photo, truth, predicted, class_set),
+        errors.image(error_map(photo, truth, predicted, class_set),
                      caption=f"{run}: errors ({wrong:.1%} of pixels wrong)", width="stretch")
-    st.caption("Error maps: wrong pixels in the colour of the true class, correct ones dimmed, ignored ones black.")
+    st.caption("Error maps: wrong pixels in the colour of the true class, correct ones dimmed, "
+               "ignored ones black.")
     return predictions
-
-
-def iou_table(truth: np.ndarray, predictions: dict[str, np.ndarray], class_names: tuple[str, ...]) -> pd.DataFrame:
-    """Per-class IoU of this image (rows: classes, then mIoU; columns: runs)."""
-    columns = {}
-    for run, predicted in predictions.items():
-        iou = render.image_iou(truth, predicted, len(class_names))
-        present = iou[~np.isnan(iou)]
-        columns[run] = list(iou) + [float(present.mean()) if present.size else float("nan")]
-    share = np.bincount(truth[truth != IGNORE_INDEX].ravel(), minlength=len(class_names))[: len(class_names)]
-    share = share / max(share.sum(), 1)
-    frame = pd.DataFrame({"share of image": list(share) + [float("nan")], **columns},
-                         index=pd.Index(list(class_names) + ["mIoU"], name="class"))
-    return frame
 
 
 def iou_ui(key, image_id: int, predictions: dict[str, np.ndarray]) -> None:
@@ -256,7 +209,7 @@ def iou_ui(key, image_id: int, predictions: dict[str, np.ndarray]) -> None:
     if not predictions:
         st.caption("No selected run has a prediction for this image.")
         return
-    frame = iou_table(truth, predictions, class_names)
+    frame = analysis.iou_table(truth, predictions, class_names)
     config = {run: st.column_config.NumberColumn(run, format="%.3f") for run in predictions}
     config["share of image"] = st.column_config.NumberColumn("share of image (truth)", format="percent")
     st.dataframe(frame, column_config=config, width="stretch")
@@ -272,13 +225,13 @@ def hover_ui(key, image_id: int, predictions: dict[str, np.ndarray], opacity: fl
         run = st.selectbox("Run under the cursor", list(predictions), key="explorer_hover_run")
     predicted = predictions.get(run) if run else None
     if view == "prediction" and predicted is not None:
-        picture = render.overlay(photo, data.class_set.colorize(predicted), opacity)
+        picture = overlay(photo, data.class_set.colorize(predicted), opacity)
     elif view == "error map" and predicted is not None:
-        picture = render.error_map(photo, truth, predicted, data.class_set)
+        picture = error_map(photo, truth, predicted, data.class_set)
     elif view == "photo":
         picture = photo
     else:
-        picture = render.overlay(photo, data.class_set.colorize(truth), opacity)
+        picture = overlay(photo, data.class_set.colorize(truth), opacity)
         view = "ground truth"
     title = f"image {image_id}: {view}" + (f" ({run})" if run and view in ("prediction", "error map") else "")
     st.plotly_chart(hover_figure(picture, truth, predicted, data.class_set.names, title),
@@ -293,7 +246,7 @@ def main() -> None:
     available = list(table["run"])
     st.title("Image explorer")
 
-    runs = runs_ui(available)
+    runs = state.runs_ui(available, RUNS_KEY, URL_RUNS, st.sidebar)
     split, classes, order = filters_ui(key, available, data.class_set.names)
     opacity, view = display_ui()
 
@@ -301,8 +254,8 @@ def main() -> None:
     image_id = image_id_ui(key, candidates)
     entry = data.index[image_id]
     st.caption(f"Image {image_id} · {entry.split} · {entry.city} · {entry.stem} — "
-               f"{position_text(image_id, candidates, split, classes, order)}")
-    st.markdown(render.legend_html(data.class_set.names, data.class_set.colors), unsafe_allow_html=True)
+               f"{analysis.position_text(image_id, candidates, split, classes, order)}")
+    st.markdown(legend_html(data.class_set.names, data.class_set.colors), unsafe_allow_html=True)
 
     predictions = images_ui(key, image_id, runs, table, opacity)
     iou_ui(key, image_id, predictions)

@@ -6,13 +6,15 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+import dashboard.analysis as analysis
 import dashboard.store as store
 
 
 def headline_ui(table: pd.DataFrame) -> None:
     deployed = table[table["deployed"]]
     if deployed.empty:
-        st.warning("No run is deployed: `python -m training deploy --best` deploys the best on validation mIoU.")
+        st.warning("No run is deployed: `python -m training deploy --best` deploys the best on "
+                   "validation mIoU.")
         return
     row = deployed.iloc[0]
     st.subheader(f"Deployed: {row['run']}")
@@ -22,19 +24,20 @@ def headline_ui(table: pd.DataFrame) -> None:
     columns[2].metric("Validation mIoU", f"{row['val_miou']:.3f}" if pd.notna(row["val_miou"]) else "-")
     columns[3].metric("Parameters", f"{row['params'] / 1e6:.2f} M")
     columns[4].metric("Inference", f"{row['inference_ms']:.1f} ms/image")
-    st.caption(f"{row['model']} ({row['backbone']}), loss {row['loss']}, augmentation {row['augmentation']}, "
-               f"trained at {row['size']} in {row['train_seconds'] / 60:.1f} min; scores on the {row['split']} split, "
-               f"{row['classes']}.")
+    st.caption(f"{row['model']} ({row['backbone']}), loss {row['loss_name']}, "
+               f"augmentation {row['augmentation']}, trained at {row['size']} in "
+               f"{row['train_seconds'] / 60:.1f} min; scores on the {row['split']} split, {row['classes']}.")
 
 
 def leaderboard_ui(table: pd.DataFrame) -> None:
     st.subheader("Leaderboard")
-    shown = table.assign(train_minutes=table["train_seconds"] / 60).sort_values("miou", ascending=False)
+    shown = analysis.leaderboard(table)
     st.dataframe(
-        shown[["run", "model", "backbone", "loss", "augmentation", "size", "params", "train_minutes",
+        shown[["run", "model", "backbone", "loss_name", "augmentation", "size", "params", "train_minutes",
                "val_miou", "miou", "miou_official", "inference_ms", "deployed"]],
         hide_index=True, width="stretch",
         column_config={
+            "loss_name": st.column_config.TextColumn("loss"),
             "params": st.column_config.NumberColumn("params", format="%d"),
             "train_minutes": st.column_config.NumberColumn("training (min)", format="%.1f"),
             "val_miou": st.column_config.NumberColumn("val mIoU", format="%.3f"),
@@ -54,10 +57,14 @@ def tradeoff_ui(table: pd.DataFrame) -> None:
     st.caption("Marker size: number of parameters. Up and to the left is better.")
 
 
-st.title("Street-scene segmentation")
-st.markdown("Train, compare and show semantic-segmentation models of street scenes. See where and why "
-            "models differ: image by image, class by class, confusion by confusion.")
-runs = store.require_runs()
-headline_ui(runs)
-leaderboard_ui(runs)
-tradeoff_ui(runs)
+def main() -> None:
+    st.title("Street-scene segmentation")
+    st.markdown("Train, compare and show semantic-segmentation models of street scenes. See where and why "
+                "models differ: image by image, class by class, confusion by confusion.")
+    runs = store.require_runs()
+    headline_ui(runs)
+    leaderboard_ui(runs)
+    tradeoff_ui(runs)
+
+
+main()

@@ -86,8 +86,8 @@ def load_model(path, compile: bool = False):
     Imports the modules that register the custom objects first: this project's layers and
     segmentation-models (which registers efficientnet's ``swish`` and ``FixedDropout``).
     """
-    from training.models import pretrained, scratch  # noqa: F401  (registration)
-
     import keras
+
+    from training.models import pretrained, scratch  # noqa: F401  (registration)
 
     return keras.saving.load_model(str(path), compile=compile)

@@ -19,16 +19,15 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
-from training import runtime_env
+import keras
+from keras.src.utils import naming  # the rule Keras uses to name unnamed layers
 
-runtime_env.apply()
-import keras  # noqa: E402  (after the environment: backend and log level)
+from training.models.registry import BACKBONES, imagenet_weights_path
+
 # The library prints its framework on import; CLI and API output is not the place for it.
+# It needs SM_FRAMEWORK (set by training/__init__) and registers efficientnet's objects.
 with contextlib.redirect_stdout(io.StringIO()):
-    import segmentation_models as sm  # noqa: E402  (needs SM_FRAMEWORK; registers efficientnet objects)
-from keras.src.utils import naming  # noqa: E402  (the rule Keras uses to name unnamed layers)
-
-from training.models.registry import BACKBONES, imagenet_weights_path  # noqa: E402
+    import segmentation_models as sm
 
 SM_CONSTRUCTORS = {
     "sm_unet": sm.Unet,

@@ -18,7 +18,6 @@ from typing import Any, Mapping
 
 MODEL_NAMES = ("simple", "unet", "gridnet", "sm_unet", "sm_fpn", "sm_linknet", "sm_pspnet")
 SCRATCH_MODELS = ("simple", "unet", "gridnet")
-SM_MODELS = ("sm_unet", "sm_fpn", "sm_linknet", "sm_pspnet")
 
 _CLASSIFICATION_MODELS_URL = "https://github.com/qubvel/classification_models/releases/download/0.0.1/"
 _EFFICIENTNET_URL = "https://github.com/Callidior/keras-applications/releases/download/efficientnet/"

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from training import runtime_env
+import keras
+from keras import layers
 
-runtime_env.apply()
-import keras  # noqa: E402  (after the environment: backend and log level)
-from keras import layers  # noqa: E402
-
-from training.models.registry import _as_filters, gridnet_columns  # noqa: E402
-
+from training.models.registry import _as_filters, gridnet_columns
 
 # Keras' default (0.99) leaves the moving statistics far from the batch statistics after the
 # few hundred steps of a short schedule on a small dataset, so validation (which uses them)

@@ -1,0 +1,205 @@
+"""The numbers behind the dashboard's pages, as plain functions of arrays and tables.
+
+The pages only fetch (through ``dashboard.store``) and arrange; everything they compute is here,
+so it can be unit-tested without Streamlit. numpy, pandas and Pillow only.
+
+Order: the Overview, the Image explorer, the Model comparison, the Deployed model page.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from training.data.labels import IGNORE_INDEX
+from training.evaluation.metrics import confusion_matrix, iou_per_class, mean_iou
+
+HOVER_CELLS = (128, 256)  # the hover grid has at most this many rows and columns
+TOP_IMAGES = 10
+
+
+# ---------------------------------------------------------------------------- overview
+
+def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs table, best test mIoU first, with the training time in minutes."""
+    return runs.assign(train_minutes=runs["train_seconds"] / 60).sort_values("miou", ascending=False)
+
+
+# ---------------------------------------------------------------------------- image explorer
+
+def filter_and_rank_ids(ids: Sequence[int], classes: Sequence[str] = (), presence: pd.DataFrame | None = None,
+                        per_image: pd.DataFrame | None = None) -> list[int]:
+    """The ``ids`` whose ground truth holds every class of ``classes`` (``presence``: one bool
+    column per class, indexed by id), in their order; or, given a run's ``per_image`` table (id,
+    miou), only the ids that run evaluated, lowest mIoU first (ties by id, NaN last)."""
+    ids = [int(i) for i in ids]
+    if classes:
+        matching = set(int(i) for i in presence.index[presence[list(classes)].all(axis=1)])
+        ids = [i for i in ids if i in matching]
+    if per_image is not None:
+        ranked = per_image[per_image["id"].isin(ids)].sort_values(["miou", "id"], kind="stable",
+                                                                  na_position="last")
+        ids = [int(i) for i in ranked["id"]]
+    return ids
+
+
+def position_text(image_id: int, candidates: list[int], split: str, classes: Sequence[str],
+                  order: str) -> str:
+    """Where the image stands among the filter's candidates, and what the filter is."""
+    what = f"{split} split" + (f" with {', '.join(classes)}" if classes else "")
+    what += f", worst first for {order}" if order else ""
+    if image_id in candidates:
+        return f"{candidates.index(image_id) + 1} of {len(candidates)} images ({what})"
+    if not candidates:
+        return f"no image matches ({what})"
+    return f"not among the {len(candidates)} images of the filter ({what})"
+
+
+def wrong_share(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Share of the pixels with ground truth that are predicted wrong (0 when none has any)."""
+    counted = truth != IGNORE_INDEX
+    return float(np.mean((predicted != truth)[counted])) if counted.any() else 0.0
+
+
+def image_iou(truth: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    """Per-class IoU of one image (NaN for a class absent from both)."""
+    return iou_per_class(confusion_matrix(truth, predicted, num_classes, ignore_index=IGNORE_INDEX))
+
+
+def iou_table(truth: np.ndarray, predictions: Mapping[str, np.ndarray],
+              class_names: Sequence[str]) -> pd.DataFrame:
+    """This image's per-class IoU (rows: classes, then mIoU; columns: each class's share of the
+    counted ground truth, then one per run)."""
+    columns = {}
+    for run, predicted in predictions.items():
+        iou = image_iou(truth, predicted, len(class_names))
+        columns[run] = list(iou) + [mean_iou(iou)]
+    counts = np.bincount(truth[truth != IGNORE_INDEX].ravel(), minlength=len(class_names))[: len(class_names)]
+    share = counts / max(counts.sum(), 1)
+    return pd.DataFrame({"share of image": list(share) + [float("nan")], **columns},
+                        index=pd.Index(list(class_names) + ["mIoU"], name="class"))
+
+
+def hover_grid(height: int, width: int,
+               max_cells: tuple[int, int] = HOVER_CELLS) -> tuple[slice, slice, int, int]:
+    """(rows, columns, step_y, step_x): strides that keep the hover grid within ``max_cells``,
+    each cell sampling the centre of its block."""
+    step_y, step_x = -(-height // max_cells[0]), -(-width // max_cells[1])
+    return slice(step_y // 2, None, step_y), slice(step_x // 2, None, step_x), step_y, step_x
+
+
+def class_name_lookup(names: Sequence[str]) -> np.ndarray:
+    """A 256-entry array from a class index to its name, so a whole mask is named by indexing;
+    "ignored" at ``IGNORE_INDEX``, "?" for indices no class has."""
+    lookup = np.array(list(names) + ["?"] * (256 - len(names)), dtype=object)
+    lookup[IGNORE_INDEX] = "ignored"
+    return lookup
+
+
+# ---------------------------------------------------------------------------- model comparison
+
+def class_names(metrics: dict) -> list[str]:
+    """A run's class names from its metrics.json (older runs only have the ``iou`` keys)."""
+    return list(metrics.get("class_names") or metrics.get("iou", {}))
+
+
+def confusion_names(metrics: dict, size: int) -> list[str]:
+    """A name for each of the ``size`` rows of a run's confusion matrix (which may have a sink
+    row beyond the classes)."""
+    names = list(metrics.get("confusion_names") or class_names(metrics))
+    return names[:size] + [f"class {i}" for i in range(len(names), size)]
+
+
+def iou_frame(metrics_by_run: Mapping[str, dict]) -> pd.DataFrame:
+    """Per-class IoU of each run's metrics.json (rows: every run's classes in first-seen order,
+    then mIoU; columns: runs; NaN where a run has no IoU for the class)."""
+    columns, names = {}, []
+    for run, metrics in metrics_by_run.items():
+        run_names = class_names(metrics)
+        names += [name for name in run_names if name not in names]
+        iou = metrics.get("iou", {})
+        columns[run] = {**{name: iou.get(name) for name in run_names}, "mIoU": metrics.get("miou")}
+    frame = pd.DataFrame(columns, index=names + ["mIoU"], dtype=float)
+    frame.index.name = "class"
+    return frame
+
+
+def largest_confusion(matrix: np.ndarray) -> tuple[int, int]:
+    """(true, predicted) of the largest count off the diagonal (the first such cell on ties)."""
+    off = matrix.astype(float).copy()
+    np.fill_diagonal(off, -1)
+    true_class, predicted_class = np.unravel_index(int(np.argmax(off)), off.shape)
+    return int(true_class), int(predicted_class)
+
+
+def row_normalised(matrix: np.ndarray) -> np.ndarray:
+    """Each row of a confusion matrix divided by its sum: the share of a true class's pixels
+    predicted as each class (a row without pixels stays 0)."""
+    return matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+
+
+def confused_images(ids: np.ndarray, matrices: np.ndarray, image_miou: Mapping[int, float], true_class: int,
+                    predicted_class: int, limit: int = TOP_IMAGES) -> pd.DataFrame:
+    """The (at most ``limit``) images with the most pixels of ``true_class`` predicted as
+    ``predicted_class``, most first (ties in ``ids`` order), from their N x K x K confusion
+    matrices: id, pixels, share of image (of its counted pixels), image mIoU (NaN if unknown)."""
+    counts = matrices[:, true_class, predicted_class]
+    order = np.argsort(-counts, kind="stable")[:limit]
+    order = order[counts[order] > 0]
+    totals = matrices.reshape(len(ids), -1).sum(axis=1)
+    return pd.DataFrame({
+        "id": ids[order].astype(int),
+        "pixels": counts[order].astype(int),
+        "share of image": counts[order] / np.maximum(totals[order], 1),
+        "image mIoU": [float(image_miou.get(int(i), np.nan)) for i in ids[order]],
+    })
+
+
+def difference_frame(metrics_a: dict, metrics_b: dict) -> pd.DataFrame:
+    """Per-class IoU and mIoU of run A and run B side by side, and B - A (NaN where either lacks it)."""
+    frame = iou_frame({"A": metrics_a, "B": metrics_b})
+    frame["B - A"] = frame["B"] - frame["A"]
+    return frame
+
+
+def symmetric_limit(values: np.ndarray, minimum: float = 0.05, margin: float = 1.25) -> float:
+    """An axis half-width that shows every value, centred on zero (``minimum`` when all are NaN)."""
+    values = np.asarray(values, dtype=float)
+    if np.isnan(values).all():
+        return minimum
+    return max(minimum, float(np.nanmax(np.abs(values))) * margin)
+
+
+# ---------------------------------------------------------------------------- deployed model
+
+def decode_image(data: bytes) -> np.ndarray:
+    """An image file's bytes (PNG, JPEG, palette or not) as an RGB array.
+
+    Raises:
+        PIL.UnidentifiedImageError, OSError, ValueError: the bytes are not a readable image.
+    """
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def decode_png(encoded: str) -> np.ndarray:
+    """A base64 PNG of the API (palette or RGB) as an RGB array."""
+    return decode_image(base64.b64decode(encoded))
+
+
+def iou_in_class_order(names: Sequence[str], iou: Mapping[str, float | None]) -> pd.DataFrame:
+    """The API's per-class IoU (a JSON object, which comes back sorted by name) in class order."""
+    return pd.DataFrame({"class": list(names), "IoU": [iou.get(name) for name in names]})
+
+
+def pixel_shares(class_pixels: Mapping[str, int]) -> pd.DataFrame:
+    """Each class's share of the predicted pixels, largest first (ties in the given order)."""
+    total = max(1, sum(class_pixels.values()))
+    shares = pd.DataFrame({"class": list(class_pixels),
+                           "share": [count / total for count in class_pixels.values()]})
+    return shares.sort_values("share", ascending=False, kind="stable")

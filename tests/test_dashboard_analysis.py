@@ -1,0 +1,300 @@
+"""The numbers behind the dashboard pages (dashboard/analysis.py), on inputs small enough to
+check by hand. No Streamlit, no trained run."""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, UnidentifiedImageError
+
+from dashboard import analysis
+from training.data.labels import IGNORE_INDEX
+
+REPO = Path(__file__).resolve().parent.parent
+NAN = float("nan")
+
+
+def _same(values, expected) -> bool:
+    """Element-wise equal within 1e-9, NaN matching NaN."""
+    return np.allclose(np.asarray(values, dtype=float), np.asarray(expected, dtype=float), atol=1e-9,
+                       equal_nan=True)
+
+
+def test_analysis_needs_no_streamlit():
+    code = "import sys, dashboard.analysis; sys.exit('streamlit' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+
+
+# ---------------------------------------------------------------------------- overview
+
+def test_leaderboard_puts_the_best_test_miou_first_and_adds_minutes():
+    runs = pd.DataFrame({"run": ["a", "b", "c"], "miou": [0.5, 0.7, 0.6], "train_seconds": [120, 60, 30]})
+    board = analysis.leaderboard(runs)
+    assert list(board["run"]) == ["b", "c", "a"]
+    assert list(board["train_minutes"]) == [1.0, 0.5, 2.0]
+    assert list(runs.columns) == ["run", "miou", "train_seconds"]  # the cached table is left alone
+
+
+# ---------------------------------------------------------------------------- image explorer
+
+# Image 1 has sky and car, 2 sky only, 3 car only, 4 both.
+PRESENCE = pd.DataFrame({"sky": [True, True, False, True], "car": [True, False, True, True]},
+                        index=[1, 2, 3, 4])
+# A run's per-image table, rows not in id order: a tie (1 and 4), a NaN (2), an id outside the split (9).
+PER_IMAGE = pd.DataFrame({"id": [4, 2, 9, 1, 3], "miou": [0.5, NAN, 0.0, 0.5, 0.2]})
+
+
+@pytest.mark.parametrize("ids, classes, per_image, expected", [
+    ([1, 2, 3, 4], (), None, [1, 2, 3, 4]),
+    ([1, 2, 3, 4], ("sky",), None, [1, 2, 4]),
+    ([1, 2, 3, 4], ("car",), None, [1, 3, 4]),
+    ([1, 2, 3, 4], ("sky", "car"), None, [1, 4]),
+    ([4, 3, 2, 1], ("sky",), None, [4, 2, 1]),  # the ids' own order is kept
+    ([1, 2, 3, 4], (), PER_IMAGE, [3, 1, 4, 2]),  # worst first, tie by id, NaN last, 9 left out
+    ([1, 2, 3, 4], ("sky",), PER_IMAGE, [1, 4, 2]),
+    ([1, 5], (), PER_IMAGE, [1]),  # 5 was not evaluated by the run
+    ([], ("sky",), PER_IMAGE, []),
+])
+def test_filter_and_rank_ids(ids, classes, per_image, expected):
+    assert analysis.filter_and_rank_ids(ids, classes, PRESENCE, per_image) == expected
+
+
+@pytest.mark.parametrize("image_id, candidates, split, classes, order, expected", [
+    (2, [1, 2, 3], "test", (), "", "2 of 3 images (test split)"),
+    (2, [3, 2], "train", ("sky", "car"), "run1",
+     "2 of 2 images (train split with sky, car, worst first for run1)"),
+    (5, [], "test", ("human",), "", "no image matches (test split with human)"),
+    (5, [1, 2], "all", (), "", "not among the 2 images of the filter (all split)"),
+])
+def test_position_text(image_id, candidates, split, classes, order, expected):
+    assert analysis.position_text(image_id, candidates, split, classes, order) == expected
+
+
+@pytest.mark.parametrize("truth, predicted, expected", [
+    ([[0, 1, IGNORE_INDEX], [1, 1, 0]], [[0, 0, 1], [1, 0, 0]], 2 / 5),  # the ignored pixel never counts
+    ([[0, 1], [1, 0]], [[0, 1], [1, 0]], 0.0),
+    ([[IGNORE_INDEX, IGNORE_INDEX]], [[0, 1]], 0.0),  # no ground truth at all
+])
+def test_wrong_share(truth, predicted, expected):
+    assert analysis.wrong_share(np.array(truth), np.array(predicted)) == pytest.approx(expected)
+
+
+# 8 counted pixels (one ignored). Rows of the confusion matrix (true) x columns (predicted):
+#   [[2, 1, 0],      IoU_0 = 2 / (3 + 3 - 2) = 1/2
+#    [0, 2, 1],      IoU_1 = 2 / (3 + 3 - 2) = 1/2
+#    [1, 0, 1]]      IoU_2 = 1 / (2 + 2 - 1) = 1/3;  class 3 occurs nowhere: NaN
+TRUTH = np.array([[0, 0, 1], [0, 1, 1], [2, 2, IGNORE_INDEX]], dtype=np.uint8)
+PREDICTED = np.array([[0, 1, 1], [0, 1, 2], [2, 0, 1]], dtype=np.uint8)
+
+
+def test_image_iou_of_a_three_by_three_pair():
+    assert _same(analysis.image_iou(TRUTH, PREDICTED, 3), [1 / 2, 1 / 2, 1 / 3])
+    assert _same(analysis.image_iou(TRUTH, PREDICTED, 4), [1 / 2, 1 / 2, 1 / 3, NAN])
+
+
+def test_image_iou_of_a_perfect_prediction_ignores_the_unlabelled_pixel():
+    perfect = np.where(TRUTH == IGNORE_INDEX, 0, TRUTH)
+    assert _same(analysis.image_iou(TRUTH, perfect, 3), [1, 1, 1])
+
+
+def test_iou_table_rows_are_classes_then_miou_and_columns_share_then_runs():
+    perfect = np.where(TRUTH == IGNORE_INDEX, 0, TRUTH)
+    names = ("a", "b", "c", "d")
+    table = analysis.iou_table(TRUTH, {"r1": PREDICTED, "r2": perfect}, names)
+    assert list(table.index) == ["a", "b", "c", "d", "mIoU"] and table.index.name == "class"
+    assert list(table.columns) == ["share of image", "r1", "r2"]
+    assert _same(table["share of image"], [3 / 8, 3 / 8, 2 / 8, 0, NAN])
+    assert _same(table["r1"], [1 / 2, 1 / 2, 1 / 3, NAN, 4 / 9])  # the mean leaves the NaN out
+    assert _same(table["r2"], [1, 1, 1, NAN, 1])
+
+
+def test_iou_table_without_runs_or_ground_truth():
+    table = analysis.iou_table(np.full((2, 2), IGNORE_INDEX, np.uint8), {}, ("a", "b"))
+    assert list(table.columns) == ["share of image"]
+    assert _same(table["share of image"], [0, 0, NAN])
+
+
+@pytest.mark.parametrize("height, width, rows, columns, steps", [
+    (16, 32, slice(0, None, 1), slice(0, None, 1), (1, 1)),
+    (1024, 2048, slice(4, None, 8), slice(4, None, 8), (8, 8)),
+    (129, 257, slice(1, None, 2), slice(1, None, 2), (2, 2)),
+    (300, 100, slice(1, None, 3), slice(0, None, 1), (3, 1)),
+])
+def test_hover_grid(height, width, rows, columns, steps):
+    assert analysis.hover_grid(height, width) == (rows, columns, *steps)
+    cells = np.zeros((height, width))[rows, columns].shape
+    assert cells[0] <= analysis.HOVER_CELLS[0] and cells[1] <= analysis.HOVER_CELLS[1]
+
+
+def test_hover_grid_with_other_limits():
+    assert analysis.hover_grid(10, 10, max_cells=(5, 2)) == (slice(1, None, 2), slice(2, None, 5), 2, 5)
+
+
+def test_class_name_lookup_names_whole_masks():
+    lookup = analysis.class_name_lookup(("road", "sky"))
+    assert lookup.shape == (256,)
+    mask = np.array([[0, IGNORE_INDEX], [1, 7]], dtype=np.uint8)
+    assert lookup[mask].tolist() == [["road", "ignored"], ["sky", "?"]]
+
+
+# ---------------------------------------------------------------------------- model comparison
+
+@pytest.mark.parametrize("metrics, expected", [
+    ({"class_names": ["a", "b"], "iou": {"b": 0.1, "a": 0.2}}, ["a", "b"]),
+    ({"iou": {"x": 0.1, "y": 0.2}}, ["x", "y"]),  # an older run: no class_names
+    ({}, []),
+])
+def test_class_names(metrics, expected):
+    assert analysis.class_names(metrics) == expected
+
+
+@pytest.mark.parametrize("metrics, size, expected", [
+    ({"confusion_names": ["a", "b", "sink"], "class_names": ["a", "b"]}, 3, ["a", "b", "sink"]),
+    ({"class_names": ["a", "b"]}, 3, ["a", "b", "class 2"]),
+    ({"class_names": ["a", "b"]}, 1, ["a"]),
+    ({}, 2, ["class 0", "class 1"]),
+])
+def test_confusion_names(metrics, size, expected):
+    assert analysis.confusion_names(metrics, size) == expected
+
+
+def test_iou_frame_joins_the_class_sets_of_the_runs():
+    frame = analysis.iou_frame({
+        "r1": {"class_names": ["a", "b"], "iou": {"a": 0.5, "b": None}, "miou": 0.5},
+        "r2": {"class_names": ["a", "c"], "iou": {"a": 0.25, "c": 0.75}, "miou": 0.5},
+    })
+    assert list(frame.index) == ["a", "b", "c", "mIoU"] and frame.index.name == "class"
+    assert list(frame.columns) == ["r1", "r2"]
+    assert _same(frame["r1"], [0.5, NAN, NAN, 0.5])
+    assert _same(frame["r2"], [0.25, NAN, 0.75, 0.5])
+
+
+def test_iou_frame_of_no_runs():
+    frame = analysis.iou_frame({})
+    assert list(frame.index) == ["mIoU"] and frame.empty
+
+
+@pytest.mark.parametrize("matrix, expected", [
+    ([[9, 1, 0], [2, 8, 5], [0, 5, 7]], (1, 2)),  # the diagonal never counts; a tie: the first cell
+    ([[1, 0], [4, 9]], (1, 0)),
+    ([[5, 0], [0, 5]], (0, 1)),  # nothing confused: still a cell off the diagonal
+])
+def test_largest_confusion(matrix, expected):
+    assert analysis.largest_confusion(np.array(matrix)) == expected
+
+
+@pytest.mark.parametrize("matrix, expected", [
+    ([[1, 3], [4, 0]], [[0.25, 0.75], [1.0, 0.0]]),
+    ([[2, 2], [0, 0]], [[0.5, 0.5], [0.0, 0.0]]),  # a class that never occurs: a row of zeros
+])
+def test_row_normalised(matrix, expected):
+    assert _same(analysis.row_normalised(np.array(matrix)), expected)
+
+
+# Three images, 2 classes: pixels of class 0 predicted as 1 are 3, 6 and 3.
+IDS = np.array([10, 11, 12])
+MATRICES = np.array([[[5, 3], [1, 1]],
+                     [[0, 6], [0, 0]],
+                     [[2, 3], [0, 5]]])
+
+
+@pytest.mark.parametrize("miou", [{10: 0.4, 11: 0.1}, pd.Series({10: 0.4, 11: 0.1})])
+def test_confused_images_most_pixels_first_ties_in_id_order(miou):
+    frame = analysis.confused_images(IDS, MATRICES, miou, 0, 1)
+    assert list(frame.columns) == ["id", "pixels", "share of image", "image mIoU"]
+    assert list(frame["id"]) == [11, 10, 12]
+    assert list(frame["pixels"]) == [6, 3, 3]
+    assert _same(frame["share of image"], [6 / 6, 3 / 10, 3 / 10])
+    assert _same(frame["image mIoU"], [0.1, 0.4, NAN])  # 12 has no per-image row
+
+
+def test_confused_images_leaves_out_images_without_such_pixels_and_keeps_the_limit():
+    assert list(analysis.confused_images(IDS, MATRICES, {}, 1, 0)["id"]) == [10]
+    assert list(analysis.confused_images(IDS, MATRICES, {}, 0, 1, limit=2)["id"]) == [11, 10]
+    empty = analysis.confused_images(IDS, np.zeros_like(MATRICES), {}, 0, 1)
+    assert empty.empty and list(empty.columns) == ["id", "pixels", "share of image", "image mIoU"]
+
+
+def test_difference_frame_is_b_minus_a():
+    frame = analysis.difference_frame(
+        {"class_names": ["a", "b"], "iou": {"a": 0.5, "b": 0.2}, "miou": 0.35},
+        {"class_names": ["a", "b"], "iou": {"a": 0.75, "b": None}, "miou": 0.75})
+    assert list(frame.columns) == ["A", "B", "B - A"]
+    assert list(frame.index) == ["a", "b", "mIoU"]
+    assert _same(frame["A"], [0.5, 0.2, 0.35])
+    assert _same(frame["B"], [0.75, NAN, 0.75])
+    assert _same(frame["B - A"], [0.25, NAN, 0.4])
+
+
+@pytest.mark.parametrize("values, expected", [
+    ([0.1, -0.2], 0.25),
+    ([0.01], 0.05),
+    ([NAN, -0.4], 0.5),
+    ([NAN, NAN], 0.05),
+    ([], 0.05),
+])
+def test_symmetric_limit(values, expected):
+    assert analysis.symmetric_limit(np.array(values, dtype=float)) == pytest.approx(expected)
+
+
+# ---------------------------------------------------------------------------- deployed model
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+RGB = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255]],
+                [[0, 0, 0], [255, 255, 255], [10, 20, 30]]], dtype=np.uint8)
+
+
+def test_decode_png_of_rgb_and_palette_images():
+    assert np.array_equal(analysis.decode_png(base64.b64encode(_png(Image.fromarray(RGB))).decode()), RGB)
+    palette = Image.new("P", (2, 2))
+    palette.putdata([0, 1, 1, 0])
+    palette.putpalette([128, 64, 0, 0, 0, 255] + [0] * 762)
+    decoded = analysis.decode_png(base64.b64encode(_png(palette)).decode())
+    assert decoded.shape == (2, 2, 3)
+    assert decoded[0, 0].tolist() == [128, 64, 0] and decoded[0, 1].tolist() == [0, 0, 255]
+
+
+def test_decode_image_refuses_what_is_not_an_image():
+    assert np.array_equal(analysis.decode_image(_png(Image.fromarray(RGB))), RGB)
+    with pytest.raises(UnidentifiedImageError):
+        analysis.decode_image(b"not an image")
+
+
+def test_iou_in_class_order():
+    frame = analysis.iou_in_class_order(["b", "a", "c"], {"a": 0.5, "b": 0.25})
+    assert list(frame["class"]) == ["b", "a", "c"]
+    assert frame["IoU"].iloc[0] == 0.25 and frame["IoU"].iloc[1] == 0.5 and math.isnan(frame["IoU"].iloc[2])
+
+
+@pytest.mark.parametrize("class_pixels, expected", [
+    ({"road": 30, "sky": 10, "car": 60}, [("car", 0.6), ("road", 0.3), ("sky", 0.1)]),
+    ({"a": 1, "b": 2, "c": 1}, [("b", 0.5), ("a", 0.25), ("c", 0.25)]),  # ties keep the API's order
+    ({"a": 0}, [("a", 0.0)]),
+    ({}, []),
+])
+def test_pixel_shares(class_pixels, expected):
+    shares = analysis.pixel_shares(class_pixels)
+    assert list(shares.columns) == ["class", "share"]
+    assert list(shares["class"]) == [name for name, _ in expected]
+    assert list(shares["share"]) == pytest.approx([share for _, share in expected])
+
+
+def test_pixel_shares_keep_the_api_order_on_ties_among_many_classes():
+    # more classes than a quicksort sorts by insertion: only a stable sort keeps the order
+    class_pixels = {f"class {i:02d}": i % 3 for i in range(60)}
+    shares = analysis.pixel_shares(class_pixels)
+    expected = [name for count in (2, 1, 0) for name, pixels in class_pixels.items() if pixels == count]
+    assert list(shares["class"]) == expected

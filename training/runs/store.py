@@ -1,0 +1,268 @@
+"""The run store: the only module that writes or reads ``artifacts/``.
+
+    artifacts/runs/<run>/config.yaml           resolved config
+    artifacts/runs/<run>/model.keras           the trained model
+    artifacts/runs/<run>/history.csv           per-epoch loss and metrics
+    artifacts/runs/<run>/metrics.json          the numbers of the run (see ``RunWriter.finish``)
+    artifacts/runs/<run>/confusion.npy         K x K int64, rows = ground truth
+    artifacts/runs/<run>/per_image.csv         id, split, mIoU, pixel accuracy, per-class IoU
+    artifacts/runs/<run>/per_image_confusion.npy   N x K x K, rows in per_image.csv order
+    artifacts/runs/<run>/predictions/<id>.png  class-index masks of the evaluated split
+    artifacts/deployed.json                    which run the API serves
+
+A run directory appears only when complete: everything is written into a hidden staging
+folder which is renamed into place at the end, so a killed run leaves nothing half-written in
+``runs/``. No TensorFlow here: the API and the dashboard read runs through this module.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from training.data.cityscapes import REPO_ROOT
+from training.data.dataset import DataSettings
+from training.files import write_json_atomic
+
+DEFAULT_ARTIFACTS = REPO_ROOT / "artifacts"
+RUNS, STAGING_PREFIX, DEPLOYED = "runs", ".staging-", "deployed.json"
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+RUN_FILES = ("config.yaml", "model.keras", "history.csv", "metrics.json", "confusion.npy", "per_image.csv")
+
+
+class ArtifactError(Exception):
+    """A missing or damaged run; the message names the run and the file."""
+
+
+def artifacts_dir(path: str | os.PathLike | None = None) -> Path:
+    """``path``, else ``$ARTIFACTS_DIR``, else ``artifacts/`` in the repository."""
+    return Path(path or os.environ.get("ARTIFACTS_DIR") or DEFAULT_ARTIFACTS)
+
+
+def check_run_name(name: str) -> str:
+    if not RUN_NAME.fullmatch(name or ""):
+        raise ArtifactError(f"{name!r} is not a run name (letters, digits, '_', '-', '.'; at most 128)")
+    return name
+
+
+# ---------------------------------------------------------------------------- writing
+
+class RunWriter:
+    """Stage a run's files, then publish them all at once with ``commit()``.
+
+    Example::
+
+        writer = RunWriter("fpn_effb0", artifacts)
+        model.save(writer.path("model.keras"))
+        writer.write_predictions({12: mask, ...})
+        final_dir = writer.commit()
+    """
+
+    def __init__(self, name: str, root: str | os.PathLike | None = None):
+        self.name = check_run_name(name)
+        self.runs = artifacts_dir(root) / RUNS
+        self.runs.mkdir(parents=True, exist_ok=True)
+        self.staging = self.runs / f"{STAGING_PREFIX}{name}-{os.getpid()}"
+        if self.staging.exists():
+            shutil.rmtree(self.staging)
+        (self.staging / "predictions").mkdir(parents=True)
+
+    def path(self, filename: str) -> Path:
+        return self.staging / filename
+
+    def write_text(self, filename: str, text: str) -> None:
+        self.path(filename).write_text(text)
+
+    def write_json(self, filename: str, data) -> None:
+        write_json_atomic(self.path(filename), data)
+
+    def write_array(self, filename: str, array: np.ndarray) -> None:
+        np.save(self.path(filename), array)
+
+    def write_csv(self, filename: str, rows: list[dict]) -> None:
+        buffer = io.StringIO()
+        if rows:
+            writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        self.write_text(filename, buffer.getvalue())
+
+    def write_prediction(self, image_id: int, classes: np.ndarray, palette: np.ndarray) -> None:
+        """A class-index mask as a palette PNG: values are class indices, viewers show colours."""
+        image = Image.fromarray(classes.astype(np.uint8), mode="P")
+        image.putpalette(palette.reshape(-1).tolist())
+        image.save(self.path(f"predictions/{int(image_id)}.png"), optimize=False)
+
+    def commit(self) -> Path:
+        """Rename the staging folder to ``runs/<name>`` (``<name>-2``, ... if taken)."""
+        missing = [f for f in RUN_FILES if not self.path(f).exists()]
+        if missing:
+            raise ArtifactError(f"run {self.name}: cannot publish, missing {', '.join(missing)}")
+        target, suffix = self.runs / self.name, 2
+        while target.exists():
+            target, suffix = self.runs / f"{self.name}-{suffix}", suffix + 1
+        os.replace(self.staging, target)
+        return target
+
+    def abort(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- reading
+
+@dataclass
+class Run:
+    """A published run, read lazily; every accessor names the file when it is missing."""
+
+    name: str
+    path: Path
+
+    def _file(self, filename: str) -> Path:
+        path = self.path / filename
+        if not path.exists():
+            raise ArtifactError(f"run {self.name}: missing {filename}")
+        return path
+
+    def _document(self, filename: str, parse, errors, expected: type, format_name: str, kind: str):
+        """``parse`` of a text file of the run, which must give an ``expected``; ArtifactError
+        naming the run and the file otherwise."""
+        try:
+            value = parse(self._file(filename).read_text())
+        except errors as exc:
+            raise ArtifactError(f"run {self.name}: {filename} is not valid {format_name} ({exc})") from None
+        if not isinstance(value, expected):
+            raise ArtifactError(f"run {self.name}: {filename} holds a {type(value).__name__}, not {kind}")
+        return value
+
+    @cached_property
+    def metrics(self) -> dict:
+        return self._document("metrics.json", json.loads, json.JSONDecodeError, dict, "JSON", "an object")
+
+    @cached_property
+    def config(self) -> dict:
+        """The resolved config the run was trained with (parsed once per ``Run``)."""
+        return self._document("config.yaml", yaml.safe_load, yaml.YAMLError, dict, "YAML", "a mapping")
+
+    @property
+    def data_settings(self) -> DataSettings:
+        """Where the run's data is and which classes it predicts."""
+        return DataSettings.from_config(self.config)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """``(height, width)`` the model takes."""
+        try:
+            return int(self.config["data"]["height"]), int(self.config["data"]["width"])
+        except (KeyError, TypeError, ValueError):
+            raise ArtifactError(f"run {self.name}: config.yaml has no data.height and data.width") from None
+
+    @property
+    def model_path(self) -> Path:
+        return self._file("model.keras")
+
+    def confusion(self) -> np.ndarray:
+        return np.load(self._file("confusion.npy"))
+
+    def per_image_confusion(self) -> np.ndarray:
+        return np.load(self._file("per_image_confusion.npy"))
+
+    def history(self) -> list[dict]:
+        return _read_csv(self._file("history.csv"))
+
+    def per_image(self) -> list[dict]:
+        return _read_csv(self._file("per_image.csv"))
+
+    def prediction_path(self, image_id: int) -> Path:
+        return self._file(f"predictions/{int(image_id)}.png")
+
+    def prediction(self, image_id: int) -> np.ndarray:
+        """The class-index mask the run predicted for ``image_id``."""
+        with Image.open(self.prediction_path(image_id)) as image:
+            return np.asarray(image)
+
+
+def _read_csv(path: Path) -> list[dict]:
+    def number(text: str):
+        try:
+            value = float(text)
+        except ValueError:
+            return text
+        return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+
+    with path.open(newline="") as handle:
+        return [{key: number(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+
+
+def list_runs(root: str | os.PathLike | None = None) -> list[Run]:
+    """Published runs, oldest first (staging folders are not runs)."""
+    runs = artifacts_dir(root) / RUNS
+    if not runs.is_dir():
+        return []
+    found = [Run(p.name, p) for p in runs.iterdir()
+             if p.is_dir() and not p.name.startswith(".") and (p / "metrics.json").exists()]
+    return sorted(found, key=lambda run: (run.path.stat().st_mtime, run.name))
+
+
+def get_run(name: str, root: str | os.PathLike | None = None) -> Run:
+    check_run_name(name)
+    path = artifacts_dir(root) / RUNS / name
+    if not (path / "metrics.json").exists():
+        known = ", ".join(r.name for r in list_runs(root)) or "none yet (python -m training train CONFIG)"
+        raise ArtifactError(f"no run named {name!r} in {artifacts_dir(root)}; runs: {known}")
+    return Run(name, path)
+
+
+def store_version(root: str | os.PathLike | None = None) -> tuple:
+    """Changes whenever a run is published, removed or deployed: a cache key for readers."""
+    base = artifacts_dir(root)
+    runs = base / RUNS
+    names = sorted(p.name for p in runs.iterdir()) if runs.is_dir() else []
+    deployed = base / DEPLOYED
+    return tuple(names), deployed.stat().st_mtime_ns if deployed.exists() else None
+
+
+# ---------------------------------------------------------------------------- deployment
+
+def deploy(name: str, root: str | os.PathLike | None = None) -> dict:
+    """Make ``name`` the run the API serves (``artifacts/deployed.json``, written atomically)."""
+    run = get_run(name, root)
+    if not (run.path / "model.keras").exists():  # a run without its model cannot be served
+        raise ArtifactError(f"run {run.name}: missing model.keras, it cannot be deployed")
+    record = {"run": run.name, "deployed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "miou_test": run.metrics.get("miou"), "classes": run.metrics.get("classes")}
+    write_json_atomic(artifacts_dir(root) / DEPLOYED, record)
+    return record
+
+
+def best_run(root: str | os.PathLike | None = None, key: str = "val_miou") -> Run:
+    """The run with the highest ``key``; validation by default, never the test split (no leakage)."""
+    scored = [(run.metrics.get(key), run) for run in list_runs(root)]
+    scored = [(score, run) for score, run in scored if isinstance(score, (int, float))]
+    if not scored:
+        raise ArtifactError(f"no run in {artifacts_dir(root)} has a {key}: train one first")
+    return max(scored, key=lambda pair: pair[0])[1]
+
+
+def deployed_run(root: str | os.PathLike | None = None) -> Run | None:
+    """The deployed run, or None when nothing is deployed."""
+    path = artifacts_dir(root) / DEPLOYED
+    if not path.exists():
+        return None
+    try:
+        name = json.loads(path.read_text())["run"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise ArtifactError(f"{path}: damaged; redeploy with `python -m training deploy RUN`") from None
+    return get_run(name, root)
+

@@ -1,0 +1,105 @@
+"""A run's headline numbers, and the comparison table of all runs (the source's experiment table).
+
+``run_summary`` is the one place that says what a run is at a glance: the leaderboard of the
+dashboard, ``python -m training table`` and the API's ``/api/runs`` and ``/api/model`` are all
+built from it, so they can never disagree.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+
+from training.runs.store import ArtifactError, Run, deployed_run, list_runs
+
+# Keys of metrics.json that make a run's summary, in the order a table shows them.
+SUMMARY_KEYS = ("model", "backbone", "encoder_weights", "loss_name", "augmentation", "image_size", "classes",
+                "split", "params", "train_seconds", "epochs", "best_epoch", "loss", "val_loss", "train_miou",
+                "val_miou", "miou", "miou_official", "pixel_accuracy", "inference_ms", "created")
+
+COLUMNS = ("run", "model", "backbone", "loss", "augmentation", "size", "params", "train time",
+           "train loss", "val loss", "mIoU", "val mIoU", "test mIoU", "test mIoU (official)", "inference ms")
+
+
+def run_summary(run: Run, deployed: str | None = None) -> dict:
+    """``run``, the ``SUMMARY_KEYS`` of its metrics.json (None where absent) and ``deployed``.
+
+    Raises:
+        ArtifactError: metrics.json is missing or damaged.
+    """
+    metrics = run.metrics
+    summary = {"run": run.name, **{key: metrics.get(key) for key in SUMMARY_KEYS}}
+    summary["deployed"] = deployed is not None and deployed == run.name
+    return summary
+
+
+def deployed_name(root: str | os.PathLike | None = None) -> str | None:
+    """The deployed run's name; None when nothing (readable) is deployed."""
+    try:
+        run = deployed_run(root)
+    except ArtifactError:
+        return None
+    return run.name if run else None
+
+
+def run_summaries(root: str | os.PathLike | None = None) -> list[dict]:
+    """``run_summary`` of every run, oldest first; a damaged run is ``{"run", "error"}``."""
+    deployed = deployed_name(root)
+    rows = []
+    for run in list_runs(root):
+        try:
+            rows.append(run_summary(run, deployed))
+        except ArtifactError as error:
+            rows.append({"run": run.name, "error": str(error)})
+    return rows
+
+
+# ---------------------------------------------------------------------------- the table
+
+def _duration(seconds) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
+
+
+def _number(value, digits: int = 3) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def table_rows(summaries: list[dict]) -> list[dict]:
+    """One row per run summary, in COLUMNS order; a damaged run gets a row that says so."""
+    rows = []
+    for s in summaries:
+        if "error" in s:
+            rows.append({"run": s["run"], "model": f"unreadable: {s['error']}"})
+            continue
+        tested = s["split"] == "test"
+        rows.append({
+            "run": s["run"], "model": s["model"], "backbone": s["backbone"] or "-",
+            "loss": s["loss_name"], "augmentation": s["augmentation"],
+            "size": "x".join(str(v) for v in s["image_size"] or []),
+            "params": s["params"], "train time": _duration(s["train_seconds"]),
+            "train loss": _number(s["loss"], 4), "val loss": _number(s["val_loss"], 4),
+            "mIoU": _number(s["train_miou"]), "val mIoU": _number(s["val_miou"]),
+            "test mIoU": _number(s["miou"]) if tested else "",
+            "test mIoU (official)": _number(s["miou_official"]) if tested else "",
+            "inference ms": _number(s["inference_ms"], 1),
+        })
+    return rows
+
+
+def to_markdown(rows: list[dict]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        lines.append("| " + " | ".join(str(row.get(c, "")) for c in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def to_csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()

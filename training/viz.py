@@ -1,0 +1,98 @@
+"""Pictures of segmentations, shared by the API, the dashboard and the contact sheets: overlays,
+error maps, legends, and a contact sheet of a dataset (photo | ground truth | overlay).
+
+numpy and Pillow only; colours are the official Cityscapes ones (``ClassSet.colors``).
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from training.data.cityscapes import read_pair
+from training.data.index import DatasetIndex
+from training.data.labels import IGNORE_INDEX, ClassSet, get_class_set
+
+TILE_WIDTH = 384
+OVERLAY_OPACITY = 0.55
+ERROR_DIM = 0.3  # correct pixels of an error map: the photo in grey at 30 % brightness
+
+
+def overlay(image: np.ndarray, colors: np.ndarray, opacity: float = OVERLAY_OPACITY) -> np.ndarray:
+    """Blend a colour mask over a photo (both ``(H, W, 3)`` uint8): ``opacity`` 0 is the photo,
+    1 the colours."""
+    blended = image.astype(np.float32) * (1 - opacity) + colors.astype(np.float32) * opacity
+    return blended.round().astype(np.uint8)
+
+
+def error_map(photo: np.ndarray, truth: np.ndarray, predicted: np.ndarray, class_set: ClassSet) -> np.ndarray:
+    """Where the prediction is wrong, the colour of the TRUE class; correct pixels are the
+    photo dimmed to grey; pixels without ground truth (ignored) are black."""
+    grey = photo.astype(np.float32).mean(axis=-1, keepdims=True) * ERROR_DIM
+    out = np.repeat(grey, 3, axis=-1).round().astype(np.uint8)
+    wrong = (truth != predicted) & (truth != IGNORE_INDEX)
+    out[wrong] = class_set.palette()[truth[wrong]]
+    out[truth == IGNORE_INDEX] = 0
+    return out
+
+
+def legend_html(names, colors) -> str:
+    """Class names and colours (a class set's, or the API's) as a row of swatches in HTML."""
+    items = []
+    for name, color in zip(names, colors):
+        r, g, b = (int(v) for v in color)
+        items.append(f'<span style="display:inline-block;margin:0 .8em .2em 0;white-space:nowrap">'
+                     f'<span style="display:inline-block;width:.9em;height:.9em;background:rgb({r},{g},{b});'
+                     f'border:1px solid #888;vertical-align:middle"></span> {html.escape(name)}</span>')
+    return "<div>" + "".join(items) + "</div>"
+
+
+def legend_image(names, colors, width: int) -> Image.Image:
+    """The same legend as a strip of pixels ``width`` wide, for pictures saved to files."""
+    legend = Image.new("RGB", (width, 24), (255, 255, 255))
+    draw = ImageDraw.Draw(legend)
+    x = 6
+    for name, color in zip(names, colors):
+        draw.rectangle((x, 6, x + 12, 18), fill=tuple(int(c) for c in color), outline=(0, 0, 0))
+        draw.text((x + 16, 6), name, fill=(0, 0, 0))
+        x += 24 + 7 * len(name)
+    return legend
+
+
+# ---------------------------------------------------------------------------- contact sheets
+
+def contact_sheet(index: DatasetIndex, ids: list[int], classes: str = "categories8") -> Image.Image:
+    """Rows of (photo | ground truth | overlay) for the given image ids, captioned."""
+    class_set = get_class_set(classes)
+    rows = []
+    for image_id in ids:
+        entry = index[image_id]
+        image, label_ids = read_pair(index.root, entry.image, entry.label)
+        colors = class_set.colorize(class_set.lut[label_ids])
+        row = np.concatenate([image, colors, overlay(image, colors)], axis=1)
+        height = round(row.shape[0] * 3 * TILE_WIDTH / row.shape[1])
+        tile = Image.fromarray(row).resize((3 * TILE_WIDTH, height), Image.Resampling.BILINEAR)
+        ImageDraw.Draw(tile).text((6, 4), f"id {entry.id}  {entry.split}  {entry.stem}", fill=(255, 255, 0))
+        rows.append(tile)
+    legend = legend_image(class_set.names, class_set.colors, 3 * TILE_WIDTH)
+    sheet = Image.new("RGB", (3 * TILE_WIDTH, sum(r.height for r in rows) + legend.height))
+    y = 0
+    for tile in rows + [legend]:
+        sheet.paste(tile, (0, y))
+        y += tile.height
+    return sheet
+
+
+def write_contact_sheet(index: DatasetIndex, out: Path, count: int = 6, split: str = "train",
+                        classes: str = "categories8") -> Path:
+    entries = index.split(split)
+    step = max(1, len(entries) // count)
+    ids = [e.id for e in entries[::step][:count]]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(f".{out.name}.tmp.png")
+    contact_sheet(index, ids, classes).save(temporary)
+    temporary.replace(out)
+    return out
