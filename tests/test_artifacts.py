@@ -16,9 +16,11 @@ def _complete_writer(tmp_path, name="demo_run", miou=0.5):
     writer.path("model.keras").write_bytes(b"not really a model")
     writer.write_text("config.yaml", "name: demo_run\n")
     writer.write_csv("history.csv", [{"epoch": 1, "loss": 0.9, "val_miou": 0.4}])
-    writer.write_json("metrics.json", {"miou": miou, "split": "test", "iou": {"void": float("nan")}})
+    writer.write_json("metrics.json", {"miou": miou, "split": "test", "classes": "categories8",
+                                       "iou": {"void": float("nan")}})
     writer.write_array("confusion.npy", np.eye(3, dtype=np.int64))
     writer.write_csv("per_image.csv", [{"id": 4, "miou": 0.25}, {"id": 9, "miou": ""}])
+    writer.write_array("per_image_confusion.npy", np.stack([np.eye(3, dtype=np.int64)] * 2))
     writer.write_prediction(4, np.array([[0, 1], [7, 2]], np.uint8), get_class_set().palette())
     return writer
 
@@ -125,6 +127,6 @@ def test_metrics_that_are_not_an_object_are_named(tmp_path):
 def test_a_run_without_its_model_cannot_be_deployed(tmp_path):
     _complete_writer(tmp_path).commit()
     (tmp_path / "runs" / "demo_run" / "model.keras").unlink()
-    with pytest.raises(ArtifactError, match="missing model.keras, it cannot be deployed"):
+    with pytest.raises(ArtifactError, match="cannot be deployed: missing model.keras"):
         deploy("demo_run", tmp_path)
     assert deployed_run(tmp_path) is None

@@ -10,7 +10,7 @@ METRICS = {"model": "unet", "backbone": None, "loss_name": "cce_dice", "augmenta
            "classes": "categories8", "split": "test", "params": 1948072, "train_seconds": 3725.4, "epochs": 6,
            "best_epoch": 5, "loss": 0.41234, "val_loss": 0.5, "train_miou": 0.61, "val_miou": 0.6204, "miou": 0.5877653,
            "miou_official": 0.549, "pixel_accuracy": 0.9, "inference_ms": 22.04, "created": "2026-11-21T10:00:00+0000",
-           "iou": {"void": 0.8}}
+           "iou": {"void": 0.8}, "class_names": ["void"]}
 
 
 def _publish(root, name, metrics):
@@ -21,6 +21,7 @@ def _publish(root, name, metrics):
     writer.write_json("metrics.json", metrics)
     writer.write_array("confusion.npy", np.eye(8, dtype=np.int64))
     writer.write_csv("per_image.csv", [{"id": 0, "miou": 0.5}])
+    writer.write_array("per_image_confusion.npy", np.eye(8, dtype=np.int64)[None])
     writer.write_prediction(0, np.zeros((2, 2), np.uint8), get_class_set().palette())
     return writer.commit()
 
@@ -56,4 +57,4 @@ def test_a_damaged_run_gets_a_row_that_says_so(tmp_path):
     run = _publish(tmp_path, "broken", METRICS)
     (run / "metrics.json").write_text("[]")
     assert table_rows(run_summaries(tmp_path)) == [
-        {"run": "broken", "model": "unreadable: run broken: metrics.json holds a list, not an object"}]
+        {"run": "broken", "model": "unreadable: metrics.json holds a list, not an object"}]

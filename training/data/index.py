@@ -64,6 +64,7 @@ class DatasetIndex:
     def __post_init__(self):
         self.entries = sorted(self.entries, key=lambda e: e.id)
         self._by_id = {entry.id: entry for entry in self.entries}
+        self._fingerprint: str | None = None
         self.next_id = max([self.next_id] + [e.id + 1 for e in self.entries])
 
     def __len__(self) -> int:
@@ -91,11 +92,15 @@ class DatasetIndex:
         return {name: len(self.split(name)) for name in SELECTABLE_SPLITS}
 
     def fingerprint(self) -> str:
-        """A short hash of ids, splits and files: two runs on the same data agree."""
-        digest = hashlib.sha256()
-        for e in self.entries:
-            digest.update(f"{e.id}|{e.split}|{e.image}|{e.label}|{e.height}x{e.width}\n".encode())
-        return digest.hexdigest()[:16]
+        """A short hash of ids, splits and files (paths relative to the root, so a copy of the
+        dataset elsewhere agrees): two runs on the same data agree; a rebuilt index that gives an
+        id to another file does not. Computed once (an index is not changed after it is made)."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            for e in self.entries:
+                digest.update(f"{e.id}|{e.split}|{e.image}|{e.label}|{e.height}x{e.width}\n".encode())
+            self._fingerprint = digest.hexdigest()[:16]
+        return self._fingerprint
 
 
 def _rank(seed: int, purpose: str, stem: str) -> str:

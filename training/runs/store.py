@@ -18,11 +18,13 @@ folder which is renamed into place at the end, so a killed run leaves nothing ha
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
 import re
 import shutil
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
@@ -52,7 +54,7 @@ def artifacts_dir(path: str | os.PathLike | None = None) -> Path:
 
 
 def check_run_name(name: str) -> str:
-    if not RUN_NAME.fullmatch(name or ""):
+    if not isinstance(name, str) or not RUN_NAME.fullmatch(name):
         raise ArtifactError(f"{name!r} is not a run name (letters, digits, '_', '-', '.'; at most 128)")
     return name
 
@@ -72,6 +74,7 @@ class RunWriter:
 
     def __init__(self, name: str, root: str | os.PathLike | None = None):
         self.name = check_run_name(name)
+        self.uid = uuid.uuid4().hex  # the run's identity: names can be reused, uids never
         self.runs = artifacts_dir(root) / RUNS
         self.runs.mkdir(parents=True, exist_ok=True)
         self.staging = self.runs / f"{STAGING_PREFIX}{name}-{os.getpid()}"
@@ -106,10 +109,13 @@ class RunWriter:
         image.save(self.path(f"predictions/{int(image_id)}.png"), optimize=False)
 
     def commit(self) -> Path:
-        """Rename the staging folder to ``runs/<name>`` (``<name>-2``, ... if taken)."""
+        """Stamp metrics.json with the run's ``uid``, then rename the staging folder to
+        ``runs/<name>`` (``<name>-2``, ... if taken: a published run is never replaced)."""
         missing = [f for f in RUN_FILES if not self.path(f).exists()]
         if missing:
             raise ArtifactError(f"run {self.name}: cannot publish, missing {', '.join(missing)}")
+        metrics = json.loads(self.path("metrics.json").read_text())
+        self.write_json("metrics.json", {**metrics, "uid": self.uid})
         target, suffix = self.runs / self.name, 2
         while target.exists():
             target, suffix = self.runs / f"{self.name}-{suffix}", suffix + 1
@@ -155,6 +161,19 @@ class Run:
         """The resolved config the run was trained with (parsed once per ``Run``)."""
         return self._document("config.yaml", yaml.safe_load, yaml.YAMLError, dict, "YAML", "a mapping")
 
+    @cached_property
+    def uid(self) -> str:
+        """The run's identity: the uid stamped at publication; for a run published before uids, a
+        hash of its metrics.json and config.yaml. Caches key on it, never on the name alone."""
+        stamped = self.metrics.get("uid")
+        if isinstance(stamped, str) and stamped:
+            return stamped
+        digest = hashlib.sha256(self._file("metrics.json").read_bytes())
+        config = self.path / "config.yaml"
+        if config.exists():
+            digest.update(config.read_bytes())
+        return "content-" + digest.hexdigest()[:24]
+
     @property
     def data_settings(self) -> DataSettings:
         """Where the run's data is and which classes it predicts."""
@@ -172,25 +191,55 @@ class Run:
     def model_path(self) -> Path:
         return self._file("model.keras")
 
-    def confusion(self) -> np.ndarray:
-        return np.load(self._file("confusion.npy"))
+    def _array(self, filename: str, mmap: bool = False) -> np.ndarray:
+        try:
+            return np.load(self._file(filename), allow_pickle=False, mmap_mode="r" if mmap else None)
+        except (ValueError, OSError, EOFError) as exc:
+            raise ArtifactError(f"run {self.name}: {filename} is not a numpy array file ({exc})") from None
 
-    def per_image_confusion(self) -> np.ndarray:
-        return np.load(self._file("per_image_confusion.npy"))
+    def confusion(self) -> np.ndarray:
+        """K x K counts, rows = ground truth."""
+        matrix = self._array("confusion.npy")
+        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.dtype.kind not in "iuf":
+            raise ArtifactError(f"run {self.name}: confusion.npy holds {matrix.dtype} {matrix.shape}, "
+                                "not a square matrix of counts")
+        return matrix
+
+    def per_image_confusion(self, mmap: bool = False) -> np.ndarray:
+        """N x K x K counts, in per_image.csv order."""
+        matrices = self._array("per_image_confusion.npy", mmap)
+        if matrices.ndim != 3 or matrices.shape[1] != matrices.shape[2] or matrices.dtype.kind not in "iuf":
+            raise ArtifactError(f"run {self.name}: per_image_confusion.npy holds {matrices.dtype} "
+                                f"{matrices.shape}, not N square matrices of counts")
+        return matrices
 
     def history(self) -> list[dict]:
-        return _read_csv(self._file("history.csv"))
+        return self._csv("history.csv")
 
     def per_image(self) -> list[dict]:
-        return _read_csv(self._file("per_image.csv"))
+        return self._csv("per_image.csv")
+
+    def _csv(self, filename: str) -> list[dict]:
+        try:
+            return _read_csv(self._file(filename))
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise ArtifactError(f"run {self.name}: {filename} is not a readable CSV ({exc})") from None
 
     def prediction_path(self, image_id: int) -> Path:
         return self._file(f"predictions/{int(image_id)}.png")
 
     def prediction(self, image_id: int) -> np.ndarray:
-        """The class-index mask the run predicted for ``image_id``."""
-        with Image.open(self.prediction_path(image_id)) as image:
-            return np.asarray(image)
+        """The class-index mask the run predicted for ``image_id``; ArtifactError naming the
+        file (relative to the run) when it is missing or not a single-channel PNG."""
+        filename = f"predictions/{int(image_id)}.png"
+        try:
+            with Image.open(self.prediction_path(image_id)) as image:
+                if image.mode not in ("P", "L"):
+                    raise ArtifactError(f"run {self.name}: {filename} is {image.mode}, not a class-index PNG")
+                return np.asarray(image)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise ArtifactError(f"run {self.name}: {filename} is not a readable PNG "
+                                f"({type(exc).__name__})") from None
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -206,41 +255,54 @@ def _read_csv(path: Path) -> list[dict]:
 
 
 def list_runs(root: str | os.PathLike | None = None) -> list[Run]:
-    """Published runs, oldest first (staging folders are not runs)."""
+    """Every run folder, oldest first, whole or not (``training.runs.health`` tells which);
+    staging folders are not runs."""
     runs = artifacts_dir(root) / RUNS
     if not runs.is_dir():
         return []
     found = [Run(p.name, p) for p in runs.iterdir()
-             if p.is_dir() and not p.name.startswith(".") and (p / "metrics.json").exists()]
+             if p.is_dir() and not p.name.startswith(".") and RUN_NAME.fullmatch(p.name)]
     return sorted(found, key=lambda run: (run.path.stat().st_mtime, run.name))
 
 
 def get_run(name: str, root: str | os.PathLike | None = None) -> Run:
     check_run_name(name)
     path = artifacts_dir(root) / RUNS / name
-    if not (path / "metrics.json").exists():
+    if not path.is_dir():
         known = ", ".join(r.name for r in list_runs(root)) or "none yet (python -m training train CONFIG)"
         raise ArtifactError(f"no run named {name!r} in {artifacts_dir(root)}; runs: {known}")
     return Run(name, path)
 
 
+def _stamp(path: Path) -> tuple | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_ino, status.st_mtime_ns, status.st_size
+
+
 def store_version(root: str | os.PathLike | None = None) -> tuple:
-    """Changes whenever a run is published, removed or deployed: a cache key for readers."""
+    """A cache key for readers, from ``stat`` calls only: it changes whenever a run is published,
+    removed, replaced under the same name (a new metrics.json) or deployed."""
     base = artifacts_dir(root)
     runs = base / RUNS
-    names = sorted(p.name for p in runs.iterdir()) if runs.is_dir() else []
-    deployed = base / DEPLOYED
-    return tuple(names), deployed.stat().st_mtime_ns if deployed.exists() else None
+    names = sorted(p.name for p in runs.iterdir() if not p.name.startswith(".")) if runs.is_dir() else []
+    return tuple((name, _stamp(runs / name / "metrics.json")) for name in names), _stamp(base / DEPLOYED)
 
 
 # ---------------------------------------------------------------------------- deployment
 
 def deploy(name: str, root: str | os.PathLike | None = None) -> dict:
     """Make ``name`` the run the API serves (``artifacts/deployed.json``, written atomically)."""
+    from training.runs.health import inspect_run
+
     run = get_run(name, root)
-    if not (run.path / "model.keras").exists():  # a run without its model cannot be served
-        raise ArtifactError(f"run {run.name}: missing model.keras, it cannot be deployed")
-    record = {"run": run.name, "deployed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    health = inspect_run(run)
+    if not health.ok:
+        raise ArtifactError(f"run {run.name} cannot be deployed: {health.reason}")
+    record = {"run": run.name, "uid": run.uid,
+              "deployed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "miou_test": run.metrics.get("miou"), "classes": run.metrics.get("classes")}
     write_json_atomic(artifacts_dir(root) / DEPLOYED, record)
     return record
@@ -248,8 +310,14 @@ def deploy(name: str, root: str | os.PathLike | None = None) -> dict:
 
 def best_run(root: str | os.PathLike | None = None, key: str = "val_miou") -> Run:
     """The run with the highest ``key``; validation by default, never the test split (no leakage)."""
-    scored = [(run.metrics.get(key), run) for run in list_runs(root)]
-    scored = [(score, run) for score, run in scored if isinstance(score, (int, float))]
+    scored = []
+    for run in list_runs(root):
+        try:
+            score = run.metrics.get(key)
+        except ArtifactError:
+            continue  # a damaged run is never deployed
+        if isinstance(score, (int, float)) and not isinstance(score, bool) and (run.path / "model.keras").exists():
+            scored.append((score, run))
     if not scored:
         raise ArtifactError(f"no run in {artifacts_dir(root)} has a {key}: train one first")
     return max(scored, key=lambda pair: pair[0])[1]
@@ -262,7 +330,9 @@ def deployed_run(root: str | os.PathLike | None = None) -> Run | None:
         return None
     try:
         name = json.loads(path.read_text())["run"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise ArtifactError(f"{path}: damaged; redeploy with `python -m training deploy RUN`") from None
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
+        name = None
+    if not isinstance(name, str):
+        raise ArtifactError(f"{DEPLOYED} is damaged; redeploy with `python -m training deploy RUN`")
     return get_run(name, root)
 

@@ -11,7 +11,8 @@ import csv
 import io
 import os
 
-from training.runs.store import ArtifactError, Run, deployed_run, list_runs
+from training.runs.health import inspect_store
+from training.runs.store import ArtifactError, Run, deployed_run
 
 # Keys of metrics.json that make a run's summary, in the order a table shows them.
 SUMMARY_KEYS = ("model", "backbone", "encoder_weights", "loss_name", "augmentation", "image_size", "classes",
@@ -29,7 +30,7 @@ def run_summary(run: Run, deployed: str | None = None) -> dict:
         ArtifactError: metrics.json is missing or damaged.
     """
     metrics = run.metrics
-    summary = {"run": run.name, **{key: metrics.get(key) for key in SUMMARY_KEYS}}
+    summary = {"run": run.name, "uid": run.uid, **{key: metrics.get(key) for key in SUMMARY_KEYS}}
     summary["deployed"] = deployed is not None and deployed == run.name
     return summary
 
@@ -44,14 +45,15 @@ def deployed_name(root: str | os.PathLike | None = None) -> str | None:
 
 
 def run_summaries(root: str | os.PathLike | None = None) -> list[dict]:
-    """``run_summary`` of every run, oldest first; a damaged run is ``{"run", "error"}``."""
+    """``run_summary`` of every run, oldest first; a damaged run is ``{"run", "error"}`` with
+    every problem that keeps it from being shown (``training.runs.health``)."""
     deployed = deployed_name(root)
     rows = []
-    for run in list_runs(root):
-        try:
-            rows.append(run_summary(run, deployed))
-        except ArtifactError as error:
-            rows.append({"run": run.name, "error": str(error)})
+    for health in inspect_store(root):
+        if health.ok:
+            rows.append(run_summary(health.run, deployed))
+        else:
+            rows.append({"run": health.run.name, "error": health.reason})
     return rows
 
 
