@@ -1,6 +1,7 @@
 """The run store: atomic publication, lazy reading, deployment, errors naming the file."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -88,10 +89,38 @@ def test_deploy(tmp_path):
         deployed_run(tmp_path)
 
 
-def test_store_version_changes_when_a_run_is_published(tmp_path):
-    empty = store_version(tmp_path)
-    _complete_writer(tmp_path).commit()
-    assert store_version(tmp_path) != empty
+def test_store_version_follows_publication_replacement_and_deployment_only(tmp_path):
+    writer = _complete_writer(tmp_path)
+    staged = store_version(tmp_path)  # a staging folder is not a run: nothing to show yet
+    assert staged == store_version(tmp_path) and staged[0] == ()
+    first = writer.commit()
+    published = store_version(tmp_path)
+    assert published != staged and [name for name, _ in published[0]] == ["demo_run"]
+    _complete_writer(tmp_path, name="other")  # staged only
+    assert store_version(tmp_path) == published
+    # the same name, another run: delete it and publish a new one under the name
+    uid = get_run("demo_run", tmp_path).uid
+    shutil.rmtree(first)
+    _complete_writer(tmp_path, miou=0.75).commit()
+    replaced = store_version(tmp_path)
+    assert replaced != published and get_run("demo_run", tmp_path).uid != uid
+    deploy("demo_run", tmp_path)
+    assert store_version(tmp_path) != replaced
+
+
+def test_uids_are_stamped_at_publication_and_derived_for_older_runs(tmp_path):
+    writer = _complete_writer(tmp_path)
+    path = writer.commit()
+    run = get_run("demo_run", tmp_path)
+    assert run.uid == writer.uid == json.loads((path / "metrics.json").read_text())["uid"]
+    assert deploy("demo_run", tmp_path)["uid"] == run.uid
+    legacy = json.loads((path / "metrics.json").read_text())
+    del legacy["uid"]
+    (path / "metrics.json").write_text(json.dumps(legacy))
+    derived = get_run("demo_run", tmp_path).uid
+    assert derived.startswith("content-") and derived == get_run("demo_run", tmp_path).uid
+    (path / "metrics.json").write_text(json.dumps({**legacy, "miou": 0.1}))
+    assert get_run("demo_run", tmp_path).uid != derived  # other content, other identity
 
 
 def test_reading_the_store_never_imports_tensorflow():

@@ -91,3 +91,22 @@ def test_data_index_cli(tiny_root, capsys):
     assert "validation 5" in capsys.readouterr().out
     assert main(["data", "index", "--data-root", str(tiny_root), "--rebuild"]) == 0
     assert "validation 2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda text: text[: len(text) // 2].encode(), "malformed index"),                  # cut mid-row
+    (lambda text: b"\x00\xff\xfe garbage", "not a segmentation index"),
+    (lambda text: text.replace("next_id=", "next_id").encode(), "malformed index"),       # a broken header
+    (lambda text: text.replace(",test,", ",tset,", 1).encode(), "unknown split 'tset'"),
+    (lambda text: (text + text.splitlines()[2] + "\n").encode(), "an id appears twice"),
+    (lambda text: b"", "not a segmentation index"),
+])
+def test_a_damaged_index_is_named_with_the_fix(tiny_root, damage, problem):
+    path = tiny_root / INDEX_FILENAME
+    load_or_build_index(tiny_root)
+    path.write_bytes(damage(path.read_text()))
+    with pytest.raises(DatasetError, match=problem) as error:
+        load_or_build_index(tiny_root)
+    assert "data index --rebuild" in str(error.value) and str(path) in str(error.value)
+    assert main(["data", "index", "--data-root", str(tiny_root), "--rebuild"]) == 0
+    assert len(load_or_build_index(tiny_root)) == 14

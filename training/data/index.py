@@ -195,27 +195,38 @@ def save_index(index: DatasetIndex, path: Path) -> None:
     write_text_atomic(path, buffer.getvalue())
 
 
+REBUILD_HINT = "`python -m training data index --rebuild` makes a new one (ids change)"
+
+
 def load_index(path: Path, root: Path | None = None) -> DatasetIndex:
-    """Read an index written by ``save_index``; raises ``DatasetError`` naming the file."""
+    """Read an index written by ``save_index``; raises ``DatasetError`` naming the file and the fix."""
     try:
         text = Path(path).read_text()
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read the index ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}: not a segmentation index (not text); {REBUILD_HINT}") from None
     first, _, body = text.partition("\n")
     if not first.startswith(FORMAT_LINE):
-        raise DatasetError(f"{path}: not a segmentation index (first line should start {FORMAT_LINE!r})")
-    settings = dict(item.split("=", 1) for item in first[len(FORMAT_LINE):].split())
+        raise DatasetError(f"{path}: not a segmentation index (first line should start {FORMAT_LINE!r}); "
+                           f"{REBUILD_HINT}")
     try:
+        settings = dict(item.split("=", 1) for item in first[len(FORMAT_LINE):].split())
         entries = [
             IndexEntry(int(r["id"]), r["split"], r["official_split"], r["city"], r["stem"], r["image"],
                        r["label"], int(r["height"]), int(r["width"]), r["sample"] == "1")
             for r in csv.DictReader(io.StringIO(body))
         ]
+        unknown = sorted({e.split for e in entries} - set(SPLITS))
+        if unknown:
+            raise ValueError(f"unknown split {unknown[0]!r}")
+        if len({e.id for e in entries}) != len(entries):
+            raise ValueError("an id appears twice")
         return DatasetIndex(Path(root) if root else Path(path).parent, entries, int(settings["seed"]),
                             float(settings["validation_ratio"]), float(settings["sample_ratio"]),
                             int(settings["next_id"]))
-    except (KeyError, ValueError) as exc:
-        raise DatasetError(f"{path}: malformed index ({exc})") from None
+    except (KeyError, ValueError, TypeError, csv.Error) as exc:
+        raise DatasetError(f"{path}: malformed index ({type(exc).__name__}: {exc}); {REBUILD_HINT}") from None
 
 
 def load_or_build_index(
