@@ -1,4 +1,8 @@
-"""Every error the API returns is JSON ``{"error": ..., "detail": ...}`` with a fitting status."""
+"""Every error the API returns is JSON ``{"error": ..., "detail": ...}`` with a fitting status.
+
+Details never carry the server's paths (``api.paths``), and an unexpected error is answered
+with a generic sentence: what went wrong is in the server's log, not in the answer.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,9 @@ log = logging.getLogger(__name__)
 
 DEPLOY_HINT = ("deploy a run with `python -m training deploy RUN` (or `python -m training deploy --best`); "
                "`make demo` trains and deploys one")
+REPAIR_HINT = ("deploy a whole run with `python -m training deploy RUN` (`python -m training runs` lists "
+               "the runs and what is wrong with the others)")
+UNEXPECTED = "the server could not answer this request; the details are in its log"
 
 
 class ApiError(Exception):
@@ -40,5 +47,5 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
-        log.exception("unhandled error")
-        return jsonify(error="internal server error", detail=f"{type(error).__name__}: {error}"), 500
+        log.exception("unhandled error")  # the exception's text may name files: it stays here
+        return jsonify(error="internal server error", detail=UNEXPECTED), 500

@@ -7,7 +7,7 @@ import io
 import warnings
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from api.errors import ApiError
 
@@ -44,7 +44,7 @@ def parse_opacity(raw: str | None) -> float | None:
 
 
 def decode_upload(data: bytes, max_pixels: int) -> np.ndarray:
-    """An uploaded image as ``(H, W, 3)`` uint8 RGB.
+    """An uploaded image as ``(H, W, 3)`` uint8 RGB, turned as viewers show it (EXIF orientation).
 
     Raises:
         ApiError: 400 empty body, 415 not an image, 413 more than ``max_pixels`` pixels or a
@@ -62,7 +62,7 @@ def decode_upload(data: bytes, max_pixels: int) -> np.ndarray:
                 raise ApiError(413, "image too large",
                                f"{image.width}x{image.height} is more than {max_pixels} pixels")
             image.load()
-            rgb = np.asarray(image.convert("RGB"))
+            rgb = np.asarray(_as_shown(image).convert("RGB"))
     except ApiError:
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
@@ -75,3 +75,12 @@ def decode_upload(data: bytes, max_pixels: int) -> np.ndarray:
     if rgb.size == 0:
         raise ApiError(400, "empty image", "the image has no pixels")
     return rgb
+
+
+def _as_shown(image: Image.Image) -> Image.Image:
+    """The image turned by its EXIF orientation: cameras store a portrait photo sideways and tag
+    it, and the mask must fit the photo as its owner sees it."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # an unreadable EXIF block (Pillow raises many kinds): the pixels as stored
+        return image

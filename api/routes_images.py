@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from api.errors import ApiError
+from api.errors import ApiError, no_deployed_run
 from api.imaging import b64, parse_opacity, png_bytes
-from api.serving import parse_image_id, serving
+from api.serving import identity, parse_image_id, serving
 from training.data.dataset import Dataset
 from training.data.index import SELECTABLE_SPLITS
 from training.data.labels import IGNORE_INDEX
 from training.evaluation.evaluator import Evaluator, summarize
+from training.runs.store import Run
 from training.viz import overlay
 
 bp = Blueprint("images", __name__, url_prefix="/api/images")
@@ -83,18 +86,24 @@ def image_metadata(image_id: str):
                    classes=dataset.class_set.name, classes_present=present, links=links)
 
 
-def _prediction(dataset: Dataset, image_id: int):
-    """(run, photo, labelIds, predicted classes, inference ms, cached) for one id."""
+def _served_run_and_dataset() -> tuple[Run | None, Dataset]:
+    """The run (None when nothing is deployed: the data can still be listed) and its dataset."""
     state = serving()
-    run = state.run()
+    run = state.run(required=False)
+    return run, state.dataset_for(run)
+
+
+def _prediction(run: Run, dataset: Dataset, image_id: int):
+    """(photo, labelIds, predicted classes, inference ms, cached) for one id."""
+    state = serving()
+    key = ("prediction", identity(run), state.image_key(dataset, image_id))
     image, label_ids = state.read(dataset, image_id)
-    key = ("prediction", run.name, str(dataset.root), image_id)
     hit = state.cache.get(key)
     if hit is not None:
-        return run, image, label_ids, hit[0], hit[1], True
+        return image, label_ids, hit[0], hit[1], True
     classes, milliseconds = state.predict(run, image)
     state.cache.put(key, (classes, milliseconds), classes.nbytes)
-    return run, image, label_ids, classes, milliseconds, False
+    return image, label_ids, classes, milliseconds, False
 
 
 @bp.get("/<image_id>/segmentation")
@@ -114,18 +123,19 @@ def segmentation(image_id: str):
         503: {$ref: "#/components/responses/Error"}
     """
     state = serving()
-    dataset = state.dataset()
+    run, dataset = _served_run_and_dataset()
     identifier = parse_image_id(image_id, dataset)
     wanted = request.args.get("format", "both")
     if wanted not in FORMATS:
         raise ApiError(400, "bad format", f"format must be one of {', '.join(FORMATS)}, got {wanted!r}")
-    run = state.run()
-    response_key = ("segmentation", run.name, str(dataset.root), identifier, wanted)
+    if run is None:
+        raise no_deployed_run()
+    response_key = ("segmentation", identity(run), state.image_key(dataset, identifier), wanted)
     body = state.cache.get(response_key)
     if body is not None:
         return Response(body, mimetype="application/json", headers={"X-Cache": "hit"})
 
-    run, _, label_ids, predicted, milliseconds, _ = _prediction(dataset, identifier)
+    _, label_ids, predicted, milliseconds, _ = _prediction(run, dataset, identifier)
     class_set = dataset.class_set
     image_confusion = Evaluator(class_set).add(label_ids, predicted)
     summary = summarize(class_set, image_confusion, image_confusion, images=1)
@@ -158,7 +168,7 @@ def _encoded(class_set, classes: np.ndarray, wanted: str) -> dict:
 def _ground_truth_pngs(dataset: Dataset, image_id: int, label_ids: np.ndarray, wanted: str) -> dict:
     """The ground truth's PNGs never change for an id: encoded once, then cached."""
     state = serving()
-    key = ("ground_truth", str(dataset.root), dataset.class_set.name, image_id, wanted)
+    key = ("ground_truth", state.image_key(dataset, image_id), dataset.class_set.name, wanted)
     encoded = state.cache.get(key)
     if encoded is None:
         encoded = _encoded(dataset.class_set, dataset.class_set.lut[label_ids], wanted)
@@ -166,8 +176,19 @@ def _ground_truth_pngs(dataset: Dataset, image_id: int, label_ids: np.ndarray, w
     return encoded
 
 
-def _png_response(data: bytes) -> Response:
-    return Response(data, mimetype="image/png", headers={"Cache-Control": "public, max-age=300"})
+def _png_response(depends_on: tuple, draw) -> Response:
+    """The PNG ``draw()`` makes, tagged with what it ``depends_on`` (the run's identity, the
+    image's key, the options). Clients keep it but ask again each time (no-cache): a browser
+    never shows the picture of a model or an index that has since changed, and an unchanged one
+    costs a 304 and no drawing."""
+    etag = hashlib.sha256(repr(depends_on).encode()).hexdigest()[:32]
+    if request.if_none_match.contains(etag):
+        response = Response(status=304)
+    else:
+        response = Response(draw(), mimetype="image/png")
+    response.set_etag(etag)
+    response.cache_control.no_cache = True
+    return response
 
 
 @bp.get("/<image_id>/image.png")
@@ -179,14 +200,16 @@ def image_png(image_id: str):
       parameters: [ImageId]
       responses:
         200: {description: PNG, content: {image/png: {schema: {type: string, format: binary}}}}
+        304: {description: "Not modified: the picture of the If-None-Match ETag is still the one"}
         400: {$ref: "#/components/responses/Error"}
         404: {$ref: "#/components/responses/Error"}
         503: {$ref: "#/components/responses/Error"}
     """
     state = serving()
     dataset = state.dataset()
-    image, _ = state.read(dataset, parse_image_id(image_id, dataset))
-    return _png_response(png_bytes(image))
+    identifier = parse_image_id(image_id, dataset)
+    return _png_response(("image", state.image_key(dataset, identifier)),
+                         lambda: png_bytes(state.read(dataset, identifier)[0]))
 
 
 @bp.get("/<image_id>/ground_truth.png")
@@ -200,6 +223,7 @@ def ground_truth_png(image_id: str):
         - Overlay
       responses:
         200: {description: PNG, content: {image/png: {schema: {type: string, format: binary}}}}
+        304: {description: "Not modified: the picture of the If-None-Match ETag is still the one"}
         400: {$ref: "#/components/responses/Error"}
         404: {$ref: "#/components/responses/Error"}
         503: {$ref: "#/components/responses/Error"}
@@ -208,9 +232,14 @@ def ground_truth_png(image_id: str):
     dataset = state.dataset()
     identifier = parse_image_id(image_id, dataset)
     opacity = parse_opacity(request.args.get("overlay"))
-    image, label_ids = state.read(dataset, identifier)
-    colors = dataset.class_set.colorize(dataset.class_set.lut[label_ids])
-    return _png_response(png_bytes(colors if opacity is None else overlay(image, colors, opacity)))
+
+    def draw() -> bytes:
+        image, label_ids = state.read(dataset, identifier)
+        colors = dataset.class_set.colorize(dataset.class_set.lut[label_ids])
+        return png_bytes(colors if opacity is None else overlay(image, colors, opacity))
+
+    depends_on = ("ground_truth", state.image_key(dataset, identifier), dataset.class_set.name, opacity)
+    return _png_response(depends_on, draw)
 
 
 @bp.get("/<image_id>/prediction.png")
@@ -224,13 +253,22 @@ def prediction_png(image_id: str):
         - Overlay
       responses:
         200: {description: PNG, content: {image/png: {schema: {type: string, format: binary}}}}
+        304: {description: "Not modified: the picture of the If-None-Match ETag is still the one"}
         400: {$ref: "#/components/responses/Error"}
         404: {$ref: "#/components/responses/Error"}
         503: {$ref: "#/components/responses/Error"}
     """
-    dataset = serving().dataset()
+    state = serving()
+    run, dataset = _served_run_and_dataset()
     identifier = parse_image_id(image_id, dataset)
     opacity = parse_opacity(request.args.get("overlay"))
-    _, image, _, predicted, _, _ = _prediction(dataset, identifier)
-    colors = dataset.class_set.colorize(predicted)
-    return _png_response(png_bytes(colors if opacity is None else overlay(image, colors, opacity)))
+    if run is None:
+        raise no_deployed_run()
+
+    def draw() -> bytes:
+        image, _, predicted, _, _ = _prediction(run, dataset, identifier)
+        colors = dataset.class_set.colorize(predicted)
+        return png_bytes(colors if opacity is None else overlay(image, colors, opacity))
+
+    depends_on = ("prediction", identity(run), state.image_key(dataset, identifier), opacity)
+    return _png_response(depends_on, draw)

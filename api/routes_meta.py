@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, current_app, jsonify, render_template_string
 
+from api.errors import DEPLOY_HINT, UNEXPECTED, ApiError, no_deployed_run
 from api.serving import serving
+from training.runs.health import inspect_run
 from training.runs.store import ArtifactError, list_runs
 from training.runs.summary import deployed_name, run_summary
 
 bp = Blueprint("meta", __name__)
+log = logging.getLogger(__name__)
 
 HOME = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Street-scene segmentation API</title>
@@ -22,7 +27,10 @@ deployed model.</p>
 <p>Deployed model: <b>{{ run.name }}</b> ({{ run.metrics.get("model") }}{% if run.metrics.get("backbone") %},
 {{ run.metrics.get("backbone") }}{% endif %}), test mIoU <b>{{ "%.3f"|format(run.metrics.get("miou") or 0) }}</b>
 on {{ run.metrics.get("classes") }}.</p>
-{% else %}
+{% endif %}
+{% if problem %}
+<p><b>The model cannot be served.</b> {{ problem }}</p>
+{% elif not run %}
 <p><b>No model is deployed.</b> {{ hint }}</p>
 {% endif %}
 <ul>
@@ -46,20 +54,28 @@ def home():
       responses:
         200: {description: HTML, content: {text/html: {schema: {type: string}}}}
     """
-    from api.errors import DEPLOY_HINT
-
     state = serving()
-    try:
-        run = state.run(required=False)
-    except Exception:  # the home page explains, it never fails
-        run = None
+    run, problem = _served_run(state)
     example = None
     try:
-        tests = state.dataset().index.split("test")
+        tests = state.dataset_for(run).index.split("test") if problem is None else []
         example = tests[0].id if tests else None
-    except Exception:
-        example = None
-    return render_template_string(HOME, run=run, hint=DEPLOY_HINT, example=example)
+    except ApiError:  # no dataset here: the page has no example link
+        pass
+    return render_template_string(HOME, run=run, problem=problem, hint=DEPLOY_HINT, example=example)
+
+
+def _served_run(state):
+    """(the run served, or None; what keeps it from being served, or None): the home page and
+    /health explain a damaged store rather than fail with it."""
+    try:
+        run = state.run(required=False)
+    except ApiError as error:
+        return None, error.detail
+    except Exception:  # liveness answers whatever happens; what did is in the log
+        log.exception("cannot tell which run to serve")
+        return None, UNEXPECTED
+    return run, state.model_problem(run) if run else None
 
 
 @bp.get("/health")
@@ -72,23 +88,23 @@ def health():
         200: {description: Alive, content: {application/json: {schema: Health}}}
     """
     state = serving()
-    try:
-        run = state.run(required=False)
-        name = run.name if run else None
-    except Exception as error:  # liveness must answer even with a damaged store
-        name, problem = None, str(error)
-    else:
-        problem = None if name else "no deployed run"
+    run, problem = _served_run(state)
+    if run is None and problem is None:
+        problem = no_deployed_run().detail
     return jsonify(status="ok", model_loaded=state.model_loaded, loaded_run=state.loaded_run,
-                   run=name, problem=problem)
+                   run=run.name if run else None, problem=problem)
 
 
 def _card(run, deployed: str | None = None) -> dict:
     """The run's summary (as the leaderboard and ``python -m training table`` show it) with its
-    per-class numbers, dataset and versions."""
+    per-class numbers, dataset and versions; paths only by their folder's name.
+
+    Raises:
+        ArtifactError: metrics.json is missing or damaged.
+    """
     metrics = run.metrics
     details = ("class_names", "iou", "iou_official", "dataset", "versions")
-    return {**run_summary(run, deployed), **{key: metrics.get(key) for key in details}}
+    return serving().paths.value({**run_summary(run, deployed), **{key: metrics.get(key) for key in details}})
 
 
 @bp.get("/api/model")
@@ -103,8 +119,8 @@ def model_card():
     """
     state = serving()
     run = state.run()
-    return jsonify(**_card(run, deployed_name(state.artifacts)), config=state.run_config(run),
-                   model_loaded=state.loaded_run == run.name)
+    return jsonify(**_card(run, deployed_name(state.artifacts)), config=state.paths.value(state.run_config(run)),
+                   model_loaded=state.model_loaded_for(run))
 
 
 @bp.get("/api/runs")
@@ -112,23 +128,24 @@ def runs():
     """All runs.
     ---
     get:
-      summary: Every published run with its headline numbers
+      summary: Every published run with its headline numbers; a damaged one with what is wrong
       responses:
         200: {description: The runs, content: {application/json: {schema: {type: object}}}}
     """
     state = serving()
-    try:
-        deployed = state.run(required=False)
-    except Exception:
-        deployed = None
-    name = deployed.name if deployed else None
+    deployed = deployed_name(state.artifacts)
     rows = []
     for run in list_runs(state.artifacts):
         try:
-            rows.append(_card(run, name))
-        except ArtifactError as error:
-            rows.append({"run": run.name, "error": str(error)})
-    return jsonify(runs=rows, deployed=name)
+            health = inspect_run(run)
+            if health.ok:
+                rows.append(_card(run, deployed))
+                continue
+            reason = health.reason
+        except (ArtifactError, OSError) as error:  # a file that cannot be read at all, or damaged since
+            reason = str(error)
+        rows.append({"run": run.name, "error": state.paths.text(reason)})
+    return jsonify(runs=rows, deployed=deployed)
 
 
 @bp.get("/openapi.json")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from api.errors import ApiError
 from api.imaging import b64, decode_upload, png_bytes
@@ -13,10 +14,11 @@ from training.data.labels import get_class_set
 bp = Blueprint("predict", __name__, url_prefix="/api")
 
 RAW_TYPES = ("image/", "application/octet-stream")
+READ_CHUNK = 64 * 1024
 
 
 def _upload_bytes() -> bytes:
-    if request.files:
+    if request.files:  # a multipart body: Werkzeug's parser stops past MAX_CONTENT_LENGTH (413)
         upload = request.files.get("image") or next(iter(request.files.values()))
         return upload.read()
     content_type = request.content_type or ""
@@ -25,7 +27,24 @@ def _upload_bytes() -> bytes:
     if content_type and not content_type.startswith(RAW_TYPES):
         raise ApiError(415, "not an image", f"content type {content_type!r}: send multipart field 'image' "
                                             "or a raw body typed image/* or application/octet-stream")
-    return request.get_data(cache=False)
+    return _raw_body(request.max_content_length)
+
+
+def _raw_body(limit: int | None) -> bytes:
+    """The request body; 413 past ``limit`` bytes.
+
+    A Content-Length beyond the limit is refused before anything is read. A chunked upload has
+    none: the limit holds while it is read, from the server's own stream, because Werkzeug's
+    stops quietly at the limit (a photo cut short would be decoded, or refused as no image).
+    """
+    if request.content_length is not None or limit is None or not request.environ.get("wsgi.input_terminated"):
+        return request.get_data(cache=False)
+    stream, body = request.environ["wsgi.input"], bytearray()
+    while chunk := stream.read(min(READ_CHUNK, limit + 1 - len(body))):
+        body += chunk
+        if len(body) > limit:
+            raise RequestEntityTooLarge()
+    return bytes(body)
 
 
 def _wants_json() -> bool:
@@ -69,7 +88,7 @@ def predict():
     wants_json = _wants_json()
     image = decode_upload(_upload_bytes(), current_app.config["MAX_UPLOAD_PIXELS"])
     classes, milliseconds = state.predict(run, image)
-    class_set = get_class_set(state.run_config(run)["data"]["classes"])  # no dataset needed
+    class_set = get_class_set(state.data_settings(run).classes)  # no dataset needed
     if not wants_json:
         return Response(png_bytes(classes, class_set.palette()), mimetype="image/png",
                         headers={"X-Inference-Ms": f"{milliseconds:.3f}", "X-Run": run.name})

@@ -1,13 +1,24 @@
 """What the API serves: the deployed run, its model (loaded once per process), its dataset.
 
-The model is loaded on first use (or at start with ``WARM_UP``), under a lock, and reloaded
-only when ``artifacts/deployed.json`` names another run. TensorFlow is imported then, never at
-import time, so ``/health``, listing and metadata stay light. Predictions and whole responses
-are kept in a least-recently-used cache bounded in bytes.
+A run is known by its identity, ``(name, uid)``: a run deleted and published again under the
+same name is another run (another uid), so its model is loaded again and nothing cached for
+the old one is served. An image is known by its content, ``image_key``: the dataset's folder
+and index fingerprint (a rebuilt index may give an id to another file) and the stamps of the
+two files. Every cache key is made of these, never of a name alone.
+
+The model is loaded on first use (or at start with ``WARM_UP``), under a lock, and again only
+when another run is served. TensorFlow is imported then, never at import time, so ``/health``,
+listing and metadata stay light. Predictions and whole responses are kept in a least-recently-
+used cache bounded in bytes.
+
+A damaged store (a run folder edited by hand, a disk that filled up) is answered with 503 and
+what is wrong and how to fix it; ``/`` and ``/health`` explain it too, nothing answers 500.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -15,15 +26,19 @@ from collections import OrderedDict
 import numpy as np
 from flask import Flask, current_app
 
-from api.errors import ApiError, no_deployed_run
-from training.data.cityscapes import DatasetError
+from api.errors import REPAIR_HINT, ApiError, no_deployed_run
+from api.paths import ServerPaths
+from training.data.cityscapes import REPO_ROOT, DatasetError
 from training.data.dataset import Dataset, DataSettings
 from training.data.index import load_or_build_index
 from training.data.labels import get_class_set
-from training.runs.store import ArtifactError, Run, artifacts_dir, deployed_run, get_run
+from training.runs.store import ArtifactError, Run, artifacts_dir, deployed_record, get_run
+
+log = logging.getLogger(__name__)
 
 EXTENSION = "segmentation_serving"
 MAX_IMAGE_ID = 999_999_999_999_999_999  # ids are int64 in every client; the spec says so too
+DATASET_HINT = "point the server at the run's dataset with SEGAPI_DATA_ROOT (or CITYSCAPES_DATASET)"
 
 
 class ByteLRU:
@@ -61,6 +76,20 @@ class ByteLRU:
         return self._bytes
 
 
+def identity(run: Run) -> tuple[str, str]:
+    """What a run is, for caches: its name and its uid (names are reused, uids never)."""
+    return run.name, run.uid
+
+
+def file_stamp(path: os.PathLike) -> tuple | None:
+    """Inode, modification time and size: a file replaced or rewritten gets another stamp."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_ino, status.st_mtime_ns, status.st_size
+
+
 class Serving:
     """The per-process serving state of one Flask app."""
 
@@ -68,46 +97,90 @@ class Serving:
         self.artifacts = artifacts_dir(config.get("ARTIFACTS_DIR"))
         self.pinned_run = config.get("RUN")
         self.data_root = config.get("DATA_ROOT")
+        self.paths = ServerPaths((self.artifacts, None), (self.data_root, None), (REPO_ROOT, "."),
+                                 (os.environ.get("CITYSCAPES_DATASET"), None))
         self.cache = ByteLRU(config.get("CACHE_BYTES", 256 * 2**20))
         self._lock = threading.RLock()
         self._inference_lock = threading.Lock()  # one forward pass at a time per process
         self._model = None  # a training.fit.predict.Predictor
-        self._model_run: str | None = None
+        self._model_identity: tuple[str, str] | None = None
+        self._load_failure: tuple[tuple, ApiError] | None = None  # (identity and model stamp, the 503)
         self._datasets: dict = {}
         self._configs: dict = {}
+
+    def unavailable(self, problem: Exception | str, title: str = "run unavailable", fix: str = REPAIR_HINT) -> ApiError:
+        """A 503 for a damaged store: what is wrong, without the server's paths, and the fix."""
+        return ApiError(503, title, f"{self.paths.text(str(problem))}. To fix it, {fix}")
 
     # ---------------------------------------------------------------- the run and its model
 
     def run(self, required: bool = True) -> Run | None:
+        """The run to serve (``RUN``, else the deployed one), checked whole enough to serve: its
+        metrics.json, its config.yaml (input size, class set) and its model.keras.
+
+        Raises:
+            ApiError: 503 when the run cannot be served (what is wrong and the fix), or when
+                nothing is deployed and ``required``.
+        """
         try:
-            run = get_run(self.pinned_run, self.artifacts) if self.pinned_run else deployed_run(self.artifacts)
-        except ArtifactError as error:
-            raise ApiError(503, "run unavailable", str(error)) from None
-        if run is None and required:
-            raise no_deployed_run()
+            if self.pinned_run:
+                run, deployed_uid = get_run(self.pinned_run, self.artifacts), None
+            else:
+                record = deployed_record(self.artifacts)
+                if record is None:
+                    if required:
+                        raise no_deployed_run()
+                    return None
+                run, deployed_uid = get_run(record["run"], self.artifacts), record.get("uid")
+            if deployed_uid is not None and run.uid != deployed_uid:
+                # a run published under the deployed one's name has never been deployed
+                raise ArtifactError(f"run {run.name} was replaced after it was deployed (uid {deployed_uid} "
+                                    f"then, {run.uid} now)")
+            self._checked(run)
+            _ = run.model_path  # present (whether it loads is known when it is loaded)
+        except (ArtifactError, OSError) as error:  # OSError: a file that cannot be read (permissions)
+            raise self.unavailable(error) from None
         return run
 
     def run_config(self, run: Run) -> dict:
-        """The run's resolved config, parsed once: a published run never changes (YAML parsing
-        costs about 5 ms, a third of the API's whole budget per request)."""
-        key = str(run.path)
-        if key not in self._configs:
-            try:
-                self._configs[key] = run.config
-            except ArtifactError as error:
-                raise ApiError(503, "run unavailable", str(error)) from None
-        return self._configs[key]
+        """The run's resolved config (parsed and checked once per run identity, see ``_checked``)."""
+        return self._checked(run)[0]
 
     def data_settings(self, run: Run | None) -> DataSettings:
-        return DataSettings.from_config(self.run_config(run)) if run else DataSettings()
+        """Where the run's data is and its class set; the defaults when nothing is deployed."""
+        return self._checked(run)[1] if run else DataSettings()
 
     def input_size(self, run: Run) -> tuple[int, int]:
-        data = self.run_config(run).get("data") or {}
-        try:
-            return int(data["height"]), int(data["width"])
-        except (KeyError, TypeError, ValueError):
-            raise ApiError(503, "run unavailable", f"run {run.name}: config.yaml has no data.height "
-                                                   "and data.width") from None
+        """``(height, width)`` the run's model takes."""
+        return self._checked(run)[2]
+
+    def _checked(self, run: Run) -> tuple[dict, DataSettings, tuple[int, int]]:
+        """config.yaml and what serving needs of its data section, once per run identity (YAML
+        parsing costs about 5 ms, a third of the API's whole budget per request; a published
+        run never changes).
+
+        Raises:
+            ArtifactError: config.yaml is missing, damaged, or its data section is not usable
+                (or metrics.json is damaged: the identity needs it).
+        """
+        key = identity(run)
+        if key not in self._configs:
+            config = run.config
+            data = config.get("data")
+            try:
+                size = int(data["height"]), int(data["width"])
+            except (KeyError, TypeError, ValueError):
+                raise ArtifactError(f"run {run.name}: config.yaml has no data.height and data.width") from None
+            settings = DataSettings.from_config(config)
+            if not all(path is None or isinstance(path, str) for path in (settings.root, settings.index)):
+                raise ArtifactError(f"run {run.name}: config.yaml: data.root and data.index must be paths")
+            try:
+                get_class_set(settings.classes)
+            except ValueError as error:
+                raise ArtifactError(f"run {run.name}: config.yaml: {error}") from None
+            self.paths.add(settings.root)
+            self._configs[key] = (config, settings, size)
+        return self._configs[key]
 
     @property
     def model_loaded(self) -> bool:
@@ -115,21 +188,41 @@ class Serving:
 
     @property
     def loaded_run(self) -> str | None:
-        return self._model_run
+        return self._model_identity[0] if self._model_identity else None
+
+    def model_loaded_for(self, run: Run) -> bool:
+        return self._model_identity == identity(run)
+
+    def model_problem(self, run: Run) -> str | None:
+        """Why the run's model could not be loaded, if it was tried and failed."""
+        failure = self._load_failure
+        return failure[1].detail if failure and failure[0][0] == identity(run) else None
 
     def predictor(self, run: Run):
-        """The run's model, loaded once per process (and again only when another run is served)."""
+        """The run's model, loaded once per process (and again only when another run is served).
+
+        A model that fails to load is not tried again on every request: only once its file
+        changes (or another run is served).
+        """
+        key = identity(run)
         with self._lock:
-            if self._model_run != run.name:
+            if self._model_identity != key:
+                attempt = (key, file_stamp(run.path / "model.keras"))
+                if self._load_failure and self._load_failure[0] == attempt:
+                    raise self._load_failure[1]
+                self._model, self._model_identity = None, None  # the old model's memory goes first
                 # The one place the API reaches the Keras side: TensorFlow loads here, on first use.
                 from training.fit.predict import Predictor
 
                 try:
                     self._model = Predictor.load(run)
-                except (ArtifactError, OSError, ValueError) as error:
-                    raise ApiError(503, "model unavailable",
-                                   f"run {run.name}: cannot load model.keras ({error})") from None
-                self._model_run = run.name
+                except Exception as error:  # whatever Keras raises, the model cannot be used
+                    log.warning("run %s: cannot load %s: %r", run.name, run.path / "model.keras", error)
+                    failure = self.unavailable(f"run {run.name}: model.keras cannot be loaded "
+                                               f"({type(error).__name__})", "model unavailable")
+                    self._load_failure = (attempt, failure)
+                    raise failure from None
+                self._model_identity, self._load_failure = key, None
             return self._model
 
     def predict(self, run: Run, image: np.ndarray) -> tuple[np.ndarray, float]:
@@ -143,14 +236,20 @@ class Serving:
     # ---------------------------------------------------------------- the dataset
 
     def dataset(self) -> Dataset:
-        """The served run's dataset; its index is re-read when the index file changes."""
-        settings = self.data_settings(self.run(required=False))
+        """The served run's dataset (the default one when nothing is deployed)."""
+        return self.dataset_for(self.run(required=False))
+
+    def dataset_for(self, run: Run | None) -> Dataset:
+        """``run``'s dataset; its index is read again when the index file changes."""
+        settings = self.data_settings(run)
         try:
             root = settings.resolve_root(self.data_root)
         except DatasetError as error:
-            raise ApiError(503, "dataset unavailable", str(error)) from None
+            raise self.unavailable(error, "dataset unavailable", DATASET_HINT) from None
         index_file = settings.index_file(root)
-        stamp = index_file.stat().st_mtime_ns if index_file.exists() else None
+        self.paths.add(root)
+        self.paths.add(index_file.parent)
+        stamp = file_stamp(index_file)
         key = (str(root), str(index_file))
         with self._lock:
             cached = self._datasets.get(key)
@@ -158,23 +257,34 @@ class Serving:
                 try:
                     index = load_or_build_index(root, settings.index, write=False, report=lambda message: None)
                 except DatasetError as error:
-                    raise ApiError(503, "dataset unavailable", str(error)) from None
+                    raise self.unavailable(error, "dataset unavailable", DATASET_HINT) from None
                 self._datasets[key] = (stamp, index)
             index = self._datasets[key][1]
         return Dataset(root, index, get_class_set(settings.classes))
 
+    def image_key(self, dataset: Dataset, image_id: int) -> tuple:
+        """What an image's answers depend on, for cache keys: the dataset folder, the index's
+        fingerprint (another after a rebuild that moved ids), and both files' stamps."""
+        entry = dataset.index[image_id]
+        return (str(dataset.root), dataset.index.fingerprint(), image_id,
+                file_stamp(dataset.root / entry.image), file_stamp(dataset.root / entry.label))
+
     def read(self, dataset: Dataset, image_id: int) -> tuple[np.ndarray, np.ndarray]:
-        """The photo and its labelIds; a damaged file is a 500-free 503 naming it."""
+        """The photo and its labelIds; a damaged file is a 503 naming it."""
         try:
             return dataset.read(image_id)
         except DatasetError as error:
-            raise ApiError(503, "image unavailable", str(error)) from None
+            raise ApiError(503, "image unavailable", self.paths.text(str(error))) from None
 
     def warm_up(self) -> None:
-        """Load the model and run one prediction, so the first request pays nothing extra."""
-        run = self.run(required=False)
-        if run is not None:
-            self.predict(run, np.zeros((*self.input_size(run), 3), np.uint8))
+        """Load the model and run one prediction, so the first request pays nothing extra. A run
+        that cannot be served does not stop the server: /health and / say what is wrong."""
+        try:
+            run = self.run(required=False)
+            if run is not None:
+                self.predict(run, np.zeros((*self.input_size(run), 3), np.uint8))
+        except ApiError as error:
+            log.warning("warm-up: %s", error.detail)
 
 
 def init_app(app: Flask) -> None:
@@ -196,4 +306,3 @@ def parse_image_id(raw: str, dataset: Dataset) -> int:
         raise ApiError(404, "unknown id", f"no image with id {image_id} (ids run from 0 to "
                                           f"{dataset.index.next_id - 1}; see /api/images)")
     return image_id
-

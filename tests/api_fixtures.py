@@ -173,3 +173,57 @@ def start_server(env_overrides: dict[str, str], log_path: Path, workers: int = 2
             break
     raise RuntimeError(f"the API server did not answer /health within {start_timeout:.0f} s; its log:\n"
                        f"{last_log[-6000:]}")
+
+
+# ---------------------------------------------------------------------------- stores a test changes
+
+def copy_store(store: TinyStore, target: Path) -> TinyStore:
+    """A private copy of the tiny dataset and run store, for a test that changes them (the shared
+    store is read by every API test)."""
+    import shutil
+
+    data_root = Path(shutil.copytree(store.data_root, target / "cityscapes"))
+    artifacts = Path(shutil.copytree(store.artifacts, target / "artifacts"))
+    return TinyStore(data_root, artifacts, store.run)
+
+
+REPLACEMENT_SEED = 4242  # train.seed in the replacement's config.yaml: the card must show it
+
+
+def replace_run(artifacts: Path, name: str, predicted_class: int) -> dict:
+    """Delete run ``name`` and publish another run under the same name, as training would: a
+    new folder renamed into place, with its own uid, config.yaml and metrics.json, and a model
+    that predicts ``predicted_class`` at every pixel. Returns the new run's metrics."""
+    import json
+    import shutil
+    import uuid
+
+    import yaml
+
+    from training.models import load_model
+
+    runs = artifacts / "runs"
+    staging = runs / f".staging-{name}-replacement"
+    shutil.copytree(runs / name, staging)
+    model = load_model(staging / "model.keras")
+    head = model.get_layer("head_logits")
+    kernel, bias = head.get_weights()
+    bias = np.full_like(bias, -10.0)
+    bias[predicted_class] = 10.0
+    head.set_weights([np.zeros_like(kernel), bias])
+    model.save(staging / "model.keras")
+    config = yaml.safe_load((staging / "config.yaml").read_text())
+    config["train"]["seed"] = REPLACEMENT_SEED
+    (staging / "config.yaml").write_text(yaml.safe_dump(config))
+    metrics = json.loads((staging / "metrics.json").read_text())
+    metrics.update(uid=uuid.uuid4().hex, miou=0.125, epochs=42, created="2030-01-01T00:00:00+0000")
+    (staging / "metrics.json").write_text(json.dumps(metrics))
+    shutil.rmtree(runs / name)
+    os.replace(staging, runs / name)
+    return metrics
+
+
+def remove_pair(data_root: Path, entry) -> None:
+    """Delete an image and its label from a dataset (an index entry's files)."""
+    (data_root / entry.image).unlink()
+    (data_root / entry.label).unlink()

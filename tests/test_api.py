@@ -1,20 +1,23 @@
 """Every route and every error of the API, through Flask's test client."""
 
 import base64
+import html
 import io
+import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from api_fixtures import HEIGHT, WIDTH, png_bytes, random_rgb
+from api_fixtures import HEIGHT, WIDTH, copy_store, png_bytes, random_rgb, remove_pair
 from PIL import Image
 
 from api import create_app
 from training.data.cityscapes import read_pair
 from training.data.index import load_or_build_index
-from training.data.labels import get_class_set
-from training.evaluation.metrics import confusion_matrix, iou_per_class
+from training.data.labels import IGNORE_INDEX, get_class_set
 from training.runs.store import get_run
 
 CAT8 = get_class_set("categories8")
@@ -99,10 +102,13 @@ def test_list_images_with_split_and_paging(client, api_store):
     assert [i["id"] for i in page["images"]] == [2, 3, 4] and page["total"] == 14
 
 
-@pytest.mark.parametrize("query", ["split=val", "limit=0", "limit=1001", "limit=abc", "offset=-1", "offset=1.5"])
-def test_list_images_rejects_bad_arguments(client, query):
+@pytest.mark.parametrize("query, error", [("split=val", "bad split"), ("limit=0", "bad limit"),
+                                          ("limit=1001", "bad limit"), ("limit=abc", "bad limit"),
+                                          ("offset=-1", "bad offset"), ("offset=1.5", "bad offset")])
+def test_list_images_rejects_bad_arguments(client, query, error):
     response = client.get(f"/api/images?{query}")
-    assert response.status_code == 400 and set(response.json) == {"error", "detail"}
+    assert response.status_code == 400 and response.json["error"] == error
+    assert repr(query.partition("=")[2]) in response.json["detail"]
 
 
 def test_metadata(client, api_store):
@@ -114,12 +120,16 @@ def test_metadata(client, api_store):
     assert meta["links"]["segmentation"] == f"/api/images/{image_id}/segmentation"
 
 
-@pytest.mark.parametrize("raw, status", [("abc", 400), ("-1", 400), ("1.5", 400), ("²", 400), ("99999999999999", 404),
-                                         ("9" * 19, 400), ("999", 404), ("..%2F..%2Fetc", 400)])
-def test_bad_and_unknown_ids(client, raw, status):
+@pytest.mark.parametrize("raw, status, error", [
+    ("abc", 400, "malformed id"), ("-1", 400, "malformed id"), ("1.5", 400, "malformed id"),
+    ("²", 400, "malformed id"), ("9" * 19, 400, "malformed id"),  # more digits than an int64 id has
+    ("99999999999999", 404, "unknown id"), ("999", 404, "unknown id"),
+    ("..%2F..%2Fetc", 404, "not found"),  # the decoded '/' makes it a path that no route has
+])
+def test_bad_and_unknown_ids(client, raw, status, error):
     for suffix in ("", "/segmentation", "/image.png", "/ground_truth.png", "/prediction.png"):
         response = client.get(f"/api/images/{raw}{suffix}")
-        assert response.status_code in (status, 404), suffix  # a '/' in the id is no route at all
+        assert (response.status_code, response.json["error"]) == (status, error), suffix
         assert set(response.json) == {"error", "detail"}
 
 
@@ -136,9 +146,14 @@ def test_segmentation_matches_the_files_and_the_stored_prediction(client, api_st
     with Image.open(io.BytesIO(base64.b64decode(body["prediction"]["color_png"]))) as colors:
         assert colors.mode == "P"  # a palette PNG: class indices shown in the official colours
         np.testing.assert_array_equal(np.asarray(colors.convert("RGB")), CAT8.colorize(predicted))
-    expected = iou_per_class(confusion_matrix(truth, predicted, 8))
-    for name, value in zip(CAT8.names, expected):
-        assert (body["iou"][name] is None) if np.isnan(value) else body["iou"][name] == pytest.approx(value)
+    scored = truth != IGNORE_INDEX
+    for k, name in enumerate(CAT8.names):  # IoU by hand: |truth k and predicted k| / |truth k or predicted k|
+        union = np.sum(scored & ((truth == k) | (predicted == k)))
+        intersection = np.sum(scored & (truth == k) & (predicted == k))
+        assert body["iou"][name] == (None if union == 0 else pytest.approx(intersection / union)), name
+    present = [v for v in body["iou"].values() if v is not None]
+    assert body["miou"] == pytest.approx(sum(present) / len(present))
+    assert body["pixel_accuracy"] == pytest.approx(np.mean(truth[scored] == predicted[scored]))
     assert body["run"] == api_store.run and body["cached"] is False and body["inference_ms"] > 0
     again = client.get(f"/api/images/{image_id}/segmentation")
     assert again.headers["X-Cache"] == "hit" and again.json["cached"] is True
@@ -148,12 +163,24 @@ def test_segmentation_matches_the_files_and_the_stored_prediction(client, api_st
 @pytest.mark.parametrize("fmt, keys", [("index", {"index_png"}), ("color", {"color_png"}),
                                        ("both", {"index_png", "color_png"})])
 def test_segmentation_formats(client, api_store, fmt, keys):
-    body = client.get(f"/api/images/{_test_ids(api_store)[0]}/segmentation?format={fmt}").json
+    image_id = _test_ids(api_store)[0]
+    body = client.get(f"/api/images/{image_id}/segmentation?format={fmt}").json
     assert set(body["ground_truth"]) == keys == set(body["prediction"])
+    entry = load_or_build_index(api_store.data_root)[image_id]
+    truth = CAT8.lut[read_pair(api_store.data_root, entry.image, entry.label)[1]]
+    predicted = get_run(api_store.run, api_store.artifacts).prediction(image_id)
+    for side, classes in (("ground_truth", truth), ("prediction", predicted)):
+        if "index_png" in keys:
+            np.testing.assert_array_equal(_b64png(body[side]["index_png"]), classes)
+        if "color_png" in keys:
+            with Image.open(io.BytesIO(base64.b64decode(body[side]["color_png"]))) as colors:
+                np.testing.assert_array_equal(np.asarray(colors), classes)  # palette indices = classes
+                np.testing.assert_array_equal(np.asarray(colors.convert("RGB")), CAT8.colorize(classes))
 
 
 def test_segmentation_bad_format(client, api_store):
-    assert client.get(f"/api/images/{_test_ids(api_store)[0]}/segmentation?format=jpeg").status_code == 400
+    response = client.get(f"/api/images/{_test_ids(api_store)[0]}/segmentation?format=jpeg")
+    assert response.status_code == 400 and response.json["error"] == "bad format"
 
 
 def test_picture_routes_and_overlay(client, api_store):
@@ -169,16 +196,25 @@ def test_picture_routes_and_overlay(client, api_store):
         _png(client.get(f"/api/images/{image_id}/ground_truth.png?overlay=1").data), colors)
     predicted = _png(client.get(f"/api/images/{image_id}/prediction.png").data)
     assert predicted.shape == (HEIGHT, WIDTH, 3)
+    stored = get_run(api_store.run, api_store.artifacts).prediction(image_id)
+    np.testing.assert_array_equal(predicted, CAT8.colorize(stored))
     for bad in ("1.5", "-0.1", "half"):
-        assert client.get(f"/api/images/{image_id}/prediction.png?overlay={bad}").status_code == 400
+        response = client.get(f"/api/images/{image_id}/prediction.png?overlay={bad}")
+        assert response.status_code == 400 and response.json["error"] == "bad overlay"
 
 
-def test_predict_multipart_png_any_size(client):
-    response = client.post("/api/predict", data={"image": (io.BytesIO(png_bytes(random_rgb(40, 70))), "me.png")})
+def test_predict_multipart_png_any_size(client, api_store):
+    from training.fit.predict import Predictor
+
+    photo = random_rgb(40, 70)
+    response = client.post("/api/predict", data={"image": (io.BytesIO(png_bytes(photo)), "me.png")})
     assert response.status_code == 200 and response.mimetype == "image/png"
+    assert response.headers["X-Run"] == api_store.run
     with Image.open(io.BytesIO(response.data)) as mask:
         assert mask.mode == "P" and mask.size == (70, 40)  # the original size
-        assert np.asarray(mask).max() < 8
+        expected = Predictor.load(get_run(api_store.run, api_store.artifacts)).classes(photo)
+        np.testing.assert_array_equal(np.asarray(mask), expected)
+        np.testing.assert_array_equal(np.asarray(mask.convert("RGB")), CAT8.colorize(expected))
 
 
 def test_predict_raw_jpeg_as_json(client):
@@ -189,20 +225,27 @@ def test_predict_raw_jpeg_as_json(client):
                                  headers={"Accept": "application/json"})):
         body = response.json
         assert response.status_code == 200 and (body["width"], body["height"]) == (45, 33)
-        assert sum(body["class_pixels"].values()) == 45 * 33
-        assert _b64png(body["index_png"]).shape == (33, 45)
+        mask = _b64png(body["index_png"])
+        assert mask.shape == (33, 45)
+        counts = np.bincount(mask.ravel(), minlength=8)
+        assert body["class_pixels"] == {name: int(counts[k]) for k, name in enumerate(CAT8.names)}
+        np.testing.assert_array_equal(_b64png(body["color_png"]), CAT8.colorize(mask))
+        np.testing.assert_array_equal(mask, _png(client.post("/api/predict", data=buffer.getvalue(),
+                                                             content_type="image/jpeg").data))
 
 
-@pytest.mark.parametrize("kwargs, status", [
-    ({"data": b"not an image at all", "content_type": "image/png"}, 415),
-    ({"data": b"", "content_type": "image/png"}, 400),
-    ({"data": "hello", "content_type": "text/plain"}, 415),
-    ({"data": {"note": "no file"}}, 400),
-    ({"data": png_bytes(random_rgb(10, 10))[:40], "content_type": "image/png"}, 415),  # truncated
+@pytest.mark.parametrize("kwargs, status, error", [
+    ({"data": b"not an image at all", "content_type": "image/png"}, 415, "not an image"),
+    ({"data": b"", "content_type": "image/png"}, 400, "empty upload"),
+    ({"data": "hello", "content_type": "text/plain"}, 415, "not an image"),
+    ({"data": {"note": "no file"}}, 400, "no image"),
+    ({"data": png_bytes(random_rgb(10, 10))[:40], "content_type": "image/png"}, 415, "not an image"),  # no header
+    ({"data": png_bytes(random_rgb(10, 10))[:100], "content_type": "image/png"}, 415, "unreadable image"),  # no pixels
 ])
-def test_predict_bad_uploads(client, kwargs, status):
+def test_predict_bad_uploads(client, kwargs, status, error):
     response = client.post("/api/predict", **kwargs)
-    assert response.status_code == status and set(response.json) == {"error", "detail"}
+    assert (response.status_code, response.json["error"]) == (status, error)
+    assert set(response.json) == {"error", "detail"}
 
 
 def test_predict_limits(api_store):
@@ -216,12 +259,21 @@ def test_predict_limits(api_store):
 
 
 def test_model_card_and_runs(client, api_store):
+    from training.runs.summary import SUMMARY_KEYS
+
     card = client.get("/api/model").json
-    metrics = get_run(api_store.run, api_store.artifacts).metrics
-    assert card["run"] == api_store.run and card["miou"] == metrics["miou"] and card["params"] == metrics["params"]
-    assert card["config"]["model"]["name"] == "simple"
+    run = get_run(api_store.run, api_store.artifacts)
+    metrics = run.metrics
+    assert (card["run"], card["uid"], card["deployed"], card["model_loaded"]) == (api_store.run, run.uid, True, False)
+    for key in SUMMARY_KEYS + ("class_names", "iou", "iou_official", "versions"):
+        assert card[key] == metrics.get(key), key
+    # the dataset and the config as trained, but no server path: the data folder by its name
+    assert card["dataset"] == {**metrics["dataset"], "root": api_store.data_root.name}
+    assert card["config"] == {**run.config, "data": {**run.config["data"], "root": api_store.data_root.name}}
     runs = client.get("/api/runs").json
-    assert runs["deployed"] == api_store.run and runs["runs"][0]["deployed"] is True
+    assert runs["deployed"] == api_store.run and len(runs["runs"]) == 1
+    row = runs["runs"][0]
+    assert row == {key: value for key, value in card.items() if key not in ("config", "model_loaded")}
 
 
 def test_openapi_describes_every_route(client):
@@ -272,3 +324,264 @@ def test_redeploying_switches_the_served_model_without_a_restart(api_store, tmp_
     body = client.get(f"/api/images/{image_id}/segmentation").json
     assert body["run"] == "tiny_copy" and body["cached"] is False  # the cache is per run
     assert client.get("/health").json["loaded_run"] == "tiny_copy"
+
+
+# ---------------------------------------------------------------------------- a damaged store
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+
+
+def _as_folder(path):
+    """A file that cannot be read at all (as one without read permission, which root ignores)."""
+    path.unlink()
+    path.mkdir()
+
+
+# name -> (damage to the store, what the answers name, /api/runs: the reason given for run "tiny"
+# ("" when it is whole, None when it is gone), whether deployed.json still names it)
+DAMAGES = {
+    "truncated metrics.json": (lambda run, artifacts: _truncate(run / "metrics.json"), "metrics.json",
+                               "metrics.json is not valid JSON", True),
+    "metrics.json holding a list": (lambda run, artifacts: (run / "metrics.json").write_text("[]"),
+                                    "metrics.json holds a list", "metrics.json holds a list", True),
+    "metrics.json a folder": (lambda run, artifacts: _as_folder(run / "metrics.json"), "metrics.json",
+                              "metrics.json", True),
+    "deployed.json naming no run": (lambda run, artifacts: (artifacts / "deployed.json").write_text('{"run": 5}'),
+                                    "deployed.json is damaged", "", False),
+    "truncated deployed.json": (lambda run, artifacts: _truncate(artifacts / "deployed.json"),
+                                "deployed.json is damaged", "", False),
+    "garbage config.yaml": (lambda run, artifacts: (run / "config.yaml").write_text("data: [unclosed\n\t{: :"),
+                            "config.yaml is not valid YAML", "config.yaml is not valid YAML", True),
+    "config.yaml not a mapping": (lambda run, artifacts: (run / "config.yaml").write_text("just words"),
+                                  "config.yaml holds a str", "config.yaml holds a str", True),
+    "config.yaml without a data section": (lambda run, artifacts: (run / "config.yaml").write_text("name: tiny"),
+                                           "config.yaml has no data.height and data.width", "", True),
+    "missing model.keras": (lambda run, artifacts: (run / "model.keras").unlink(), "missing model.keras",
+                            "missing model.keras", True),
+    "deployed run deleted": (lambda run, artifacts: shutil.rmtree(run), "no run named 'tiny'", None, False),
+}
+MODEL_ROUTES = (("get", "/api/model"), ("get", "/api/images/{id}/segmentation"),
+                ("get", "/api/images/{id}/prediction.png"), ("post", "/api/predict"))
+
+
+@pytest.fixture
+def damaged_copy(api_store, tmp_path):
+    """A copy of the store with a second, whole run beside the deployed one, and a function
+    that damages the copy."""
+    private = copy_store(api_store, tmp_path)
+    shutil.copytree(private.artifacts / "runs" / api_store.run, private.artifacts / "runs" / "whole")
+
+    def damage(name: str):
+        DAMAGES[name][0](private.artifacts / "runs" / api_store.run, private.artifacts)
+        return create_app({"ARTIFACTS_DIR": str(private.artifacts), "DATA_ROOT": str(private.data_root),
+                           "WARM_UP": True}).test_client()  # warm-up must not stop the app either
+
+    return private, damage
+
+
+def _upload():
+    return {"data": png_bytes(random_rgb(8, 8)), "content_type": "image/png"}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_a_damaged_store_is_503_with_the_fix_and_never_500(damaged_copy, api_store, damage):
+    private, make_damage = damaged_copy
+    client = make_damage(damage)
+    _, named, reason, still_deployed = DAMAGES[damage]
+    image_id = _test_ids(api_store)[0]
+    for method, route in MODEL_ROUTES:
+        kwargs = _upload() if method == "post" else {}
+        response = getattr(client, method)(route.format(id=image_id), **kwargs)
+        assert response.status_code == 503, (route, response.status_code, response.get_data()[:300])
+        assert response.json["error"] == "run unavailable", route
+        assert named in response.json["detail"] and "python -m training deploy" in response.json["detail"], route
+    # liveness and the home page answer, and say what is wrong
+    health = client.get("/health")
+    assert health.status_code == 200 and health.json["status"] == "ok" and health.json["model_loaded"] is False
+    assert named in health.json["problem"] and "python -m training deploy" in health.json["problem"]
+    home = client.get("/")
+    assert home.status_code == 200 and named in html.unescape(home.get_data(as_text=True))
+    # every run is listed, a damaged one with its reason
+    listing = client.get("/api/runs")
+    assert listing.status_code == 200
+    rows = {row["run"]: row for row in listing.json["runs"]}
+    assert "error" not in rows["whole"] and rows["whole"]["miou"] == get_run("whole", private.artifacts).metrics["miou"]
+    if reason is None:
+        assert set(rows) == {"whole"}
+    elif reason:
+        assert reason in rows[api_store.run]["error"]
+    else:
+        assert "error" not in rows[api_store.run]
+    assert listing.json["deployed"] == (api_store.run if still_deployed else None)
+
+
+def test_a_model_file_that_does_not_load_is_503_without_the_servers_paths(damaged_copy, api_store):
+    private, _ = damaged_copy
+    (private.artifacts / "runs" / api_store.run / "model.keras").write_bytes(b"not a keras archive")
+    client = create_app({"ARTIFACTS_DIR": str(private.artifacts), "DATA_ROOT": str(private.data_root),
+                         "WARM_UP": True}).test_client()
+    response = client.get(f"/api/images/{_test_ids(api_store)[0]}/segmentation")
+    assert response.status_code == 503 and response.json["error"] == "model unavailable"
+    assert "model.keras" in response.json["detail"] and "python -m training deploy" in response.json["detail"]
+    assert str(private.artifacts) not in response.json["detail"]
+    health = client.get("/health").json
+    assert health["problem"] == response.json["detail"] and health["model_loaded"] is False
+    assert client.get("/api/model").json["model_loaded"] is False
+
+
+# ---------------------------------------------------------------------------- no server path in any answer
+
+def test_server_paths_are_named_by_their_folder(tmp_path):
+    from api.paths import ServerPaths
+
+    repository = Path(__file__).parents[1]
+    paths = ServerPaths((tmp_path / "store", None), (repository, "."))
+    assert paths.text(f"no run 'x' in {tmp_path}/store; see /api/images") == "no run 'x' in store; see /api/images"
+    assert paths.text(f"{repository}/data/cityscapes-synthetic: missing gtFine/") == \
+        "./data/cityscapes-synthetic: missing gtFine/"
+    assert paths.text("cannot read /tmp/elsewhere/index.csv (gone)") == "cannot read index.csv (gone)"  # a folder here
+    assert paths.text("GET http://host:8000/api/images/3 or /api/images/3") == \
+        "GET http://host:8000/api/images/3 or /api/images/3"  # routes, not files
+    card = {"root": "/data/on/the/training/machine", "n": 3, "weights": ["imagenet", "/opt/w/b0.h5"]}
+    assert paths.value(card) == {"root": "machine", "n": 3, "weights": ["imagenet", "b0.h5"]}
+
+
+def _strings(value):
+    """Every string of a JSON document, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _every_answer(client, image_id: int) -> list[tuple[str, int, str]]:
+    """(route, status, text) of every route, good and bad requests, GET and POST."""
+    routes = ["/", "/health", "/api/model", "/api/runs", "/api/images", f"/api/images/{image_id}",
+              f"/api/images/{image_id}/segmentation", f"/api/images/{image_id}/image.png",
+              f"/api/images/{image_id}/ground_truth.png", f"/api/images/{image_id}/prediction.png",
+              "/api/images/999", "/api/images/abc", "/no/such/route", "/openapi.json"]
+    answers = []
+    for route in routes:
+        response = client.get(route)
+        answers.append((route, response.status_code, response.get_data(as_text=not response.mimetype == "image/png")))
+    for kwargs in (_upload(), {"data": b"junk", "content_type": "image/png"}):
+        response = client.post("/api/predict?format=json", **kwargs)
+        answers.append(("/api/predict", response.status_code, response.get_data(as_text=True)))
+    return answers
+
+
+def test_no_answer_carries_a_server_path(api_store, tmp_path, monkeypatch):
+    """Healthy, damaged, without a model, an unknown run, no dataset, a damaged image, and an
+    unexpected error: no JSON string and no page holds the store's, the data's or the
+    repository's absolute path; the 500 answer is generic."""
+    private = copy_store(api_store, tmp_path / "store")
+    image_id = _test_ids(api_store)[0]
+    secrets = (str(tmp_path), str(api_store.artifacts), str(api_store.data_root), str(Path(__file__).parents[1]))
+
+    def app(artifacts=private.artifacts, **settings):
+        return create_app({"ARTIFACTS_DIR": str(artifacts), "DATA_ROOT": str(private.data_root), **settings})
+
+    scenarios = {"healthy": app(), "unknown run": app(RUN="ghost"), "no dataset": app(DATA_ROOT=str(tmp_path / "none")),
+                 "nothing deployed": app(artifacts=tmp_path / "empty")}
+    answers = []
+    for name, scenario in scenarios.items():
+        answers += [(name, *answer) for answer in _every_answer(scenario.test_client(), image_id)]
+
+    run_dir = private.artifacts / "runs" / api_store.run
+    entry = load_or_build_index(private.data_root)[image_id]
+    _truncate(private.data_root / entry.label)  # a damaged ground truth: read errors name files
+    answers += [("damaged image", *answer) for answer in _every_answer(app().test_client(), image_id)]
+    (run_dir / "model.keras").write_bytes(b"not a keras archive")
+    answers += [("model that does not load", *answer) for answer in _every_answer(app().test_client(), image_id)]
+    (run_dir / "model.keras").unlink()
+    answers += [("missing model", *answer) for answer in _every_answer(app().test_client(), image_id)]
+    _truncate(run_dir / "metrics.json")
+    answers += [("damaged metrics", *answer) for answer in _every_answer(app().test_client(), image_id)]
+
+    def unexpected(app):
+        raise RuntimeError(f"cannot read {private.artifacts}/secret.yaml")
+
+    monkeypatch.setattr("api.openapi.build_spec", unexpected)
+    crash = app().test_client().get("/openapi.json")
+    assert crash.status_code == 500
+    assert crash.json == {"error": "internal server error",
+                          "detail": "the server could not answer this request; the details are in its log"}
+    answers.append(("unexpected error", "/openapi.json", 500, crash.get_data(as_text=True)))
+
+    statuses = {(scenario, route): status for scenario, route, status, _ in answers}
+    assert statuses[("healthy", "/api/model")] == 200 and statuses[("missing model", "/api/model")] == 503
+    assert statuses[("damaged image", f"/api/images/{image_id}/segmentation")] == 503
+    for scenario, route, status, text in answers:
+        assert status != 500 or scenario == "unexpected error", (scenario, route, text[:300])
+        if isinstance(text, bytes):
+            continue  # a PNG
+        strings = list(_strings(json.loads(text))) if text.startswith("{") else [text]  # JSON or the home page
+        for string in strings:
+            for secret in secrets:
+                assert secret not in string, (scenario, route, string[:500])
+
+
+def test_pictures_are_revalidated_and_change_with_the_model_and_the_index(api_store, tmp_path):
+    """Browsers keep a picture by its URL: it must not outlive the model or the index it shows.
+    Every picture carries an ETag of what it depends on, and clients are told to revalidate."""
+    from training.runs.store import deploy
+
+    private = copy_store(api_store, tmp_path)
+    shutil.copytree(private.artifacts / "runs" / api_store.run, private.artifacts / "runs" / "other")
+    client = create_app({"TESTING": True, "ARTIFACTS_DIR": str(private.artifacts),
+                         "DATA_ROOT": str(private.data_root)}).test_client()
+    image_id = _test_ids(api_store)[0]
+    pictures = [f"/api/images/{image_id}/{name}" for name in ("image.png", "ground_truth.png", "prediction.png")]
+    pictures.append(pictures[-1] + "?overlay=0.5")
+    tags = {}
+    for url in pictures:
+        first = client.get(url)
+        assert first.status_code == 200 and first.headers["Cache-Control"] == "no-cache" and first.headers["ETag"]
+        tags[url] = first.headers["ETag"]
+        again = client.get(url, headers={"If-None-Match": tags[url]})
+        assert again.status_code == 304 and again.data == b""
+    assert len(set(tags.values())) == len(pictures)
+    deploy("other", private.artifacts)
+    for url in pictures:
+        response = client.get(url, headers={"If-None-Match": tags[url]})
+        expected = 200 if "prediction" in url else 304  # the photo and its truth did not change
+        assert response.status_code == expected, url
+        tags[url] = response.headers["ETag"]
+    # the index is rebuilt without the first image: the id now names the next one
+    index = load_or_build_index(private.data_root)
+    remove_pair(private.data_root, index.split("train")[0])
+    (private.data_root / "segmentation_index.csv").unlink()
+    assert load_or_build_index(private.data_root)[image_id].stem == index[image_id + 1].stem
+    for url in pictures:
+        response = client.get(url, headers={"If-None-Match": tags[url]})
+        assert response.status_code == 200, url
+
+
+def test_a_run_published_under_the_deployed_name_is_served_once_it_is_deployed(api_store, tmp_path):
+    """deployed.json records the uid of the run deployed: another run published under its name
+    is not served until it is deployed, and then nothing cached for the old one is."""
+    from training.runs.store import deploy
+
+    private = copy_store(api_store, tmp_path)
+    client = create_app({"TESTING": True, "ARTIFACTS_DIR": str(private.artifacts),
+                         "DATA_ROOT": str(private.data_root)}).test_client()
+    url = f"/api/images/{_test_ids(api_store)[0]}/segmentation"
+    assert client.get(url).json["cached"] is False and client.get(url).json["cached"] is True
+    metrics_file = private.artifacts / "runs" / api_store.run / "metrics.json"
+    metrics_file.write_text(json.dumps({**json.loads(metrics_file.read_text()), "uid": "republished"}))
+
+    refused = client.get(url)
+    assert refused.status_code == 503 and refused.json["error"] == "run unavailable"
+    assert "replaced after it was deployed" in refused.json["detail"]
+    assert "python -m training deploy" in refused.json["detail"]
+    deploy(api_store.run, private.artifacts)
+    served = client.get(url)
+    assert served.status_code == 200 and served.json["cached"] is False  # another run: no old answer
+    card = client.get("/api/model").json
+    assert card["uid"] == "republished" and card["model_loaded"] is True  # its own model, loaded again

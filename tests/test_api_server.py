@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import base64
 import io
+import shutil
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -20,18 +23,21 @@ from api_fixtures import (
     RUN_NAME,
     TEST_IMAGES,
     WIDTH,
+    copy_store,
     decode_png,
     png_bytes,
     random_rgb,
+    remove_pair,
+    replace_run,
     start_server,
     tiny_store,
 )
-from PIL import Image
+from PIL import Image, ImageOps
 
 from training.data.cityscapes import read_pair
-from training.data.index import load_or_build_index
+from training.data.index import load_index, load_or_build_index
 from training.data.labels import get_class_set
-from training.runs.store import get_run
+from training.runs.store import deploy, get_run
 
 pytestmark = pytest.mark.slow
 
@@ -262,3 +268,182 @@ def test_bad_requests_get_json_errors_and_leave_the_server_healthy(server, http)
     assert server.worker_pids() == workers_before  # no worker crashed or was replaced
     assert server.process.poll() is None
     assert "Traceback" not in server.log()
+
+
+def _chunks(data: bytes, size: int = 64 * 1024):
+    """A generator body: requests sends it with Transfer-Encoding: chunked, no Content-Length."""
+    for start in range(0, len(data), size):
+        yield data[start:start + size]
+
+
+def _post_once(server, data, content_type: str):
+    """A POST on a connection of its own: the server closes a connection whose body it refused
+    part-way (gunicorn drains at most 64 KiB of what is left), so it is not reused."""
+    with requests.Session() as session:
+        return session.post(f"{server.url}/api/predict", data=data, headers={"Content-Type": content_type},
+                            timeout=TIMEOUT)
+
+
+def test_a_chunked_upload_is_held_to_the_byte_limit(server, http):
+    """Without a Content-Length the limit can only be enforced while the body is read: past it
+    the upload is refused (413), never cut at the limit and then decoded. A PNG followed by
+    padding shows why: its first MAX_BYTES hold the whole image, so a cut upload would be accepted."""
+    padded = png_bytes(random_rgb(40, 50, seed=5)) + bytes(MAX_BYTES)
+    raw = _post_once(server, _chunks(padded), "image/png")
+    assert raw.request.headers.get("Transfer-Encoding") == "chunked" and "Content-Length" not in raw.request.headers
+    assert assert_error(raw, 413)["error"] == "request entity too large"
+    too_many_bytes = png_bytes(random_rgb(600, 600, seed=5))
+    assert MAX_BYTES < len(too_many_bytes) < 2 * MAX_BYTES
+    raw = _post_once(server, _chunks(too_many_bytes), "image/png")
+    assert assert_error(raw, 413)["error"] == "request entity too large"
+    boundary = "segapi-test"
+    form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"big.png\"\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode() + too_many_bytes + f"\r\n--{boundary}--\r\n".encode()
+    multipart = _post_once(server, _chunks(form), f"multipart/form-data; boundary={boundary}")
+    assert assert_error(multipart, 413)["error"] == "request entity too large"
+
+    small = png_bytes(random_rgb(37, 50, seed=1))  # under the limit: the whole image arrives
+    chunked = post(http, server, "/api/predict", data=_chunks(small, 100), headers={"Content-Type": "image/png"})
+    assert chunked.status_code == 200, chunked.text[:300]
+    whole = post(http, server, "/api/predict", data=small, headers={"Content-Type": "image/png"})
+    np.testing.assert_array_equal(decode_png(chunked.content), decode_png(whole.content))
+    exactly = png_bytes(random_rgb(20, 20, seed=8))  # a body of exactly the limit is within it
+    exactly += bytes(MAX_BYTES - len(exactly))
+    assert _post_once(server, _chunks(exactly), "image/png").status_code == 200
+    assert get(http, server, "/health").json()["model_loaded"] is True
+
+
+def test_the_mask_of_a_rotated_jpeg_matches_the_image_as_shown(server, http):
+    """EXIF orientation 6: stored 512 wide and 256 high, shown 256 wide and 512 high. The mask
+    is the model's answer for the image as shown (what a phone displays)."""
+    stored = Image.fromarray(random_rgb(256, 512, seed=6))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    jpeg = io.BytesIO()
+    stored.save(jpeg, format="JPEG", exif=exif)
+    with Image.open(io.BytesIO(jpeg.getvalue())) as decoded:
+        shown = np.asarray(ImageOps.exif_transpose(decoded).convert("RGB"))
+    assert shown.shape == (512, 256, 3)
+
+    response = post(http, server, "/api/predict", files={"image": ("phone.jpg", jpeg.getvalue(), "image/jpeg")})
+    assert response.status_code == 200, response.text[:300]
+    mask = decode_png(response.content)
+    assert mask.shape == (512, 256)
+    as_shown = post(http, server, "/api/predict", data=png_bytes(shown), headers={"Content-Type": "image/png"})
+    np.testing.assert_array_equal(mask, decode_png(as_shown.content))  # same pixels, same mask
+
+
+# ---------------------------------------------------------------------------- a store that changes
+
+def _segmentation(session, server, image_id: int) -> dict:
+    response = session.get(f"{server.url}/api/images/{image_id}/segmentation", params={"format": "index"},
+                           timeout=TIMEOUT)
+    assert response.status_code == 200, response.text[:500]
+    return response.json()
+
+
+def _answers(server, image_id: int, count: int = 8) -> list[dict]:
+    """``count`` answers for one id, each on a new connection: both workers answer some."""
+    answers = []
+    for _ in range(count):
+        with requests.Session() as session:
+            answers.append(_segmentation(session, server, image_id))
+    return answers
+
+
+def test_a_rebuilt_index_and_a_run_replaced_under_its_name_are_served_fresh(store, tmp_path):
+    """Another process changes the store under a running server: the dataset index is rebuilt so
+    that an id names another image, then the deployed run is deleted and another run published and
+    deployed under the same name. Every answer after each change is about the new content, from
+    every worker: no cached ground truth, prediction, config or model of the old one."""
+    private = copy_store(store, tmp_path)
+    class_set = get_class_set("categories8")
+    old_run = get_run(RUN_NAME, private.artifacts)
+    old_uid = old_run.uid
+    index = load_or_build_index(private.data_root, write=False)
+    image_id = index.split("test")[0].id
+    env = {"ARTIFACTS_DIR": str(private.artifacts), "SEGAPI_DATA_ROOT": str(private.data_root)}
+    server = start_server(env, tmp_path / "server.log", workers=2, threads=2)
+    try:
+        for body in _answers(server, image_id):  # every worker has cached its answers for the id
+            np.testing.assert_array_equal(_b64_png(body["prediction"]["index_png"]), old_run.prediction(image_id))
+
+        # 1. the index is rebuilt after an image is removed: ids move to other files
+        remove_pair(private.data_root, index.split("train")[0])
+        rebuilt = subprocess.run([sys.executable, "-m", "training", "data", "index", "--rebuild", "--data-root",
+                                  str(private.data_root)], capture_output=True, text=True, timeout=120)
+        assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
+        new_entry = load_index(private.data_root / "segmentation_index.csv")[image_id]
+        assert new_entry.stem == index[image_id + 1].stem  # the id now names the next test image
+        _, label_ids = read_pair(private.data_root, new_entry.image, new_entry.label)
+        _, old_label_ids = read_pair(store.data_root, index[image_id].image, index[image_id].label)
+        assert not np.array_equal(class_set.lut[label_ids], class_set.lut[old_label_ids]), "cannot tell them apart"
+        for body in _answers(server, image_id):
+            np.testing.assert_array_equal(_b64_png(body["ground_truth"]["index_png"]), class_set.lut[label_ids])
+            np.testing.assert_array_equal(_b64_png(body["prediction"]["index_png"]),
+                                          old_run.prediction(image_id + 1))
+        with requests.Session() as session:
+            assert session.get(f"{server.url}/api/images/{image_id}", timeout=TIMEOUT).json()["stem"] == new_entry.stem
+
+        # 2. run "tiny" is replaced by another run under the same name, then deployed
+        counts = np.bincount(old_run.prediction(image_id + 1).ravel(), minlength=NUM_CLASSES)
+        constant = int(np.argmin(counts))  # a class the old model does not predict everywhere
+        new_metrics = replace_run(private.artifacts, RUN_NAME, constant)
+        deploy(RUN_NAME, private.artifacts)
+        new_run = get_run(RUN_NAME, private.artifacts)
+        assert new_run.uid == new_metrics["uid"] != old_uid
+        for body in _answers(server, image_id):
+            assert body["run"] == RUN_NAME
+            np.testing.assert_array_equal(_b64_png(body["prediction"]["index_png"]),
+                                          np.full(label_ids.shape, constant, np.uint8))
+        upload = png_bytes(random_rgb(20, 30, seed=7))
+        for _ in range(4):
+            with requests.Session() as session:
+                predicted = session.post(f"{server.url}/api/predict", data=upload,
+                                         headers={"Content-Type": "image/png"}, timeout=TIMEOUT)
+            np.testing.assert_array_equal(decode_png(predicted.content), np.full((20, 30), constant, np.uint8))
+        for _ in range(4):
+            with requests.Session() as session:
+                card = session.get(f"{server.url}/api/model", timeout=TIMEOUT).json()
+            assert (card["uid"], card["miou"], card["epochs"]) == (new_run.uid, 0.125, 42)
+            assert card["config"]["train"]["seed"] == new_run.config["train"]["seed"] == 4242
+            assert card["created"] == new_metrics["created"]
+        assert "Traceback" not in server.log()
+    finally:
+        server.stop()
+
+
+def test_a_server_started_on_a_damaged_store_answers_and_recovers_after_a_deploy(store, tmp_path):
+    """The deployed run has lost its model: the workers still start (warm-up cannot load it),
+    /health and / explain, the model's routes are 503 naming the fix; once a whole run is
+    deployed the same workers serve it."""
+    private = copy_store(store, tmp_path)
+    shutil.copytree(private.artifacts / "runs" / RUN_NAME, private.artifacts / "runs" / "whole")
+    (private.artifacts / "runs" / RUN_NAME / "model.keras").unlink()
+    env = {"ARTIFACTS_DIR": str(private.artifacts), "SEGAPI_DATA_ROOT": str(private.data_root)}
+    server = start_server(env, tmp_path / "server.log", workers=2, threads=2)
+    try:
+        with requests.Session() as session:
+            health = session.get(f"{server.url}/health", timeout=TIMEOUT).json()
+            assert health["status"] == "ok" and health["model_loaded"] is False
+            assert "model.keras" in health["problem"] and "python -m training deploy" in health["problem"]
+            home = session.get(f"{server.url}/", timeout=TIMEOUT)
+            assert home.status_code == 200 and "model.keras" in home.text
+            image_id = load_or_build_index(private.data_root, write=False).split("test")[0].id
+            for path in (f"/api/images/{image_id}/segmentation", "/api/model"):
+                body = assert_error(session.get(f"{server.url}{path}", timeout=TIMEOUT), 503)
+                assert "model.keras" in body["detail"] and "python -m training deploy" in body["detail"]
+            body = assert_error(session.post(f"{server.url}/api/predict", data=png_bytes(random_rgb(8, 8)),
+                                             headers={"Content-Type": "image/png"}, timeout=TIMEOUT), 503)
+            assert "model.keras" in body["detail"]
+            runs = session.get(f"{server.url}/api/runs", timeout=TIMEOUT).json()["runs"]
+            assert {row["run"]: row.get("error") for row in runs} == {RUN_NAME: "missing model.keras", "whole": None}
+
+        deploy("whole", private.artifacts)
+        for _ in range(4):
+            with requests.Session() as session:
+                health = session.get(f"{server.url}/health", timeout=TIMEOUT).json()
+                assert health["run"] == "whole" and health["problem"] is None
+                assert _segmentation(session, server, image_id)["run"] == "whole"
+    finally:
+        server.stop()

@@ -1,4 +1,6 @@
-"""Augmentation moves image and mask together and keeps masks valid."""
+"""Augmentation moves image and mask together, keeps masks valid, and draws from (seed, epoch, image) only."""
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -88,3 +90,25 @@ def test_same_seed_same_result():
     first = build_augmentation("v2", (32, 64), seed=3)(image, mask)
     second = build_augmentation("v2", (32, 64), seed=3)(image, mask)
     assert np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1])
+
+
+@pytest.mark.parametrize("name", ["v1", "v2", "scale"])
+def test_draws_are_a_pure_function_of_seed_epoch_and_image(name):
+    image, mask = encoded_pair()
+    augment = build_augmentation(name, (32, 64), seed=7)
+    keys = [(epoch, image_id) for epoch in range(3) for image_id in (0, 1, 12)]
+    first = {key: augment(image, mask, epoch=key[0], image_id=key[1]) for key in keys}
+    # Again, in reverse order, from 4 threads at once, and from another instance of the same seed.
+    with ThreadPoolExecutor(4) as pool:
+        threaded = dict(zip(keys[::-1], pool.map(lambda key: augment(image, mask, epoch=key[0], image_id=key[1]),
+                                                 keys[::-1])))
+    twin = build_augmentation(name, (32, 64), seed=7)
+    for key in keys:
+        for again in (threaded[key], twin(image, mask, epoch=key[0], image_id=key[1])):
+            assert again[0].tobytes() == first[key][0].tobytes() and again[1].tobytes() == first[key][1].tobytes()
+    # and the draws do change with the epoch, the image and the seed
+    distinct = {first[key][0].tobytes() for key in keys}
+    assert len(distinct) >= 4
+    other_seed = build_augmentation(name, (32, 64), seed=8)
+    assert any(other_seed(image, mask, epoch=e, image_id=i)[0].tobytes() != first[(e, i)][0].tobytes()
+               for e, i in keys)

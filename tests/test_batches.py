@@ -1,4 +1,7 @@
-"""Batches for Keras: shapes, dtypes, class mapping, order, errors naming the file."""
+"""Batches for Keras: shapes, dtypes, class mapping, order, errors naming the file, and the same
+bytes whatever the number of loading threads."""
+
+import hashlib
 
 import numpy as np
 import pytest
@@ -76,13 +79,16 @@ def test_augmentation_hook_is_applied(index):
     flip = build_augmentation("v1", (16, 32), seed=0)
     calls = []
 
-    def spy(image, mask):
-        calls.append(image.shape)
-        return flip(image, mask)
+    def spy(image, mask, epoch, image_id):
+        calls.append((image.shape, epoch, image_id))
+        return flip(image, mask, epoch=epoch, image_id=image_id)
 
     batches = SegmentationBatches(index.root, index.split("train"), size=(16, 32), batch_size=4, augment=spy)
     batches[0]
-    assert calls == [(16, 32, 3)] * 4
+    assert calls == [((16, 32, 3), 0, entry.id) for entry in index.split("train")[:4]]
+    batches.on_epoch_end()
+    batches[0]
+    assert [epoch for _, epoch, _ in calls[4:]] == [1] * 4
 
 
 def test_a_corrupt_file_names_itself_when_its_batch_is_loaded(index):
@@ -111,3 +117,55 @@ def test_empty_split_and_bad_batch_size(index):
         SegmentationBatches(index.root, [], size=(8, 16))
     with pytest.raises(ValueError, match="batch_size"):
         SegmentationBatches(index.root, index.split("train"), batch_size=0)
+
+
+# ---------------------------------------------------------------------------- determinism
+
+def _augmented_batches(index, workers=1):
+    return SegmentationBatches(index.root, index.split("train"), size=(16, 32), batch_size=2, shuffle=True,
+                               seed=3, augment=build_augmentation("v2", (16, 32), seed=3), workers=workers)
+
+
+def _digest(images, masks) -> str:
+    return hashlib.sha256(np.ascontiguousarray(images).tobytes() + np.ascontiguousarray(masks).tobytes()).hexdigest()
+
+
+def _epochs_through_keras(batches, epochs=2):
+    """The bytes of every batch of ``epochs`` epochs, loaded as ``model.fit`` loads them: by
+    Keras' PyDataset adapter, in ``batches.workers`` threads."""
+    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+    adapter = PyDatasetAdapter(batches, shuffle=False)
+    loaded = []
+    for _ in range(epochs):
+        adapter.on_epoch_begin()
+        loaded.append([_digest(images, masks) for images, masks in adapter.get_numpy_iterator()])
+        adapter.on_epoch_end()
+    return loaded
+
+
+def test_one_or_four_workers_give_byte_identical_batches(index):
+    one, four = _epochs_through_keras(_augmented_batches(index, workers=1)), \
+        _epochs_through_keras(_augmented_batches(index, workers=4))
+    assert [len(epoch) for epoch in one] == [4, 4]
+    assert one == four
+    assert set(one[0]).isdisjoint(one[1])  # another epoch: another order and other draws
+
+
+def test_a_batch_does_not_depend_on_the_order_batches_are_loaded_in(index):
+    batches = _augmented_batches(index)
+    forward = [_digest(*batches[i]) for i in range(len(batches))]
+    backward = [_digest(*batches[i]) for i in reversed(range(len(batches)))][::-1]
+    assert forward == backward
+
+
+def test_a_loader_set_to_an_epoch_gives_that_epochs_batches(index):
+    """What --resume relies on: starting at epoch 2 gives the batches an uninterrupted run sees."""
+    continuous = _augmented_batches(index)
+    continuous.on_epoch_end()
+    continuous.on_epoch_end()
+    resumed = _augmented_batches(index)
+    resumed.set_epoch(2)
+    assert resumed.epoch == 2
+    assert [resumed.batch_ids(b) for b in range(4)] == [continuous.batch_ids(b) for b in range(4)]
+    assert [_digest(*resumed[b]) for b in range(4)] == [_digest(*continuous[b]) for b in range(4)]

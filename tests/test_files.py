@@ -1,7 +1,9 @@
-"""Atomic writes and the one NaN -> null rule of every JSON and CSV the project writes."""
+"""Atomic writes (mode, durability) and the one NaN -> null rule of every JSON and CSV the project writes."""
 
 import json
 import math
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -39,3 +41,42 @@ def test_a_failed_write_keeps_the_old_file(tmp_path):
         write_text_atomic(path, None)  # fails while writing the temporary file
     assert path.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test, restored after it."""
+    previous = os.umask(0o022)
+    yield os.umask
+    os.umask(previous)
+
+
+@pytest.mark.parametrize("mask, expected", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)],
+                         ids=["umask022", "umask077", "umask002"])
+def test_atomic_files_get_the_mode_of_a_plain_open(tmp_path, umask, mask, expected):
+    umask(mask)
+    with open(tmp_path / "plain.txt", "w") as handle:
+        handle.write("x")
+    written = write_json_atomic(tmp_path / "metrics.json", {"miou": 0.5})
+    assert stat.S_IMODE(written.stat().st_mode) == expected
+    assert stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode) == expected
+    replaced = write_text_atomic(written, "{}\n")  # replacing a file gives the same mode
+    assert stat.S_IMODE(replaced.stat().st_mode) == expected
+
+
+def test_the_folder_is_fsynced_after_the_rename(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(descriptor):
+        events.append("fsync folder" if stat.S_ISDIR(os.fstat(descriptor).st_mode) else "fsync file")
+        real_fsync(descriptor)
+
+    def replace(source, target):
+        events.append("rename")
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    write_text_atomic(tmp_path / "deployed.json", "{}\n")
+    assert events == ["fsync file", "rename", "fsync folder"]

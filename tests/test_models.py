@@ -4,7 +4,6 @@ total dropout, encoder weights (never downloaded), and save / reload in a fresh 
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -197,11 +196,20 @@ def test_total_dropout_zeroes_whole_examples():
 
 
 def test_missing_imagenet_weights_fail_fast_naming_the_file(tmp_path, monkeypatch):
+    import keras
+
+    from training.models import pretrained
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("called before the missing weights were reported")
+
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    start = time.monotonic()
+    # fast = before anything is built or fetched: no model constructed, no download tried
+    monkeypatch.setattr(pretrained, "SM_CONSTRUCTORS", dict.fromkeys(pretrained.SM_CONSTRUCTORS, must_not_run))
+    monkeypatch.setattr(keras.utils, "get_file", must_not_run)
     with pytest.raises(FileNotFoundError) as error:
         build_model("sm_fpn", NUM_CLASSES, (64, 64, 3), backbone="efficientnetb0", encoder_weights="imagenet")
-    assert time.monotonic() - start < 5
+    assert not any(tmp_path.rglob("*"))  # nothing written to the cache either
     message = str(error.value)
     assert "efficientnet-b0_weights_tf_dim_ordering_tf_kernels_autoaugment_notop.h5" in message
     assert str(tmp_path / "models") in message

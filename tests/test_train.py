@@ -75,7 +75,10 @@ def test_an_interrupted_run_publishes_nothing_and_resume_continues(tiny, monkeyp
         train_module.train(config, artifacts, verbose=0)
     assert list_runs(artifacts) == []
     assert not any((artifacts / "runs").iterdir()) if (artifacts / "runs").exists() else True
-    assert (artifacts / "work" / "tiny_simple" / "checkpoint.keras").exists()
+    work = artifacts / "work" / "tiny_simple"
+    state = json.loads((work / "state.json").read_text())
+    assert state["epoch"] == 1 and state["checkpoint"] == "checkpoint-1.keras"
+    assert sorted(p.name for p in work.iterdir()) == ["best-1.keras", "checkpoint-1.keras", "state.json"]
 
     monkeypatch.setattr(train_module.EpochState, "on_epoch_end", original)
     with pytest.raises(ValueError, match="different config"):
@@ -121,3 +124,82 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny):
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert get_run("mirrored", artifacts).metrics["epochs"] == 2
+
+
+class KilledAt(BaseException):
+    """Stands for a SIGKILL at one of the runner's fault points (tests/test_faults.py kills for real)."""
+
+
+def _kill_at(monkeypatch, moment):
+    def fault_point(at):
+        if at == moment:
+            raise KilledAt(at)
+
+    monkeypatch.setattr(train_module, "fault_point", fault_point)
+
+
+def test_after_publication_resume_reports_the_run_and_a_fresh_start_trains_anew(tiny, monkeypatch):
+    root, artifacts = tiny
+    config = _config(root, "train.epochs=1")
+    _kill_at(monkeypatch, "after_commit")
+    with pytest.raises(KilledAt):
+        train_module.train(config, artifacts, verbose=0)
+    work = artifacts / "work" / "tiny_simple"
+    published = get_run("tiny_simple", artifacts)
+    left_state = (work / "state.json").read_text()
+    assert json.loads(left_state)["publishing"] == published.uid
+
+    for path in work.glob("*.keras"):  # as a kill half-way through the clean-up leaves it (state.json goes last)
+        path.unlink()
+    monkeypatch.setattr(train_module, "make_batches", None)  # must not even load the data again
+    assert train_module.train(config, artifacts, resume=True, verbose=0) == published.path
+    assert [run.name for run in list_runs(artifacts)] == ["tiny_simple"] and not work.exists()
+
+    monkeypatch.undo()
+    work.mkdir(parents=True)
+    (work / "state.json").write_text(left_state)
+    # without --resume a leftover work folder is discarded and the config trained again, as ever
+    assert train_module.train(config, artifacts, verbose=0).name == "tiny_simple-2"
+    assert not work.exists()
+
+
+def _bilinear(probabilities: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(h, w, K) -> (H, W, K), bilinear with half-pixel centres (as tf.image.resize), in float64."""
+    def axis(out_size, in_size):
+        source = np.clip((np.arange(out_size) + 0.5) * in_size / out_size - 0.5, 0, in_size - 1)
+        lower = np.floor(source).astype(int)
+        return lower, np.minimum(lower + 1, in_size - 1), source - lower
+
+    (top, bottom, dy), (left, right, dx) = axis(size[0], probabilities.shape[0]), axis(size[1], probabilities.shape[1])
+    p = probabilities.astype(np.float64)
+    rows = p[top] * (1 - dy)[:, None, None] + p[bottom] * dy[:, None, None]
+    return rows[:, left] * (1 - dx)[None, :, None] + rows[:, right] * dx[None, :, None]
+
+
+def test_predictions_are_stored_at_the_ground_truths_size(tmp_path):
+    """Trained at 16x32 on 32x64 images: predictions/<id>.png are 32x64, the argmax of the
+    model's probabilities upsampled bilinearly (not the small argmax enlarged)."""
+    from training.data.resize import resize_image
+    from training.models import load_model
+
+    root = build_tiny_dataset(tmp_path / "data", height=32, width=64)
+    artifacts = tmp_path / "artifacts"
+    run = get_run(train_module.train(_config(root, "optimizer.learning_rate=0.02"), artifacts, verbose=0).name,
+                  artifacts)
+    model = load_model(run.model_path)
+    compared = differs_from_enlarged = 0
+    for entry in load_or_build_index(root).split("test"):
+        image, labels = read_pair(root, entry.image, entry.label)
+        assert labels.shape == (32, 64)
+        small = model.predict_on_batch(resize_image(image, (16, 32))[None].astype(np.float32) / 255.0)[0]
+        probabilities = _bilinear(small, (32, 64))
+        stored = run.prediction(entry.id)
+        assert stored.shape == (32, 64)
+        top2 = np.sort(probabilities, axis=-1)[..., -2:]
+        clear = top2[..., 1] - top2[..., 0] > 1e-4  # float32 vs float64 may break near-ties only
+        np.testing.assert_array_equal(stored[clear], probabilities.argmax(-1)[clear])
+        compared += int(clear.sum())
+        enlarged = np.repeat(np.repeat(small.argmax(-1), 2, axis=0), 2, axis=1)
+        differs_from_enlarged += int((probabilities.argmax(-1) != enlarged).sum())
+    assert compared > 0.95 * 4 * 32 * 64
+    assert differs_from_enlarged > 0  # the comparison can tell the two ways apart

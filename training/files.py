@@ -1,8 +1,12 @@
 """Files written atomically, and numbers made fit for JSON and CSV.
 
-A reader sees the old file or the new one, never half of one. JSON has no NaN: every number
-that can be NaN (an IoU of a class absent from an image, a mean over nothing) goes through
-``finite_or_none`` on its way out, so metrics.json, API answers and CSV cells agree.
+A reader sees the old file or the new one, never half of one, and after a crash of the machine
+the rename is on disk too. Files get the mode a plain ``open()`` gives (0666 minus the umask):
+metrics.json, deployed.json or the index must be readable by a service running as another user.
+
+JSON has no NaN: every number that can be NaN (an IoU of a class absent from an image, a mean over
+nothing) goes through ``finite_or_none`` on its way out, so metrics.json, API answers and CSV
+cells agree.
 """
 
 from __future__ import annotations
@@ -10,17 +14,18 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import numpy as np
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to a temporary file in the same folder, fsync it, then rename it over ``path``."""
+    """Write ``text`` to a temporary file in the same folder, fsync it, rename it over ``path``,
+    then fsync the folder (the rename lives in the folder's own data)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    descriptor, temporary = _create_temporary(path)
     try:
         with os.fdopen(descriptor, "w") as handle:
             handle.write(text)
@@ -28,9 +33,46 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
+    fsync_directory(path.parent)
     return path
+
+
+def _create_temporary(path: Path) -> tuple[int, Path]:
+    """A new empty file beside ``path``, opened for writing.
+
+    Created with mode 0666 so that the kernel applies the umask exactly as for ``open(path, "w")``;
+    ``tempfile.mkstemp`` would make it 0600, unreadable to anyone else once renamed into place.
+    """
+    while True:
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), temporary
+        except FileExistsError:
+            continue  # another writer drew the same name: draw again
+
+
+def fsync_directory(folder: str | os.PathLike) -> None:
+    """Flush ``folder`` itself to disk, so that a rename or a new entry in it survives a crash."""
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def fsync_tree(folder: str | os.PathLike) -> None:
+    """Flush every file and folder under ``folder``, and ``folder`` itself, to disk (before the
+    folder is renamed into place: a crash must not publish empty files)."""
+    folder = Path(folder)
+    for path in sorted(folder.rglob("*"), reverse=True):  # files before the folders holding them
+        if path.is_dir():
+            fsync_directory(path)
+        else:
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+    fsync_directory(folder)
 
 
 def finite_or_none(value, digits: int | None = None) -> float | None:

@@ -12,10 +12,15 @@ Four policies:
 
 Masks hold labelIds here (class mapping comes after), are only ever resampled with nearest
 neighbour, and geometric fills use reflection, so every mask value stays a valid labelId.
+
+Every random draw is a pure function of ``(seed, epoch, image_id)``: the loader's threads may
+augment examples in any order, and a resumed run sees the draws of an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import random
+import threading
 from functools import lru_cache
 from typing import Callable
 
@@ -26,6 +31,8 @@ import numpy as np
 from training.data.resize import Pair, resize_pair
 
 AUGMENTATIONS = ("none", "v1", "v2", "scale")
+
+
 def _v1() -> list:
     return [A.HorizontalFlip(p=0.25), A.RandomGamma(p=0.25), A.Blur(p=0.25)]
 
@@ -38,44 +45,66 @@ def _v2() -> list:
             A.RandomGamma(p=0.5), A.Emboss(p=0.5), A.Blur(p=0.5)]
 
 
+def _scale() -> list:
+    return [A.HorizontalFlip(p=0.5)]  # after the crop, which is drawn here
+
+
+TRANSFORMS = {"none": list, "v1": _v1, "v2": _v2, "scale": _scale}
+
+
 class Augmentation:
-    """A callable ``(image, mask) -> (image, mask)`` at the training size.
+    """A callable ``(image, mask, epoch=, image_id=) -> (image, mask)`` at the training size.
 
     Args:
         name: one of ``AUGMENTATIONS``.
         size: training ``(height, width)``.
-        seed: makes the random draws reproducible (one stream per instance).
+        seed: with ``epoch`` and ``image_id``, fixes every draw; ``None``: a random seed,
+            drawn once per instance.
+
+    The same ``(epoch, image_id)`` always gives the same result, so an example is augmented the
+    same way whichever thread loads it, and a new epoch draws anew.
     """
 
     def __init__(self, name: str, size: tuple[int, int], seed: int | None = None):
         if name not in AUGMENTATIONS:
             raise ValueError(f"unknown augmentation {name!r}; choose one of {', '.join(AUGMENTATIONS)}")
         self.name, self.size, self.seed = name, tuple(size), seed
-        self._rng = np.random.default_rng(seed)
-        transforms = {"none": [], "v1": _v1(), "v2": _v2(), "scale": [A.HorizontalFlip(p=0.5)]}[name]
-        self._after_resize = A.Compose(transforms, seed=seed) if transforms else None
+        self._entropy = np.random.SeedSequence().entropy if seed is None else int(seed) % 2**64
+        # Albumentations' transforms keep their random state in themselves: each loading thread
+        # gets its own pipeline, re-seeded for every example.
+        self._per_thread = threading.local()
 
     def __repr__(self) -> str:
         return f"Augmentation({self.name!r}, size={self.size}, seed={self.seed})"
 
-    def __call__(self, image: np.ndarray, mask: np.ndarray) -> Pair:
+    def __call__(self, image: np.ndarray, mask: np.ndarray, *, epoch: int = 0, image_id: int = 0) -> Pair:
+        rng = np.random.default_rng([self._entropy, int(epoch), int(image_id)])
         if self.name == "scale":
-            image, mask = self._multi_scale_crop(image, mask)
+            image, mask = self._multi_scale_crop(image, mask, rng)
         else:
             image, mask = resize_pair(image, mask, self.size)
-        if self._after_resize is not None:
-            out = self._after_resize(image=image, mask=mask)
+        pipeline = self._pipeline()
+        if pipeline is not None:
+            pipeline.set_random_state(rng, random.Random(int(rng.integers(2**63))))
+            out = pipeline(image=image, mask=mask)
             image, mask = out["image"], out["mask"]
         return image, mask
 
-    def _multi_scale_crop(self, image: np.ndarray, mask: np.ndarray) -> Pair:
+    def _pipeline(self) -> A.Compose | None:
+        """This thread's Albumentations pipeline (None when the policy has no transform)."""
+        if not hasattr(self._per_thread, "pipeline"):
+            transforms = TRANSFORMS[self.name]()
+            self._per_thread.pipeline = A.Compose(transforms) if transforms else None
+        return self._per_thread.pipeline
+
+    def _multi_scale_crop(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> Pair:
         height, width = self.size
-        scale = 2 if self._rng.random() < 0.5 else 1
+        scale = 2 if rng.random() < 0.5 else 1
         # An image smaller than the crop is cropped as large as it allows (keeping the aspect
         # of the training size), then resized: the crop never pads with invented pixels.
         crop_h, crop_w = _fit_crop(image.shape[:2], (height * scale, width * scale))
-        top = int(self._rng.integers(0, image.shape[0] - crop_h + 1))
-        left = int(self._rng.integers(0, image.shape[1] - crop_w + 1))
+        top = int(rng.integers(0, image.shape[0] - crop_h + 1))
+        left = int(rng.integers(0, image.shape[1] - crop_w + 1))
         window = (slice(top, top + crop_h), slice(left, left + crop_w))
         return resize_pair(image[window], mask[window], self.size)
 
@@ -92,10 +121,10 @@ def describe(name: str) -> list[str]:
         return ["RandomCrop(1x or 2x training size, p=0.5 each) -> resize", "HorizontalFlip(p=0.5)"]
     if name == "none":
         return []
-    return [f"{type(t).__name__}(p={t.p})" for t in {"v1": _v1, "v2": _v2}[name]()]
+    return [f"{type(t).__name__}(p={t.p})" for t in TRANSFORMS[name]()]
 
 
 def build_augmentation(name: str | None, size: tuple[int, int], seed: int | None = None
-                       ) -> Callable[[np.ndarray, np.ndarray], Pair]:
+                       ) -> Callable[..., Pair]:
     """The augmentation called ``name`` (``None`` means ``none``) at training ``size``."""
     return Augmentation(name or "none", size, seed)

@@ -6,6 +6,10 @@ threads (PNG decoding releases the GIL). Per example: decode and validate the pa
 (bilinear image, nearest mask) or augment jointly, map labelIds to the class set, scale to
 float32 in [0, 1].
 
+A batch is a pure function of ``(seed, epoch, batch index)``: the order of an epoch comes from
+``(seed, epoch)`` and every example's augmentation from ``(epoch, image id)``, so any number of
+worker threads, in any order, gives the same bytes.
+
 ``load_example`` holds all of that without Keras, so evaluation code and the API reuse it.
 """
 
@@ -23,7 +27,8 @@ from training.data.index import IndexEntry
 from training.data.labels import ClassSet, get_class_set
 from training.data.resize import Pair, resize_pair
 
-Augment = Callable[[np.ndarray, np.ndarray], Pair]
+# Called as ``augment(image, label_ids, epoch=e, image_id=i)``: the draws may depend only on those.
+Augment = Callable[..., Pair]
 
 
 def load_example(
@@ -32,15 +37,17 @@ def load_example(
     class_set: ClassSet,
     size: tuple[int, int],
     augment: Augment | None = None,
+    epoch: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One training example: ``(H, W, 3)`` float32 image in [0, 1], ``(H, W)`` uint8 classes.
+    """One training example: ``(H, W, 3)`` float32 image in [0, 1], ``(H, W)`` uint8 classes;
+    ``epoch`` (with the image's id) chooses the augmentation's draws.
 
     Raises:
         DatasetError: the files are missing, corrupt or inconsistent (the message names them).
     """
     image, label_ids = read_pair(root, entry.image, entry.label)
     if augment is not None:
-        image, label_ids = augment(image, label_ids)
+        image, label_ids = augment(image, label_ids, epoch=epoch, image_id=entry.id)
     image, label_ids = resize_pair(image, label_ids, size)  # no-op when already at size
     return image.astype(np.float32) / 255.0, class_set.lut[label_ids]
 
@@ -62,9 +69,10 @@ class SegmentationBatches(keras.utils.PyDataset):
         size: ``(height, width)`` of the batches.
         batch_size: examples per batch; the last batch may be smaller.
         shuffle: reshuffle the order every epoch (seeded: epoch e always has the same order).
-        augment: ``(image, labelIds) -> (image, labelIds)`` at ``size``; ``None`` only resizes.
+        augment: ``(image, labelIds, epoch=, image_id=) -> (image, labelIds)`` at ``size``;
+            ``None`` only resizes.
         one_hot_masks: masks as ``(B, H, W, K)`` float32 instead of ``(B, H, W)`` uint8 indices.
-        seed: seed of the shuffling.
+        seed: seed of the shuffling (the augmentation has its own).
         workers, use_multiprocessing, max_queue_size: as in ``keras.utils.PyDataset``.
     """
 
@@ -98,8 +106,21 @@ class SegmentationBatches(keras.utils.PyDataset):
         self.augment = augment
         self.one_hot_masks = one_hot_masks
         self.seed = seed
-        self.epoch = 0
-        self.order = self._order_for_epoch(0)
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next batches those of ``epoch`` (``model.fit`` counts up from 0 by calling
+        ``on_epoch_end``; a resumed run starts at its next epoch)."""
+        # One assignment: a worker thread reads the epoch and its order together.
+        self._epoch_and_order = (epoch, self._order_for_epoch(epoch))
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch_and_order[0]
+
+    @property
+    def order(self) -> np.ndarray:
+        return self._epoch_and_order[1]
 
     def _order_for_epoch(self, epoch: int) -> np.ndarray:
         order = np.arange(len(self.entries))
@@ -118,17 +139,17 @@ class SegmentationBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} out of range (0..{len(self) - 1})")
-        chosen = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        epoch, order = self._epoch_and_order
+        chosen = order[index * self.batch_size:(index + 1) * self.batch_size]
         images = np.empty((len(chosen), *self.size, 3), dtype=np.float32)
         masks = np.empty((len(chosen), *self.size), dtype=np.uint8)
         for slot, i in enumerate(chosen):
             images[slot], masks[slot] = load_example(
-                self.root, self.entries[i], self.class_set, self.size, self.augment)
+                self.root, self.entries[i], self.class_set, self.size, self.augment, epoch)
         if self.one_hot_masks:
             return images, one_hot(masks, self.class_set.num_classes)
         return images, masks
 
     def on_epoch_end(self):
-        self.epoch += 1
-        self.order = self._order_for_epoch(self.epoch)
+        self.set_epoch(self.epoch + 1)
 

@@ -36,7 +36,7 @@ from PIL import Image
 
 from training.data.cityscapes import REPO_ROOT
 from training.data.dataset import DataSettings
-from training.files import write_json_atomic
+from training.files import fsync_directory, fsync_tree, write_json_atomic
 
 DEFAULT_ARTIFACTS = REPO_ROOT / "artifacts"
 RUNS, STAGING_PREFIX, DEPLOYED = "runs", ".staging-", "deployed.json"
@@ -64,11 +64,15 @@ def check_run_name(name: str) -> str:
 class RunWriter:
     """Stage a run's files, then publish them all at once with ``commit()``.
 
+    The staging folder is ``runs/.staging-<name>-<pid>``: a process killed before its commit
+    leaves it behind, and the next ``RunWriter`` (or training run) of the store removes it once
+    that process no longer runs (``remove_stale_staging``).
+
     Example::
 
         writer = RunWriter("fpn_effb0", artifacts)
         model.save(writer.path("model.keras"))
-        writer.write_predictions({12: mask, ...})
+        writer.write_prediction(12, mask, palette)
         final_dir = writer.commit()
     """
 
@@ -77,6 +81,7 @@ class RunWriter:
         self.uid = uuid.uuid4().hex  # the run's identity: names can be reused, uids never
         self.runs = artifacts_dir(root) / RUNS
         self.runs.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(root)
         self.staging = self.runs / f"{STAGING_PREFIX}{name}-{os.getpid()}"
         if self.staging.exists():
             shutil.rmtree(self.staging)
@@ -110,20 +115,58 @@ class RunWriter:
 
     def commit(self) -> Path:
         """Stamp metrics.json with the run's ``uid``, then rename the staging folder to
-        ``runs/<name>`` (``<name>-2``, ... if taken: a published run is never replaced)."""
+        ``runs/<name>`` (``<name>-2``, ... if taken: a published run is never replaced).
+
+        Every staged file is flushed to disk before the rename and ``runs/`` after it, so a
+        crash of the machine cannot leave a published run with empty files."""
         missing = [f for f in RUN_FILES if not self.path(f).exists()]
         if missing:
             raise ArtifactError(f"run {self.name}: cannot publish, missing {', '.join(missing)}")
         metrics = json.loads(self.path("metrics.json").read_text())
         self.write_json("metrics.json", {**metrics, "uid": self.uid})
+        fsync_tree(self.staging)
         target, suffix = self.runs / self.name, 2
         while target.exists():
             target, suffix = self.runs / f"{self.name}-{suffix}", suffix + 1
         os.replace(self.staging, target)
+        fsync_directory(self.runs)
         return target
 
     def abort(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _staging_pid(folder: Path) -> int | None:
+    """The pid of ``.staging-<name>-<pid>``; None for any other name."""
+    if not folder.name.startswith(STAGING_PREFIX):
+        return None
+    pid = folder.name.rpartition("-")[2]
+    return int(pid) if pid.isdigit() and int(pid) > 0 else None
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
+
+
+def remove_stale_staging(root: str | os.PathLike | None = None) -> list[Path]:
+    """Remove the staging folders left by processes that no longer run (killed while staging
+    a run); never one of a live process. Returns the folders removed.
+
+    Pids are those of this machine: a store shared by several machines must not be published to
+    from more than one of them at a time.
+    """
+    runs = artifacts_dir(root) / RUNS
+    stale = [folder for folder in (runs.iterdir() if runs.is_dir() else ())
+             if folder.is_dir() and (pid := _staging_pid(folder)) is not None and not _process_alive(pid)]
+    for folder in stale:
+        shutil.rmtree(folder, ignore_errors=True)  # another process may be removing it too
+    return stale
 
 
 # ---------------------------------------------------------------------------- reading
@@ -323,16 +366,26 @@ def best_run(root: str | os.PathLike | None = None, key: str = "val_miou") -> Ru
     return max(scored, key=lambda pair: pair[0])[1]
 
 
-def deployed_run(root: str | os.PathLike | None = None) -> Run | None:
-    """The deployed run, or None when nothing is deployed."""
+def deployed_record(root: str | os.PathLike | None = None) -> dict | None:
+    """What ``deployed.json`` says (``run``, ``uid``, ...), or None when nothing is deployed.
+
+    Raises:
+        ArtifactError: deployed.json is damaged (not an object naming a run).
+    """
     path = artifacts_dir(root) / DEPLOYED
     if not path.exists():
         return None
     try:
-        name = json.loads(path.read_text())["run"]
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
-        name = None
-    if not isinstance(name, str):
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        record = None
+    if not isinstance(record, dict) or not isinstance(record.get("run"), str):
         raise ArtifactError(f"{DEPLOYED} is damaged; redeploy with `python -m training deploy RUN`")
-    return get_run(name, root)
+    return record
+
+
+def deployed_run(root: str | os.PathLike | None = None) -> Run | None:
+    """The deployed run, or None when nothing is deployed."""
+    record = deployed_record(root)
+    return None if record is None else get_run(record["run"], root)
 
