@@ -23,11 +23,48 @@ HOVER_CELLS = (128, 256)  # the hover grid has at most this many rows and column
 TOP_IMAGES = 10
 
 
+def as_number(value) -> float:
+    """A number of a metrics.json as a float; NaN for null and for anything that is not a number
+    (a damaged file may hold a string, a list, ... where a number belongs)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return float("nan")
+    return float(value)
+
+
 # ---------------------------------------------------------------------------- overview
 
 def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs table, best test mIoU first, with the training time in minutes."""
-    return runs.assign(train_minutes=runs["train_seconds"] / 60).sort_values("miou", ascending=False)
+    """The runs table, best test mIoU first (runs without one last), with the training time in
+    minutes."""
+    minutes = pd.to_numeric(runs["train_seconds"], errors="coerce") / 60
+    return runs.assign(train_minutes=minutes).sort_values("miou", ascending=False, na_position="last")
+
+
+def number_text(value, spec: str = ".3f", unit: str = "") -> str:
+    """``value`` formatted with ``spec`` (and `` unit``), or "-" when it is missing or not a number."""
+    number = as_number(value)
+    if np.isnan(number):
+        return "-"
+    return f"{number:{spec}}" + (f" {unit}" if unit else "")
+
+
+def class_sets_note(classes: Sequence[str]) -> str | None:
+    """A sentence when runs of several class sets are listed together (their mIoU are not
+    comparable), else None."""
+    names = list(dict.fromkeys(str(c) for c in classes))
+    if len(names) < 2:
+        return None
+    return (f"These runs predict different class sets ({', '.join(names)}): compare their scores only "
+            "within one class set.")
+
+
+def tradeoff_points(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The runs that have both a test mIoU and an inference time (marker size: parameters, the
+    smallest where unknown), and the names of those left out."""
+    plotted = runs.dropna(subset=["miou", "inference_ms"])
+    left_out = [str(run) for run in runs["run"] if run not in set(plotted["run"])]
+    params = pd.to_numeric(plotted["params"], errors="coerce")
+    return plotted.assign(params=params.fillna(params.min() if params.notna().any() else 1)), left_out
 
 
 # ---------------------------------------------------------------------------- image explorer
@@ -58,6 +95,37 @@ def position_text(image_id: int, candidates: list[int], split: str, classes: Seq
     if not candidates:
         return f"no image matches ({what})"
     return f"not among the {len(candidates)} images of the filter ({what})"
+
+
+def group_by_class_set(runs: Sequence[str], classes_of: Mapping[str, str]) -> dict[str, list[str]]:
+    """``runs`` grouped by their class set, class sets in the order their first run comes."""
+    groups: dict[str, list[str]] = {}
+    for run in runs:
+        groups.setdefault(str(classes_of[run]), []).append(run)
+    return groups
+
+
+def prediction_problem(predicted: np.ndarray, truth_shape: tuple[int, ...], num_classes: int,
+                       filename: str) -> str | None:
+    """Why a prediction cannot be shown next to its ground truth (``filename`` names it), or None:
+    another size, or class indices outside the run's ``num_classes`` classes."""
+    if predicted.shape != tuple(truth_shape):
+        return f"{filename} has shape {predicted.shape}, the ground truth {tuple(truth_shape)}"
+    counts = np.bincount(predicted.ravel(), minlength=256)
+    outside = np.flatnonzero(counts[num_classes:]) + num_classes
+    if outside.size:
+        pixels = int(counts[outside].sum())
+        return (f"{filename} holds class {int(outside[0])} ({pixels} pixel{'s' if pixels != 1 else ''} outside "
+                f"the {num_classes} classes)")
+    return None
+
+
+def evaluated_on_another_index(metrics: Mapping, fingerprint: str) -> bool:
+    """Whether a run's metrics.json names another dataset index than ``fingerprint`` (then its
+    predictions' ids may name other images); False when the run does not say."""
+    dataset = metrics.get("dataset")
+    recorded = dataset.get("fingerprint") if isinstance(dataset, dict) else None
+    return isinstance(recorded, str) and bool(recorded) and recorded != fingerprint
 
 
 def wrong_share(truth: np.ndarray, predicted: np.ndarray) -> float:
@@ -103,15 +171,22 @@ def class_name_lookup(names: Sequence[str]) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- model comparison
 
+def _iou(metrics: dict) -> dict:
+    iou = metrics.get("iou")
+    return iou if isinstance(iou, dict) else {}
+
+
 def class_names(metrics: dict) -> list[str]:
     """A run's class names from its metrics.json (older runs only have the ``iou`` keys)."""
-    return list(metrics.get("class_names") or metrics.get("iou", {}))
+    names = metrics.get("class_names")
+    return [str(name) for name in (names if isinstance(names, list) and names else _iou(metrics))]
 
 
 def confusion_names(metrics: dict, size: int) -> list[str]:
     """A name for each of the ``size`` rows of a run's confusion matrix (which may have a sink
     row beyond the classes)."""
-    names = list(metrics.get("confusion_names") or class_names(metrics))
+    names = metrics.get("confusion_names")
+    names = [str(n) for n in names] if isinstance(names, list) and names else class_names(metrics)
     return names[:size] + [f"class {i}" for i in range(len(names), size)]
 
 
@@ -122,8 +197,9 @@ def iou_frame(metrics_by_run: Mapping[str, dict]) -> pd.DataFrame:
     for run, metrics in metrics_by_run.items():
         run_names = class_names(metrics)
         names += [name for name in run_names if name not in names]
-        iou = metrics.get("iou", {})
-        columns[run] = {**{name: iou.get(name) for name in run_names}, "mIoU": metrics.get("miou")}
+        iou = _iou(metrics)
+        columns[run] = {**{name: as_number(iou.get(name)) for name in run_names},
+                        "mIoU": as_number(metrics.get("miou"))}
     frame = pd.DataFrame(columns, index=names + ["mIoU"], dtype=float)
     frame.index.name = "class"
     return frame
@@ -158,6 +234,15 @@ def confused_images(ids: np.ndarray, matrices: np.ndarray, image_miou: Mapping[i
         "share of image": counts[order] / np.maximum(totals[order], 1),
         "image mIoU": [float(image_miou.get(int(i), np.nan)) for i in ids[order]],
     })
+
+
+def pick_pair(runs: Sequence[str], available: Sequence[str], classes_of: Mapping[str, str]) -> tuple[str, str]:
+    """Default runs A and B: the first selected run, and the next run (selected first) of its
+    class set, else simply the next run."""
+    order = list(dict.fromkeys([*runs, *available]))
+    first, others = order[0], order[1:]
+    same = [run for run in others if classes_of.get(run) == classes_of.get(first)]
+    return first, (same or others or [first])[0]
 
 
 def difference_frame(metrics_a: dict, metrics_b: dict) -> pd.DataFrame:

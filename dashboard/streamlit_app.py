@@ -17,11 +17,13 @@ if str(REPO) not in sys.path:
 import streamlit as st  # noqa: E402
 
 import training  # noqa: E402,F401  (the libraries' import-time environment)
+from dashboard import store  # noqa: E402
 
 st.set_page_config(page_title="Street-scene segmentation", page_icon=":material/traffic:", layout="wide")
 
+OVERVIEW = st.Page("app_pages/overview.py", title="Overview", icon=":material/leaderboard:", default=True)
 PAGES = [
-    st.Page("app_pages/overview.py", title="Overview", icon=":material/leaderboard:", default=True),
+    OVERVIEW,
     st.Page("app_pages/explorer.py", title="Image explorer", icon=":material/image_search:",
             url_path="explorer"),
     st.Page("app_pages/comparison.py", title="Model comparison", icon=":material/compare:",
@@ -29,4 +31,7 @@ PAGES = [
     st.Page("app_pages/deployed.py", title="Deployed model", icon=":material/cloud:", url_path="deployed"),
 ]
 
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+if page.url_path != OVERVIEW.url_path:  # the Overview lists the damage in full
+    store.problems_sidebar()
+page.run()

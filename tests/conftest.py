@@ -66,3 +66,41 @@ def dashboard_env(dashboard_store, monkeypatch):
     monkeypatch.setenv("CITYSCAPES_DATASET", str(dashboard_store.data_root))
     monkeypatch.setenv("SEGMENTATION_API_URL", "http://127.0.0.1:9")
     return dashboard_store
+
+
+@pytest.fixture
+def dashboard_store_copy(dashboard_store, tmp_path, monkeypatch):
+    """A copy of ``dashboard_store``'s run store in this test's folder, for a test to change or
+    damage (the dataset is shared, read-only); the environment of ``dashboard_env`` pointing at it."""
+    import shutil
+    from types import SimpleNamespace
+
+    artifacts = shutil.copytree(dashboard_store.artifacts, tmp_path / "copied" / "artifacts")
+    monkeypatch.setenv("ARTIFACTS_DIR", str(artifacts))
+    monkeypatch.setenv("CITYSCAPES_DATASET", str(dashboard_store.data_root))
+    monkeypatch.setenv("SEGMENTATION_API_URL", "http://127.0.0.1:9")
+    return SimpleNamespace(artifacts=artifacts, data_root=dashboard_store.data_root, runs=list(dashboard_store.runs))
+
+
+@pytest.fixture(scope="session")
+def class_sets_store(tmp_path_factory, dashboard_store):
+    """A run store with runs of two class sets on the tiny dataset: ``tiny_simple`` of
+    ``dashboard_store`` (categories8, copied, deployed) and ``tiny_city19`` (cityscapes19)."""
+    import shutil
+    from types import SimpleNamespace
+
+    from api_fixtures import TINY
+
+    from training.fit import runner as train_module
+    from training.fit.config import load_config
+    from training.runs.store import deploy
+
+    artifacts = tmp_path_factory.mktemp("class_sets_store") / "artifacts"
+    first = dashboard_store.runs[0]
+    shutil.copytree(dashboard_store.artifacts / "runs" / first, artifacts / "runs" / first)
+    config = load_config(None, TINY + [f"data.root={dashboard_store.data_root}", "name=tiny_city19",
+                                       "data.classes=cityscapes19"])
+    second = train_module.train(config, artifacts, verbose=0).name
+    deploy(first, artifacts)
+    return SimpleNamespace(artifacts=artifacts, data_root=dashboard_store.data_root, runs=[first, second],
+                           classes=["categories8", "cityscapes19"])

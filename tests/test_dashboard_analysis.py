@@ -43,6 +43,44 @@ def test_leaderboard_puts_the_best_test_miou_first_and_adds_minutes():
     assert list(runs.columns) == ["run", "miou", "train_seconds"]  # the cached table is left alone
 
 
+def test_leaderboard_puts_runs_without_a_test_miou_last():
+    runs = pd.DataFrame({"run": ["a", "b", "c"], "miou": [NAN, 0.7, 0.6], "train_seconds": [None, 60, 30]})
+    board = analysis.leaderboard(runs)
+    assert list(board["run"]) == ["b", "c", "a"]
+    assert _same(board["train_minutes"], [1.0, 0.5, NAN])
+
+
+@pytest.mark.parametrize("value, spec, unit, expected", [
+    (0.12345, ".3f", "", "0.123"),
+    (3, ".1f", "ms/image", "3.0 ms/image"),
+    (np.float32(0.5), ".2f", "M", "0.50 M"),
+    (None, ".3f", "", "-"),
+    (NAN, ".3f", "", "-"),
+    ("0.5", ".3f", "", "-"),  # a damaged metrics.json: a string where a number belongs
+    (True, ".3f", "", "-"),
+])
+def test_number_text(value, spec, unit, expected):
+    assert analysis.number_text(value, spec, unit) == expected
+
+
+def test_class_sets_note_only_for_several_class_sets():
+    assert analysis.class_sets_note(["categories8", "categories8"]) is None
+    assert analysis.class_sets_note([]) is None
+    note = analysis.class_sets_note(["categories8", "cityscapes19", "categories8"])
+    assert "categories8, cityscapes19" in note and "class set" in note
+
+
+def test_tradeoff_points_leave_out_runs_without_numbers_and_size_unknown_params_smallest():
+    runs = pd.DataFrame({"run": ["a", "b", "c", "d"], "miou": [0.5, NAN, 0.6, 0.7],
+                         "inference_ms": [3.0, 2.0, NAN, 1.0], "params": [2000, 10, 10, NAN]})
+    points, left_out = analysis.tradeoff_points(runs)
+    assert list(points["run"]) == ["a", "d"]
+    assert list(points["params"]) == [2000, 2000]
+    assert left_out == ["b", "c"]
+    none_known = runs.assign(params=NAN)
+    assert list(analysis.tradeoff_points(none_known)[0]["params"]) == [1, 1]
+
+
 # ---------------------------------------------------------------------------- image explorer
 
 # Image 1 has sky and car, 2 sky only, 3 car only, 4 both.
@@ -93,6 +131,40 @@ def test_wrong_share(truth, predicted, expected):
 #    [1, 0, 1]]      IoU_2 = 1 / (2 + 2 - 1) = 1/3;  class 3 occurs nowhere: NaN
 TRUTH = np.array([[0, 0, 1], [0, 1, 1], [2, 2, IGNORE_INDEX]], dtype=np.uint8)
 PREDICTED = np.array([[0, 1, 1], [0, 1, 2], [2, 0, 1]], dtype=np.uint8)
+
+
+def test_group_by_class_set_keeps_the_order_of_the_runs():
+    classes_of = {"a": "cityscapes19", "b": "categories8", "c": "cityscapes19"}
+    groups = analysis.group_by_class_set(["a", "b", "c"], classes_of)
+    assert list(groups.items()) == [("cityscapes19", ["a", "c"]), ("categories8", ["b"])]
+    assert analysis.group_by_class_set([], classes_of) == {}
+
+
+def test_prediction_problem():
+    fine = np.array([[0, 1], [7, 2]], dtype=np.uint8)
+    assert analysis.prediction_problem(fine, (2, 2), 8, "predictions/3.png") is None
+    assert analysis.prediction_problem(fine, (2, 3), 8, "predictions/3.png") == (
+        "predictions/3.png has shape (2, 2), the ground truth (2, 3)")
+    # an 8-class run's file holding 19-class indices, or a mask of garbage
+    outside = np.array([[0, 12], [200, 12]], dtype=np.uint8)
+    assert analysis.prediction_problem(outside, (2, 2), 8, "predictions/3.png") == (
+        "predictions/3.png holds class 12 (3 pixels outside the 8 classes)")
+    assert analysis.prediction_problem(outside, (2, 2), 19, "p.png") == (
+        "p.png holds class 200 (1 pixel outside the 19 classes)")
+    ignored = np.full((2, 2), IGNORE_INDEX, dtype=np.uint8)
+    assert "holds class 255" in analysis.prediction_problem(ignored, (2, 2), 19, "p.png")
+
+
+@pytest.mark.parametrize("metrics, expected", [
+    ({"dataset": {"fingerprint": "abc"}}, False),
+    ({"dataset": {"fingerprint": "old"}}, True),
+    ({"dataset": {"fingerprint": ""}}, False),
+    ({"dataset": {}}, False),
+    ({"dataset": "abc"}, False),
+    ({}, False),  # an older run does not say
+])
+def test_evaluated_on_another_index(metrics, expected):
+    assert analysis.evaluated_on_another_index(metrics, "abc") is expected
 
 
 def test_image_iou_of_a_three_by_three_pair():
@@ -177,6 +249,19 @@ def test_iou_frame_joins_the_class_sets_of_the_runs():
     assert _same(frame["r2"], [0.25, NAN, 0.75, 0.5])
 
 
+def test_iou_frame_of_a_damaged_metrics_json_has_nan_where_numbers_are_not_numbers():
+    damaged = {"class_names": ["sky", "car"], "iou": {"sky": "good", "car": 0.5}, "miou": [1]}
+    frame = analysis.iou_frame({"a": damaged, "b": {"iou": ["not", "a", "mapping"], "miou": 0.25}})
+    assert list(frame.index) == ["sky", "car", "mIoU"]
+    assert _same(frame["a"], [NAN, 0.5, NAN]) and _same(frame["b"], [NAN, NAN, 0.25])
+
+
+@pytest.mark.parametrize("value, expected", [(1, 1.0), (0.5, 0.5), (np.int64(3), 3.0), (None, NAN), ("0.5", NAN),
+                                             ([1], NAN), ({}, NAN), (True, NAN)])
+def test_as_number(value, expected):
+    assert _same(analysis.as_number(value), expected)
+
+
 def test_iou_frame_of_no_runs():
     frame = analysis.iou_frame({})
     assert list(frame.index) == ["mIoU"] and frame.empty
@@ -221,6 +306,23 @@ def test_confused_images_leaves_out_images_without_such_pixels_and_keeps_the_lim
     assert list(analysis.confused_images(IDS, MATRICES, {}, 0, 1, limit=2)["id"]) == [11, 10]
     empty = analysis.confused_images(IDS, np.zeros_like(MATRICES), {}, 0, 1)
     assert empty.empty and list(empty.columns) == ["id", "pixels", "share of image", "image mIoU"]
+
+
+@pytest.mark.parametrize("runs, expected", [
+    (["a", "b"], ("a", "c")),  # b is of another class set: the next of a's, c
+    (["b"], ("b", "d")),
+    (["d", "a"], ("d", "b")),
+    (["c"], ("c", "a")),
+])
+def test_pick_pair_prefers_a_run_of_the_same_class_set(runs, expected):
+    classes_of = {"a": "categories8", "b": "cityscapes19", "c": "categories8", "d": "cityscapes19"}
+    assert analysis.pick_pair(runs, ["a", "b", "c", "d"], classes_of) == expected
+
+
+def test_pick_pair_without_a_run_of_the_same_class_set():
+    classes_of = {"a": "categories8", "b": "cityscapes19"}
+    assert analysis.pick_pair(["a"], ["a", "b"], classes_of) == ("a", "b")
+    assert analysis.pick_pair(["a"], ["a"], classes_of) == ("a", "a")
 
 
 def test_difference_frame_is_b_minus_a():

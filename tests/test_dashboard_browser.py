@@ -131,16 +131,33 @@ def served(setting, tmp_path_factory):
 # ---------------------------------------------------------------------------- browser helpers
 
 def wait_rendered(page, timeout_ms: int = PAGE_TIMEOUT_MS) -> None:
-    """The script run has finished, and every image and plotly chart on the page has drawn."""
+    """The script run has finished, and every image and plotly chart on the page has drawn.
+
+    Streamlit loads some elements' code (plotly's among them) only when a page first shows one,
+    with a skeleton in its place meanwhile, for a second or more after the script has finished:
+    no skeleton may be left."""
     page.wait_for_selector(IDLE, timeout=timeout_ms)
     page.wait_for_function(
         """() => {
             const images = [...document.querySelectorAll('[data-testid="stImage"] img')];
             const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]').length;
             const drawn = document.querySelectorAll('[data-testid="stPlotlyChart"] .main-svg').length;
-            return images.every(img => img.complete && img.naturalWidth > 0) && drawn >= charts;
+            return document.querySelector('[data-testid="stMain"] h1') !== null
+                && document.querySelectorAll('[data-testid="stSkeleton"]').length === 0
+                && images.every(img => img.complete && img.naturalWidth > 0) && drawn >= charts;
         }""", timeout=timeout_ms)
     page.wait_for_selector(IDLE, timeout=timeout_ms)
+
+
+def wait_resized(page, timeout_ms: int = PAGE_TIMEOUT_MS) -> None:
+    """The page has taken the viewport's new size: every plotly chart is as wide as its container
+    again (the scrollbar that goes away widens the page, and plotly redraws on the resize event)."""
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(chart => {
+            const svg = chart.querySelector('.main-svg');
+            return svg !== null
+                && Math.abs(svg.getBoundingClientRect().width - chart.getBoundingClientRect().width) <= 1;
+        })""", timeout=timeout_ms)
 
 
 def full_page_screenshot(page, path: Path) -> None:
@@ -150,7 +167,7 @@ def full_page_screenshot(page, path: Path) -> None:
         return Math.max(main.scrollHeight, document.body.scrollHeight);
     }""")
     page.set_viewport_size({"width": WIDTH, "height": int(min(max(height, HEIGHT), 8000)) + 40})
-    page.wait_for_timeout(500)  # charts resize to the new viewport (a bound, not a measurement)
+    wait_resized(page)
     wait_rendered(page)
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size({"width": WIDTH, "height": HEIGHT})

@@ -2,7 +2,9 @@
 confusion, training curves, and run A against run B.
 
 Every number comes from the run store (metrics.json, confusion.npy, per_image_confusion.npy,
-per_image.csv, history.csv); the selected runs live in the URL (``?runs=a,b``).
+per_image.csv, history.csv); the selected runs live in the URL (``?runs=a,b``). Runs of different
+class sets are never mixed: the IoU bars and the curves come one chart per class set, and run A
+is only compared with a run B of its class set.
 """
 
 from __future__ import annotations
@@ -41,11 +43,21 @@ def confused_images(key, run: str, true_class: int, predicted_class: int) -> pd.
 
 # ---------------------------------------------------------------------------- the page
 
-def per_class_ui(key, runs: list[str]) -> None:
+def per_class_ui(key, groups: dict[str, list[str]]) -> None:
     st.subheader("IoU per class")
+    order = [run for runs in groups.values() for run in runs]  # a run keeps its colour across charts
+    for classes, runs in groups.items():
+        if len(groups) > 1:
+            st.markdown(f"**{classes}**: {', '.join(runs)}")
+        per_class_chart(key, runs, [order.index(run) for run in runs], classes)
+    st.caption("From each run's metrics.json (its evaluation split); "
+               "an empty cell: the class never occurs there.")
+
+
+def per_class_chart(key, runs: list[str], numbers: list[int], classes: str) -> None:
     frame = iou_frame(key, runs)
     figure = go.Figure()
-    for number, run in enumerate(runs):
+    for number, run in zip(numbers, runs, strict=True):
         values = frame[run].drop("mIoU")
         figure.add_bar(name=run, x=list(values.index), y=values.tolist(),
                        marker_color=COLORS[number % len(COLORS)], textposition="outside",
@@ -53,11 +65,9 @@ def per_class_ui(key, runs: list[str]) -> None:
                        hovertemplate=f"{run}<br>%{{x}}: %{{y:.3f}}<extra></extra>")
     figure.update_layout(barmode="group", height=380, margin=dict(l=10, r=10, t=10, b=10),
                          yaxis=dict(title="test IoU", range=[0, 1.08]), legend=dict(orientation="h", y=-0.15))
-    st.plotly_chart(figure, width="stretch", key="comparison_iou_chart")
+    st.plotly_chart(figure, width="stretch", key=f"comparison_iou_chart_{classes}")
     st.dataframe(frame, width="stretch",
                  column_config={run: st.column_config.NumberColumn(run, format="%.3f") for run in runs})
-    st.caption("From each run's metrics.json (its evaluation split); "
-               "an empty cell: the class never occurs there.")
 
 
 def _select_cell() -> None:
@@ -127,13 +137,25 @@ def confused_images_ui(key, run: str, a: int, b: int, names: list[str]) -> None:
         st.switch_page(EXPLORER, query_params=st.query_params.to_dict())
 
 
-def curves_ui(key, runs: list[str]) -> None:
+def curves_ui(key, groups: dict[str, list[str]]) -> None:
     st.subheader("Training curves")
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("loss", "mIoU"))
-    for number, run in enumerate(runs):
-        history = store.run_history(key, run)
-        if history.empty or "epoch" not in history:
+    runs = [run for members in groups.values() for run in members]
+    without = [run for run in runs if store.run_history(key, run).empty]
+    for classes, members in groups.items():
+        shown = [run for run in members if run not in without]
+        if not shown:
             continue
+        if len(groups) > 1:
+            st.markdown(f"**{classes}**: {', '.join(shown)}")
+        curves_chart(key, shown, [runs.index(run) for run in shown], classes)
+    st.caption("Solid: training; dashed: validation."
+               + (f" No training history: {', '.join(without)}." if without else ""))
+
+
+def curves_chart(key, runs: list[str], numbers: list[int], classes: str) -> None:
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("loss", "mIoU"))
+    for number, run in zip(numbers, runs, strict=True):
+        history = store.run_history(key, run)
         color = COLORS[number % len(COLORS)]
         for column, (train, validation) in enumerate((("loss", "val_loss"), ("miou", "val_miou")), start=1):
             for name, dash in ((train, "solid"), (validation, "dash")):
@@ -143,21 +165,28 @@ def curves_ui(key, runs: list[str]) -> None:
                                        line=dict(color=color, dash=dash), row=1, col=column)
     figure.update_xaxes(title_text="epoch")
     figure.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10))
-    st.plotly_chart(figure, width="stretch", key="comparison_curves")
-    st.caption("Solid: training; dashed: validation.")
+    st.plotly_chart(figure, width="stretch", key=f"comparison_curves_{classes}")
 
 
-def difference_ui(key, available: list[str], runs: list[str]) -> None:
+def difference_ui(key, available: list[str], runs: list[str], classes_of: dict[str, str]) -> None:
     st.subheader("Run A against run B")
     if len(available) < 2:
         st.caption("One run only: train another to compare.")
         return
-    defaults = (runs + [r for r in available if r not in runs])[:2]
+    defaults = analysis.pick_pair(runs, available, classes_of)
     left, right = st.columns(2)
-    run_a = left.selectbox("Run A", available, index=available.index(defaults[0]), key="comparison_run_a")
-    run_b = right.selectbox("Run B", available, index=available.index(defaults[1]), key="comparison_run_b")
+    label = (lambda run: f"{run} ({classes_of[run]})") if len(set(classes_of.values())) > 1 else str
+    run_a = left.selectbox("Run A", available, index=available.index(defaults[0]), key="comparison_run_a",
+                           format_func=label)
+    run_b = right.selectbox("Run B", available, index=available.index(defaults[1]), key="comparison_run_b",
+                            format_func=label)
     if run_a == run_b:
         st.caption("Choose two different runs.")
+        return
+    if classes_of[run_a] != classes_of[run_b]:
+        st.info(f"{run_a} predicts the class set {classes_of[run_a]}, {run_b} the class set "
+                f"{classes_of[run_b]}: their classes and mIoU cannot be compared. Choose two runs of one "
+                "class set.")
         return
     frame = analysis.difference_frame(store.run_metrics(key, run_a), store.run_metrics(key, run_b))
     per_class = frame.drop("mIoU")
@@ -172,7 +201,9 @@ def difference_ui(key, available: list[str], runs: list[str]) -> None:
                                     zeroline=True, zerolinewidth=2),
                          yaxis=dict(autorange="reversed"))
     st.plotly_chart(figure, width="stretch", key="comparison_difference")
-    st.metric("mIoU of B (against A)", f"{frame.loc['mIoU', 'B']:.3f}", f"{frame.loc['mIoU', 'B - A']:+.3f}")
+    change = analysis.number_text(frame.loc["mIoU", "B - A"], "+.3f")
+    st.metric("mIoU of B (against A)", analysis.number_text(frame.loc["mIoU", "B"]),
+              None if change == "-" else change)
     st.dataframe(frame, width="stretch", column_config={
         name: st.column_config.NumberColumn(name, format="%+.3f" if name == "B - A" else "%.3f")
         for name in ("A", "B", "B - A")})
@@ -187,15 +218,16 @@ def main() -> None:
     if not runs:
         st.info("Choose at least one run.")
         st.stop()
-    classes = {store.run_metrics(key, run).get("classes") for run in runs}
-    if len(classes) > 1:
-        st.warning(f"These runs predict different class sets ({', '.join(sorted(map(str, classes)))}): "
-                   "compare runs of one class set.")
-    per_class_ui(key, runs)
+    classes_of = store.run_classes(key)
+    groups = analysis.group_by_class_set(runs, classes_of)
+    if len(groups) > 1:
+        st.info("These runs predict different class sets, which are never mixed in one chart or table: "
+                + "; ".join(f"{classes}: {', '.join(members)}" for classes, members in groups.items()) + ".")
+    per_class_ui(key, groups)
     run, a, b, names = confusion_ui(key, runs)
     confused_images_ui(key, run, a, b, names)
-    curves_ui(key, runs)
-    difference_ui(key, available, runs)
+    curves_ui(key, groups)
+    difference_ui(key, available, runs, classes_of)
 
 
 main()

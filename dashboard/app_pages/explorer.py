@@ -5,6 +5,9 @@ ground truth contains, or the worst images of a run first), then see the photo, 
 truth, each run's prediction and error map, this image's per-class IoU for every run, and a
 zoomable picture that tells the true and the predicted class under the cursor.
 
+Each run is shown and scored in its own class set (categories8, cityscapes19): its ground truth,
+colours, legend and per-class IoU; runs of different class sets get one of each per class set.
+
 The image id and the runs live in the URL (``?id=301&runs=a,b``): a link reproduces the view.
 """
 
@@ -23,6 +26,9 @@ from PIL import Image
 import dashboard.analysis as analysis
 import dashboard.state as state
 import dashboard.store as store
+from training.data.cityscapes import DatasetError
+from training.data.labels import get_class_set
+from training.runs.store import ArtifactError
 from training.viz import error_map, legend_html, overlay
 
 SPLITS = ("test", "validation", "train", "all")
@@ -32,24 +38,31 @@ HOVER_VIEWS = ("prediction", "error map", "ground truth", "photo")
 # Session-state keys: the widgets, and what the URL said when we last wrote it.
 ID_KEY, RUNS_KEY = "explorer_id", "explorer_runs"
 SPLIT_KEY, CLASSES_KEY, ORDER_KEY = "explorer_split", "explorer_classes", "explorer_order"
+CLASS_SET_KEY = "explorer_class_set"
 URL_ID, URL_RUNS = "_explorer_url_id", "_explorer_url_runs"
 
 
 # ---------------------------------------------------------------------------- data
 
 @st.cache_data(show_spinner=False)
-def candidate_ids(key, split: str, classes: tuple[str, ...], order_run: str) -> list[int]:
-    """Ids of ``split`` whose ground truth holds every class of ``classes``, in id order, or
-    (``order_run`` set) only those the run evaluated, its lowest per-image mIoU first."""
+def candidate_ids(key, split: str, class_set: str, classes: tuple[str, ...], order_run: str) -> list[int]:
+    """Ids of ``split`` whose ground truth (in ``class_set``) holds every class of ``classes``, in
+    id order, or (``order_run`` set) only those the run evaluated, its lowest per-image mIoU first."""
     ids = [entry.id for entry in store.dataset(key).index.split(split)]
-    presence = store.class_presence(key, split) if classes else None
-    per_image = store.per_image(key, order_run) if order_run else None
+    presence = store.class_presence(key, split, class_set) if classes else None
+    per_image = store.per_image(key, order_run) if order_run in store.run_classes(key) else None
     return analysis.filter_and_rank_ids(ids, classes, presence, per_image)
+
+
+def _filter_class_set(key) -> str:
+    """The class set of the "Ground truth contains" filter: the sidebar's choice, else the data's."""
+    return st.session_state.get(CLASS_SET_KEY) or store.data_settings(key).classes
 
 
 def _current_candidates() -> list[int]:
     """The candidates for the filter widgets' values (for callbacks, which run before the page)."""
-    return candidate_ids(store.store_key(), st.session_state.get(SPLIT_KEY, SPLITS[0]),
+    key = store.store_key()
+    return candidate_ids(key, st.session_state.get(SPLIT_KEY, SPLITS[0]), _filter_class_set(key),
                          tuple(st.session_state.get(CLASSES_KEY, ())), st.session_state.get(ORDER_KEY, BY_ID))
 
 
@@ -115,18 +128,32 @@ def _first_candidate() -> None:
         st.session_state[ID_KEY] = ids[0]
 
 
-def filters_ui(key, runs: list[str], class_names: tuple[str, ...]) -> tuple[str, tuple[str, ...], str]:
-    """Sidebar: split, classes present, order. Returns (split, classes, order run or BY_ID)."""
+def _class_set_changed() -> None:
+    st.session_state[CLASSES_KEY] = []  # the names of another class set
+    _first_candidate()
+
+
+def filters_ui(key, runs: list[str], class_sets: list[str]) -> tuple[str, str, tuple[str, ...], str]:
+    """Sidebar: split, classes present (in a class set of the runs, when they have several),
+    order. Returns (split, class set, classes, order run or BY_ID)."""
     st.sidebar.subheader("Images")
     split = st.sidebar.selectbox("Split", SPLITS, key=SPLIT_KEY, on_change=_first_candidate,
                                  help="Runs store predictions for their evaluation split (usually test).")
-    classes = st.sidebar.multiselect("Ground truth contains", class_names, key=CLASSES_KEY,
+    class_set = _filter_class_set(key)
+    if class_set not in class_sets:
+        class_set = class_sets[0]
+        st.session_state.pop(CLASS_SET_KEY, None)
+    if len(class_sets) > 1:
+        class_set = st.sidebar.selectbox("Class set", class_sets, key=CLASS_SET_KEY, on_change=_class_set_changed,
+                                         help="The runs predict different class sets: the filter below "
+                                              "names the classes of this one.")
+    classes = st.sidebar.multiselect("Ground truth contains", get_class_set(class_set).names, key=CLASSES_KEY,
                                      on_change=_first_candidate, placeholder="any classes")
     order = st.sidebar.selectbox("Order", [BY_ID, *runs], key=ORDER_KEY, on_change=_first_candidate,
                                  format_func=lambda run: f"worst first: {run}" if run else "by id",
                                  help="Worst first: the images the run evaluated, "
                                       "lowest per-image mIoU first.")
-    return split, tuple(classes), order
+    return split, class_set, tuple(classes), order
 
 
 def image_id_ui(key, candidates: list[int]) -> int:
@@ -165,33 +192,57 @@ def display_ui() -> tuple[float, str]:
 
 # ---------------------------------------------------------------------------- showing it
 
-def images_ui(key, image_id: int, runs: list[str], table: pd.DataFrame, opacity: float) -> dict:
-    """Photo, ground truth, then each run's prediction and error map. Returns the predictions."""
-    data = store.dataset(key)
-    class_set = data.class_set
-    photo, truth = store.photo_and_truth(key, image_id)
-    top = st.columns(max(2, len(runs)))
+def _label(classes: str, several: bool) -> str:
+    return f" ({classes})" if several else ""
+
+
+def images_ui(key, image_id: int, groups: dict[str, list[str]], table: pd.DataFrame,
+              opacity: float) -> dict[str, dict[str, np.ndarray]]:
+    """Photo and the ground truth in each class set of the runs, then each run's prediction and
+    error map in its own class set. Returns the predictions, by class set then run."""
+    photo, _ = store.photo_and_labels(key, image_id)
+    runs = [run for members in groups.values() for run in members]
+    several = len(groups) > 1
+    for classes in groups:
+        class_set = get_class_set(classes)
+        st.markdown((f"**{classes}** " if several else "") + legend_html(class_set.names, class_set.colors),
+                    unsafe_allow_html=True)
+    top = st.columns(max(2, 1 + len(groups), len(runs)))
     top[0].image(photo, caption="photo", width="stretch")
-    top[1].image(overlay(photo, class_set.colorize(truth), opacity), caption="ground truth",
-                 width="stretch")
-    predictions: dict[str, np.ndarray] = {}
+    for column, classes in zip(top[1:], groups, strict=False):
+        truth = store.photo_and_truth(key, image_id, classes)[1]
+        column.image(overlay(photo, get_class_set(classes).colorize(truth), opacity),
+                     caption="ground truth" + _label(classes, several), width="stretch")
+    predictions: dict[str, dict[str, np.ndarray]] = {classes: {} for classes in groups}
     if not runs:
         st.info("Choose runs in the sidebar to see their predictions.")
         return predictions
     split_of = dict(zip(table["run"], table["split"], strict=True))
+    fingerprint = store.dataset(key).index.fingerprint()
     prediction_row, error_row = st.columns(max(2, len(runs))), st.columns(max(2, len(runs)))
     # the rows are as wide as the photo and ground-truth row (two columns at least), so pictures line up
-    for column, errors, run in zip(prediction_row, error_row, runs, strict=False):
-        predicted = store.prediction(key, run, image_id)
+    cells = [(classes, run) for classes, members in groups.items() for run in members]
+    for column, errors, (classes, run) in zip(prediction_row, error_row, cells, strict=False):
+        class_set = get_class_set(classes)
+        try:
+            predicted = store.prediction(key, run, image_id)
+        except ArtifactError as error:
+            column.warning(f"Run {store.readable(error, key).removeprefix('run ')}")
+            continue
         if predicted is None:
             column.info(f"Run {run} evaluated the {split_of.get(run) or 'test'} split only: "
                         f"no prediction for image {image_id}.")
             continue
-        if predicted.shape != truth.shape:
-            column.warning(f"Run {run}: prediction {predicted.shape} and ground truth {truth.shape} "
-                           "differ in size.")
+        truth = store.photo_and_truth(key, image_id, classes)[1]
+        problem = analysis.prediction_problem(predicted, truth.shape, class_set.num_classes,
+                                              f"predictions/{image_id}.png")
+        if problem:
+            column.warning(f"Run {run}: {problem}.")
             continue
-        predictions[run] = predicted
+        if analysis.evaluated_on_another_index(store.run_metrics(key, run), fingerprint):
+            column.warning(f"{run} was evaluated on another index of the dataset: its image {image_id} "
+                           "may be another picture than this one.")
+        predictions[classes][run] = predicted
         wrong = analysis.wrong_share(truth, predicted)
         column.image(overlay(photo, class_set.colorize(predicted), opacity),
                      caption=f"{run}: prediction", width="stretch")
@@ -202,41 +253,51 @@ def images_ui(key, image_id: int, runs: list[str], table: pd.DataFrame, opacity:
     return predictions
 
 
-def iou_ui(key, image_id: int, predictions: dict[str, np.ndarray]) -> None:
-    class_names = store.dataset(key).class_set.names
-    _, truth = store.photo_and_truth(key, image_id)
+def iou_ui(key, image_id: int, predictions: dict[str, dict[str, np.ndarray]]) -> None:
     st.subheader("This image, per class")
-    if not predictions:
+    if not any(predictions.values()):
         st.caption("No selected run has a prediction for this image.")
         return
-    frame = analysis.iou_table(truth, predictions, class_names)
-    config = {run: st.column_config.NumberColumn(run, format="%.3f") for run in predictions}
-    config["share of image"] = st.column_config.NumberColumn("share of image (truth)", format="percent")
-    st.dataframe(frame, column_config=config, width="stretch")
-    st.caption("IoU of this image alone (empty: the class is neither in the ground truth nor predicted).")
+    several = len(predictions) > 1
+    for classes, runs in predictions.items():
+        if not runs:
+            continue
+        if several:
+            st.markdown(f"**{classes}**: {', '.join(runs)}")
+        truth = store.photo_and_truth(key, image_id, classes)[1]
+        frame = analysis.iou_table(truth, runs, get_class_set(classes).names)
+        config = {run: st.column_config.NumberColumn(run, format="%.3f") for run in runs}
+        config["share of image"] = st.column_config.NumberColumn("share of image (truth)", format="percent")
+        st.dataframe(frame, column_config=config, width="stretch")
+    st.caption("IoU of this image alone (empty: the class is neither in the ground truth nor predicted)"
+               + ("; each class set against the ground truth in its own classes." if several else "."))
 
 
-def hover_ui(key, image_id: int, predictions: dict[str, np.ndarray], opacity: float, view: str) -> None:
-    data = store.dataset(key)
-    photo, truth = store.photo_and_truth(key, image_id)
+def hover_ui(key, image_id: int, predictions: dict[str, dict[str, np.ndarray]], default_classes: str,
+             opacity: float, view: str) -> None:
     st.subheader("Zoom and hover")
+    classes_of = {run: classes for classes, runs in predictions.items() for run in runs}
     run = None
-    if predictions:
-        run = st.selectbox("Run under the cursor", list(predictions), key="explorer_hover_run")
-    predicted = predictions.get(run) if run else None
+    if classes_of:
+        run = st.selectbox("Run under the cursor", list(classes_of), key="explorer_hover_run")
+    classes = classes_of.get(run, default_classes)
+    class_set = get_class_set(classes)
+    photo, truth = store.photo_and_truth(key, image_id, classes)
+    predicted = predictions[classes][run] if run else None
     if view == "prediction" and predicted is not None:
-        picture = overlay(photo, data.class_set.colorize(predicted), opacity)
+        picture = overlay(photo, class_set.colorize(predicted), opacity)
     elif view == "error map" and predicted is not None:
-        picture = error_map(photo, truth, predicted, data.class_set)
+        picture = error_map(photo, truth, predicted, class_set)
     elif view == "photo":
         picture = photo
     else:
-        picture = overlay(photo, data.class_set.colorize(truth), opacity)
+        picture = overlay(photo, class_set.colorize(truth), opacity)
         view = "ground truth"
     title = f"image {image_id}: {view}" + (f" ({run})" if run and view in ("prediction", "error map") else "")
-    st.plotly_chart(hover_figure(picture, truth, predicted, data.class_set.names, title),
+    st.plotly_chart(hover_figure(picture, truth, predicted, class_set.names, title),
                     width="stretch", config={"displaylogo": False}, key="explorer_hover_chart")
-    st.caption("Drag to zoom, double-click to reset; the cursor tells the true and the predicted class.")
+    st.caption("Drag to zoom, double-click to reset; the cursor tells the true and the predicted class"
+               + (f" (in {classes})." if len(predictions) > 1 else "."))
 
 
 def main() -> None:
@@ -244,22 +305,34 @@ def main() -> None:
     key = store.store_key()
     data = store.dataset(key)
     available = list(table["run"])
+    classes_of = store.run_classes(key)
     st.title("Image explorer")
 
     runs = state.runs_ui(available, RUNS_KEY, URL_RUNS, st.sidebar)
-    split, classes, order = filters_ui(key, available, data.class_set.names)
+    unknown = [run for run in runs if not store.known_class_set(classes_of[run])]
+    for run in unknown:
+        st.warning(f"Run {run} predicts the class set {classes_of[run]!r}, which this dashboard does not know.")
+    runs = [run for run in runs if run not in unknown]
+    class_sets = list(dict.fromkeys([data.class_set.name, *(classes_of[run] for run in available
+                                                             if store.known_class_set(classes_of[run]))]))
+    split, filter_set, classes, order = filters_ui(key, available, class_sets)
     opacity, view = display_ui()
 
-    candidates = candidate_ids(key, split, classes, order)
+    candidates = candidate_ids(key, split, filter_set, classes, order)
     image_id = image_id_ui(key, candidates)
     entry = data.index[image_id]
     st.caption(f"Image {image_id} · {entry.split} · {entry.city} · {entry.stem} — "
                f"{analysis.position_text(image_id, candidates, split, classes, order)}")
-    st.markdown(legend_html(data.class_set.names, data.class_set.colors), unsafe_allow_html=True)
 
-    predictions = images_ui(key, image_id, runs, table, opacity)
+    try:
+        store.photo_and_labels(key, image_id)
+    except DatasetError as error:
+        st.error(f"Image {image_id} cannot be read: {store.readable(error, key, data.root)}")
+        st.stop()
+    groups = analysis.group_by_class_set(runs, classes_of) or {data.class_set.name: []}
+    predictions = images_ui(key, image_id, groups, table, opacity)
     iou_ui(key, image_id, predictions)
-    hover_ui(key, image_id, predictions, opacity, view)
+    hover_ui(key, image_id, predictions, next(iter(groups)), opacity, view)
 
 
 main()

@@ -1,0 +1,107 @@
+"""Helpers of the dashboard's AppTest tests: opening a page, every text a page shows, and a
+stand-in for the segmentation API (the Deployed model page needs one to show anything of the
+store) that answers like the API from a run's files."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "streamlit_app.py")
+PAGES = {"overview": "app_pages/overview.py", "explorer": "app_pages/explorer.py",
+         "comparison": "app_pages/comparison.py", "deployed": "app_pages/deployed.py"}
+
+
+def open_page(page: str, query_params: dict | None = None) -> AppTest:
+    """The app opened on ``page`` (a key of ``PAGES``), the URL holding ``query_params``."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(query_params or {})
+    at.run()
+    if page != "overview":
+        at.switch_page(PAGES[page]).run()
+    return at
+
+
+def shown_text(at: AppTest) -> str:
+    """Everything the page sends to the browser (every element's message, tables and charts
+    included), as one string: to look for what must never be shown, such as an absolute path."""
+    parts = []
+
+    def walk(node):
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            parts.append(str(proto))
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return "\n".join(parts)
+
+
+def notes(at: AppTest) -> str:
+    """The text of every warning, error, info, caption and markdown (body and sidebar)."""
+    elements = [*at.warning, *at.error, *at.info, *at.caption, *at.markdown]
+    return "\n".join(str(element.value) for element in elements)
+
+
+def image_captions(at: AppTest) -> list[str]:
+    return [caption for image in at.image for caption in image.captions]
+
+
+# ---------------------------------------------------------------------------- a stand-in API
+
+def _png(rgb: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+@contextmanager
+def fake_api(run: str = "tiny_simple", class_names=("void", "flat"), colors=((0, 0, 0), (128, 64, 128))):
+    """An HTTP server on a free loopback port that answers ``/health`` and
+    ``/api/images/<id>/segmentation`` as the API does (16 x 32 pictures); yields its URL."""
+    picture = _png(np.zeros((16, 32, 3), dtype=np.uint8))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/health":
+                self._json({"status": "ok", "run": run, "model_loaded": True})
+            elif match := re.fullmatch(r"/api/images/(\d+)/segmentation(\?.*)?", self.path):
+                self._json({
+                    "run": run, "image_id": int(match.group(1)), "model": "simple", "classes": "categories8",
+                    "class_names": list(class_names), "colors": [list(c) for c in colors],
+                    "ground_truth": {"color_png": picture}, "prediction": {"color_png": picture},
+                    "iou": {name: 0.5 for name in class_names}, "miou": 0.5, "pixel_accuracy": 0.75,
+                    "inference_ms": 1.5, "width": 32, "height": 16, "cached": False})
+            else:
+                self.send_error(404)
+
+        def _json(self, payload):
+            body = json.dumps(payload).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
