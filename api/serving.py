@@ -32,6 +32,7 @@ from training.data.cityscapes import REPO_ROOT, DatasetError
 from training.data.dataset import Dataset, DataSettings
 from training.data.index import load_or_build_index
 from training.data.labels import get_class_set
+from training.files import file_stamp
 from training.runs.store import ArtifactError, Run, artifacts_dir, deployed_record, get_run
 
 log = logging.getLogger(__name__)
@@ -79,15 +80,6 @@ class ByteLRU:
 def identity(run: Run) -> tuple[str, str]:
     """What a run is, for caches: its name and its uid (names are reused, uids never)."""
     return run.name, run.uid
-
-
-def file_stamp(path: os.PathLike) -> tuple | None:
-    """Inode, modification time and size: a file replaced or rewritten gets another stamp."""
-    try:
-        status = os.stat(path)
-    except OSError:
-        return None
-    return status.st_ino, status.st_mtime_ns, status.st_size
 
 
 class Serving:
@@ -165,13 +157,7 @@ class Serving:
         """
         key = identity(run)
         if key not in self._configs:
-            config = run.config
-            data = config.get("data")
-            try:
-                size = int(data["height"]), int(data["width"])
-            except (KeyError, TypeError, ValueError):
-                raise ArtifactError(f"run {run.name}: config.yaml has no data.height and data.width") from None
-            settings = DataSettings.from_config(config)
+            config, size, settings = run.config, run.input_size, run.data_settings
             if not all(path is None or isinstance(path, str) for path in (settings.root, settings.index)):
                 raise ArtifactError(f"run {run.name}: config.yaml: data.root and data.index must be paths")
             try:

@@ -30,6 +30,7 @@ from training.data.cityscapes import DatasetError, read_label_ids, read_pair
 from training.data.dataset import Dataset, DataSettings
 from training.data.index import DatasetIndex
 from training.data.labels import CLASS_SET_NAMES, get_class_set
+from training.files import file_stamp
 from training.runs.store import ArtifactError, Run, artifacts_dir, deployed_run, get_run, list_runs, store_version
 from training.runs.summary import run_summaries
 
@@ -46,14 +47,6 @@ class StoreKey(NamedTuple):
     artifacts: str
     version: tuple  # training.runs.store.store_version
     data: tuple  # $CITYSCAPES_DATASET, and (index file, stamp) of every index the runs read
-
-
-def _stamp(path: str) -> tuple | None:
-    try:
-        status = os.stat(path)
-    except OSError:
-        return None
-    return status.st_ino, status.st_mtime_ns, status.st_size
 
 
 @st.cache_data(show_spinner=False)
@@ -78,7 +71,7 @@ def store_key() -> StoreKey:
     version = store_version(artifacts)
     environment = os.environ.get("CITYSCAPES_DATASET", "")
     files = _index_files(artifacts, version, environment)
-    return StoreKey(artifacts, version, (environment, tuple((path, _stamp(path)) for path in files)))
+    return StoreKey(artifacts, version, (environment, tuple((path, file_stamp(path)) for path in files)))
 
 
 def readable(error: Exception | str, key: StoreKey | None = None, data_root: str | Path | None = None) -> str:

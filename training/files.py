@@ -75,6 +75,16 @@ def fsync_tree(folder: str | os.PathLike) -> None:
     fsync_directory(folder)
 
 
+def file_stamp(path: str | os.PathLike) -> tuple | None:
+    """Inode, modification time and size (None when the file is not there): a file replaced or
+    rewritten gets another stamp. Cache keys use it where reading the file would cost too much."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_ino, status.st_mtime_ns, status.st_size
+
+
 def finite_or_none(value, digits: int | None = None) -> float | None:
     """A float, rounded to ``digits`` if given; None for NaN, infinities and None.
 

@@ -36,7 +36,7 @@ from PIL import Image
 
 from training.data.cityscapes import REPO_ROOT
 from training.data.dataset import DataSettings
-from training.files import fsync_directory, fsync_tree, write_json_atomic
+from training.files import file_stamp, fsync_directory, fsync_tree, write_json_atomic
 
 DEFAULT_ARTIFACTS = REPO_ROOT / "artifacts"
 RUNS, STAGING_PREFIX, DEPLOYED = "runs", ".staging-", "deployed.json"
@@ -317,21 +317,13 @@ def get_run(name: str, root: str | os.PathLike | None = None) -> Run:
     return Run(name, path)
 
 
-def _stamp(path: Path) -> tuple | None:
-    try:
-        status = path.stat()
-    except OSError:
-        return None
-    return status.st_ino, status.st_mtime_ns, status.st_size
-
-
 def store_version(root: str | os.PathLike | None = None) -> tuple:
     """A cache key for readers, from ``stat`` calls only: it changes whenever a run is published,
     removed, replaced under the same name (a new metrics.json) or deployed."""
     base = artifacts_dir(root)
     runs = base / RUNS
     names = sorted(p.name for p in runs.iterdir() if not p.name.startswith(".")) if runs.is_dir() else []
-    return tuple((name, _stamp(runs / name / "metrics.json")) for name in names), _stamp(base / DEPLOYED)
+    return tuple((name, file_stamp(runs / name / "metrics.json")) for name in names), file_stamp(base / DEPLOYED)
 
 
 # ---------------------------------------------------------------------------- deployment
