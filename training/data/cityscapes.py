@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from training.data.labels import NUM_LABEL_IDS
+from training.data.png import PngError, decode_png, read_header
 
 OFFICIAL_SPLITS = ("train", "val")
 IMAGE_DIR, LABEL_DIR = "leftImg8bit", "gtFine"
@@ -148,28 +149,35 @@ def check_pair_header(root: Path, pair: Pair) -> tuple[int, int]:
         return image.height, image.width
 
 
+def _read_png_file(path: Path, mode: str, what: str) -> np.ndarray:
+    """Decode ``path`` with ``training.data.png`` after checking its header: mode, pixel limit."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        header = read_header(data)
+    except PngError:
+        raise DatasetError(f"{path}: not a readable PNG") from None
+    if header.mode != mode:
+        raise DatasetError(f"{path}: mode {header.mode}, expected {mode} ({what})")
+    try:
+        return decode_png(data, MAX_IMAGE_PIXELS)
+    except PngError as exc:
+        raise DatasetError(f"{path}: {exc}") from None
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB; raises ``DatasetError`` naming the file if it cannot."""
-    path = Path(path)
-    with open_png(path) as image:
-        if image.mode != "RGB":
-            raise DatasetError(f"{path}: mode {image.mode}, expected RGB (8-bit colour)")
-        try:
-            return np.asarray(image)
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise DatasetError(f"{path}: corrupt PNG ({exc})") from None
+    return _read_png_file(Path(path), "RGB", "8-bit colour")
 
 
 def read_label_ids(path: str | os.PathLike, check_values: bool = True) -> np.ndarray:
     """``(H, W)`` uint8 Cityscapes labelIds; with ``check_values`` every id must be in the table."""
     path = Path(path)
-    with open_png(path) as label:
-        if label.mode != "L":
-            raise DatasetError(f"{path}: mode {label.mode}, expected L (8-bit labelIds)")
-        try:
-            label_ids = np.asarray(label)
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise DatasetError(f"{path}: corrupt PNG ({exc})") from None
+    label_ids = _read_png_file(path, "L", "8-bit labelIds")
     if check_values:
         check_label_values(label_ids, path)
     return label_ids

@@ -34,8 +34,9 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from training.data.cityscapes import REPO_ROOT
+from training.data.cityscapes import MAX_IMAGE_PIXELS, REPO_ROOT
 from training.data.dataset import DataSettings
+from training.data.png import PngError, read_png
 from training.files import file_stamp, fsync_directory, fsync_tree, write_json_atomic
 
 DEFAULT_ARTIFACTS = REPO_ROOT / "artifacts"
@@ -276,13 +277,13 @@ class Run:
         file (relative to the run) when it is missing or not a single-channel PNG."""
         filename = f"predictions/{int(image_id)}.png"
         try:
-            with Image.open(self.prediction_path(image_id)) as image:
-                if image.mode not in ("P", "L"):
-                    raise ArtifactError(f"run {self.name}: {filename} is {image.mode}, not a class-index PNG")
-                return np.asarray(image)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            header, classes = read_png(self.prediction_path(image_id), MAX_IMAGE_PIXELS)
+        except (OSError, PngError) as exc:
             raise ArtifactError(f"run {self.name}: {filename} is not a readable PNG "
                                 f"({type(exc).__name__})") from None
+        if header.mode not in ("P", "L"):
+            raise ArtifactError(f"run {self.name}: {filename} is {header.mode}, not a class-index PNG")
+        return classes
 
 
 def _read_csv(path: Path) -> list[dict]:
