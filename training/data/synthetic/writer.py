@@ -24,9 +24,9 @@ from training.data.synthetic.styles import CITY_STYLES, TRAIN_CITIES, VAL_CITIES
 SPLIT_CODES = {"train": 0, "val": 1}
 SPLIT_CITIES = {"train": TRAIN_CITIES, "val": VAL_CITIES}
 FRAME = 19  # the annotated frame of every Cityscapes snippet is frame 000019
-# Camera noise makes the RGB nearly incompressible and it dominated writing time: libpng's
-# Huffman-only strategy is twice as fast as deflate and smaller. Label maps are flat: zlib level 1.
-RGB_PNG = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
+# Camera noise makes the RGB nearly incompressible; zlib level 3 with libpng's adaptive filters
+# writes it 3x faster than level 6 and within 6% of its size. Label maps are flat: zlib level 1.
+RGB_PNG = [cv2.IMWRITE_PNG_COMPRESSION, 3]
 LABEL_PNG = {"format": "PNG", "compress_level": 1, "optimize": False}
 
 
