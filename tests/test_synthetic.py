@@ -141,3 +141,18 @@ def test_scenes_contain_objects_on_average():
 def test_unknown_city_is_rejected():
     with pytest.raises(KeyError):
         render_scene(0, "nowhere")
+
+
+def test_a_full_size_frame_weighs_and_decodes_like_a_cityscapes_photo(tmp_path):
+    """The 2048x1024 stand-in must cost what a genuine frame costs (2.1-2.2 MB of sensor noise),
+    or every full-resolution benchmark measures an easier problem than our users have."""
+    from training.data.synthetic.writer import Job, write_image
+
+    write_image(Job("val", "dunmore", "dunmore_000000_000019", 5, 1024, 2048, str(tmp_path)))
+    photo = next((tmp_path / "leftImg8bit").rglob("*.png"))
+    assert 1.8e6 < photo.stat().st_size < 3.2e6
+    with Image.open(photo) as image:
+        assert (image.mode, image.size) == ("RGB", (2048, 1024))
+        pixels = np.asarray(image).astype(np.int16)
+    # Noise shared by neighbours (a blur after the sensor), yet present everywhere.
+    assert 0.5 < np.abs(np.diff(pixels[300:700, 100:1900], axis=1)).mean() < 8
