@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from training.data.resize import resize_pair
 from training.fit.augment import AUGMENTATIONS, build_augmentation, describe
 
 # Pure colours (channels 0 or 255): gamma keeps them, blur and emboss only touch edges, so a
@@ -57,17 +58,56 @@ def test_geometric_transforms_really_move_pixels():
     assert changed >= 4  # p = 0.5 each for flip, elastic, grid distortion
 
 
-def test_scale_crops_at_one_and_two_times_the_training_size():
-    height, width = 64, 128
-    rows, cols = np.mgrid[0:height * 2, 0:width * 2]
-    image = np.stack([rows, cols, np.zeros_like(rows)], -1).astype(np.uint8)  # position encoded
-    mask = np.zeros((height * 2, width * 2), np.uint8)
-    spans = set()
-    for seed in range(12):
-        out, _ = build_augmentation("scale", (32, 64), seed=seed)(image, mask)
-        spans.add(int(out[:, :, 1].max()) - int(out[:, :, 1].min()))
-    # a 64-wide crop spans ~63 columns, a 128-wide one ~127: both scales occur
-    assert min(spans) < 70 and max(spans) > 110
+def _windows(image, size):
+    """Every ``size`` window of ``image``, and its mirror image."""
+    height, width = size
+    for top in range(image.shape[0] - height + 1):
+        for left in range(image.shape[1] - width + 1):
+            window = image[top:top + height, left:left + width]
+            yield window
+            yield window[:, ::-1]
+
+
+def test_scale_shows_the_frame_at_the_evaluation_scale_or_twice_it():
+    """The rule on a hand-made frame: 64x128, trained at 16x32, so evaluation shrinks it 4x and a
+    16x16 car becomes 4x4. A ``scale`` example is the evaluation input (zoom 1) or a 16x32 window
+    of the frame at 32x64 (zoom 2, the car 8x8), each possibly mirrored: never anything else."""
+    rows, cols = np.mgrid[0:64, 0:128]
+    frame = np.stack([rows * 4, cols * 2, (rows + cols) % 256], -1).astype(np.uint8)  # position encoded
+    mask = np.full((64, 128), 7, np.uint8)
+    mask[24:40, 56:72] = 26  # the car
+    evaluated = resize_pair(frame, mask, (16, 32))
+    assert (evaluated[1] == 26).sum() == 4 * 4
+    zoomed = resize_pair(frame, mask, (32, 64))
+    augment = build_augmentation("scale", (16, 32), seed=0)
+    assert augment.frame_sizes == ((16, 32), (32, 64))
+    zooms, car_sides = [], []
+    for image_id in range(16):
+        image, labels = augment(frame, mask, epoch=0, image_id=image_id)
+        if any(np.array_equal(image, candidate) for candidate in (evaluated[0], evaluated[0][:, ::-1])):
+            zooms.append(1)
+            assert np.array_equal(labels, evaluated[1]) or np.array_equal(labels, evaluated[1][:, ::-1])
+        else:
+            pairs = zip(_windows(zoomed[0], (16, 32)), _windows(zoomed[1], (16, 32)))
+            assert any(np.array_equal(image, w) and np.array_equal(labels, m) for w, m in pairs), image_id
+            zooms.append(2)
+            assert int(image[..., 1].max()) - int(image[..., 1].min()) < 130  # half the frame's 256 encoded
+        car_rows = np.flatnonzero((labels == 26).any(1))
+        car_sides.append(len(car_rows))
+    assert set(zooms) == {1, 2}
+    assert max(car_sides) == 8 and min(car_sides) == 4  # at most twice as large as evaluation shows it
+
+
+@pytest.mark.parametrize("name", AUGMENTATIONS)
+def test_augmenting_resized_frames_is_augmenting_the_frame(name):
+    """What the training cache relies on: the frame at ``frame_sizes`` is all a policy reads."""
+    image, mask = encoded_pair(128, 256)
+    augment = build_augmentation(name, (32, 64), seed=4)
+    for image_id in range(6):
+        direct = augment(image, mask, epoch=1, image_id=image_id)
+        resized = [resize_pair(image, mask, size) for size in augment.frame_sizes]
+        via_sizes = augment.augment_resized(resized, epoch=1, image_id=image_id)
+        assert direct[0].tobytes() == via_sizes[0].tobytes() and direct[1].tobytes() == via_sizes[1].tobytes()
 
 
 def test_scale_on_an_image_smaller_than_the_crop():

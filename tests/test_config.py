@@ -48,6 +48,8 @@ def test_an_experiment_overrides_only_what_differs(tmp_path):
     ("model: {name: transformer}", "transformer"),
     ("train: {strategy: tpu}", "train.strategy"),
     ("name: ../escape", "name:"),
+    ("data: {cache: maybe}", "data.cache: expected true or false"),
+    ("data: {cache_dir: 5}", "data.cache_dir"),
 ])
 def test_bad_configs_are_rejected_with_the_reason(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):

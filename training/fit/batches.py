@@ -1,10 +1,13 @@
 """Batches for Keras: a ``keras.utils.PyDataset`` over one split of the index.
 
-Each batch is decoded from disk when Keras asks for it, so memory is bounded by
+Each batch is loaded when Keras asks for it, so memory is bounded by
 ``batch_size x max_queue_size`` whatever the size of the dataset. Loading runs in ``workers``
-threads (PNG decoding releases the GIL). Per example: decode and validate the pair, resize
-(bilinear image, nearest mask) or augment jointly, map labelIds to the class set, scale to
-float32 in [0, 1].
+threads (Pillow's resizing and file reads release the GIL; libspng decoding does not).
+Per example: the pair at the sizes the augmentation reads (the training size; twice it too for
+``scale``), from a ``FrameCache`` when given (decoded and resized once, then read back as small
+arrays: a full-size PNG is decoded once per dataset, not once per epoch) or decoded, validated and
+resized (bilinear image, nearest mask); then the augmentation, the class mapping, and float32 in
+[0, 1]. Cached or not, the arrays are the same.
 
 A batch is a pure function of ``(seed, epoch, batch index)``: the order of an epoch comes from
 ``(seed, epoch)`` and every example's augmentation from ``(epoch, image id)``, so any number of
@@ -22,6 +25,7 @@ from typing import Callable, Sequence
 import keras
 import numpy as np
 
+from training.data.cache import FrameCache
 from training.data.cityscapes import read_pair
 from training.data.index import IndexEntry
 from training.data.labels import ClassSet, get_class_set
@@ -38,16 +42,27 @@ def load_example(
     size: tuple[int, int],
     augment: Augment | None = None,
     epoch: int = 0,
+    cache: FrameCache | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One training example: ``(H, W, 3)`` float32 image in [0, 1], ``(H, W)`` uint8 classes;
-    ``epoch`` (with the image's id) chooses the augmentation's draws.
+    ``epoch`` (with the image's id) chooses the augmentation's draws. ``cache`` (of the dataset
+    at ``root``) only makes it faster.
 
     Raises:
         DatasetError: the files are missing, corrupt or inconsistent (the message names them).
     """
-    image, label_ids = read_pair(root, entry.image, entry.label)
-    if augment is not None:
-        image, label_ids = augment(image, label_ids, epoch=epoch, image_id=entry.id)
+    sizes = tuple(getattr(augment, "frame_sizes", (size,))) if augment is not None else (tuple(size),)
+    if cache is not None:
+        resized = cache.load(entry.image, entry.label, sizes)
+    else:
+        full = read_pair(root, entry.image, entry.label)
+        resized = [resize_pair(*full, frame_size) for frame_size in sizes]
+    if augment is None:
+        image, label_ids = resized[0]
+    elif hasattr(augment, "augment_resized"):
+        image, label_ids = augment.augment_resized(resized, epoch=epoch, image_id=entry.id)
+    else:  # any callable: it gets the pair at the training size
+        image, label_ids = augment(*resized[0], epoch=epoch, image_id=entry.id)
     image, label_ids = resize_pair(image, label_ids, size)  # no-op when already at size
     return image.astype(np.float32) / 255.0, class_set.lut[label_ids]
 
@@ -69,10 +84,13 @@ class SegmentationBatches(keras.utils.PyDataset):
         size: ``(height, width)`` of the batches.
         batch_size: examples per batch; the last batch may be smaller.
         shuffle: reshuffle the order every epoch (seeded: epoch e always has the same order).
-        augment: ``(image, labelIds, epoch=, image_id=) -> (image, labelIds)`` at ``size``;
-            ``None`` only resizes.
+        augment: ``(image, labelIds, epoch=, image_id=) -> (image, labelIds)`` at ``size``, given the
+            pair at ``size`` (an ``Augmentation`` gets it at each of its ``frame_sizes``); ``None``
+            only resizes.
         one_hot_masks: masks as ``(B, H, W, K)`` float32 instead of ``(B, H, W)`` uint8 indices.
         seed: seed of the shuffling (the augmentation has its own).
+        cache: a ``FrameCache`` of the dataset at ``root``: the same batches, without decoding
+            full-size PNGs after the first epoch; ``None`` decodes every time.
         workers, use_multiprocessing, max_queue_size: as in ``keras.utils.PyDataset``.
     """
 
@@ -90,6 +108,7 @@ class SegmentationBatches(keras.utils.PyDataset):
         workers: int = 2,
         use_multiprocessing: bool = False,
         max_queue_size: int = 4,
+        cache: FrameCache | None = None,
     ):
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing,
                          max_queue_size=max_queue_size)
@@ -106,6 +125,7 @@ class SegmentationBatches(keras.utils.PyDataset):
         self.augment = augment
         self.one_hot_masks = one_hot_masks
         self.seed = seed
+        self.cache = cache
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
@@ -145,7 +165,7 @@ class SegmentationBatches(keras.utils.PyDataset):
         masks = np.empty((len(chosen), *self.size), dtype=np.uint8)
         for slot, i in enumerate(chosen):
             images[slot], masks[slot] = load_example(
-                self.root, self.entries[i], self.class_set, self.size, self.augment, epoch)
+                self.root, self.entries[i], self.class_set, self.size, self.augment, epoch, self.cache)
         if self.one_hot_masks:
             return images, one_hot(masks, self.class_set.num_classes)
         return images, masks

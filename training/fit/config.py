@@ -32,6 +32,9 @@ DEFAULTS: dict = {
         "workers": 2,
         "train_split": "train",
         "validation_split": "validation",
+        # The frames at training size, decoded once (training/data/cache.py); changes speed only.
+        "cache": True,
+        "cache_dir": None,  # default: <root>/.cache/training, else ~/.cache for a read-only dataset
     },
     "model": {
         "name": "simple",
@@ -154,6 +157,10 @@ def validate(config: dict) -> None:
     for key in ("data.height", "data.width", "data.batch_size", "data.workers", "train.epochs"):
         _positive_int(config, key)
     _positive_int(config, "train.steps_per_epoch", allow_none=True)
+    if not isinstance(config["data"]["cache"], bool):
+        raise ConfigError(f"data.cache: expected true or false, got {config['data']['cache']!r}")
+    if config["data"]["cache_dir"] is not None and not isinstance(config["data"]["cache_dir"], str):
+        raise ConfigError(f"data.cache_dir: expected a folder or null, got {config['data']['cache_dir']!r}")
     if not isinstance(config["train"]["patience"], int) or config["train"]["patience"] < 0:
         raise ConfigError(f"train.patience: expected an integer >= 0, got {config['train']['patience']!r}")
     _choice(config, "optimizer.name", OPTIMIZERS)

@@ -86,11 +86,14 @@ def make_strategy(name: str):
 
 
 def make_batches(config: dict, root: Path, index):
+    from training.data.cache import FrameCache
     from training.fit.batches import SegmentationBatches
 
     data, seed = config["data"], config["train"]["seed"]
     size = (data["height"], data["width"])
-    common = dict(class_set=data["classes"], size=size, batch_size=data["batch_size"], workers=data["workers"])
+    cache = FrameCache(root, data["cache_dir"]) if data["cache"] else None
+    common = dict(class_set=data["classes"], size=size, batch_size=data["batch_size"], workers=data["workers"],
+                  cache=cache)
     train = SegmentationBatches(root, index.split(data["train_split"]), shuffle=True, seed=seed,
                                 augment=build_augmentation(data["augmentation"], size, seed), **common)
     validation = SegmentationBatches(root, index.split(data["validation_split"]), **common)
@@ -169,10 +172,7 @@ def _load_state(work: Path, config: dict, resume: bool) -> dict | None:
     if not resume or not state_file.exists():
         return None
     state = json.loads(state_file.read_text())
-    saved, wanted = dict(state["config"]), dict(config)
-    saved["train"] = {**saved["train"], "epochs": None}
-    wanted["train"] = {**wanted["train"], "epochs": None}
-    if saved != wanted:
+    if _what_decides_the_result(state["config"]) != _what_decides_the_result(config):
         raise ValueError(f"--resume: {work} was started with a different config; "
                          "remove it or train under another name")
     if state.get("best_val_miou") is None:  # JSON has no -inf: no best model yet
@@ -181,6 +181,18 @@ def _load_state(work: Path, config: dict, resume: bool) -> dict | None:
         # a work folder of an earlier version: one file name for every epoch
         state.setdefault(key, older_name if (work / older_name).exists() else None)
     return state
+
+
+# Keys a resumed run may change: none of them changes a single number of the run (batches are
+# the same bytes with or without the cache and with any number of loading threads).
+RESUME_FREE_KEYS = {"train": ("epochs",), "data": ("cache", "cache_dir", "workers")}
+
+
+def _what_decides_the_result(config: dict) -> dict:
+    kept = dict(config)
+    for section, keys in RESUME_FREE_KEYS.items():
+        kept[section] = {k: v for k, v in (config.get(section) or {}).items() if k not in keys}
+    return kept
 
 
 def _resumable(state: dict | None, work: Path) -> bool:
