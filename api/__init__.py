@@ -8,7 +8,8 @@ e.g. ``SEGAPI_RUN=my_run``):
   the embedded dataset);
 - ``RUN``: serve this run instead of the one in ``artifacts/deployed.json``;
 - ``MAX_CONTENT_LENGTH`` (bytes) and ``MAX_UPLOAD_PIXELS``: upload limits (413 beyond);
-- ``CACHE_BYTES``: memory for cached predictions and responses;
+- ``CACHE_BYTES``: memory for cached predictions, responses and pictures;
+- ``INPUT_CACHE_BYTES``: memory for decoded photos and labels, shared by the routes of an image;
 - ``WARM_UP``: load the model and predict once when the app is created (gunicorn does).
 
 Importing this package does not import TensorFlow; the first prediction does.
@@ -30,6 +31,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=16 * 2**20,
         MAX_UPLOAD_PIXELS=40_000_000,
         CACHE_BYTES=256 * 2**20,
+        INPUT_CACHE_BYTES=96 * 2**20,
         WARM_UP=False,
     )
     app.config.from_prefixed_env("SEGAPI")

@@ -1,4 +1,10 @@
-"""Segmentation of an uploaded photo of any size."""
+"""Segmentation of an uploaded photo of any size, in bounded memory.
+
+The photo is shrunk to the model's input size as it is decoded (``api.imaging.decode_upload``),
+the prediction is upsampled back to the photo's size in bands, and the mask is compressed in
+bands and counted in bands: a 36-megapixel PNG upload raises a worker's peak memory by ~150 MB
+(the decoded photo), where it took ~3 GB (``tests/test_api_lean.py`` holds it under 500 MB).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from api.errors import ApiError
-from api.imaging import b64, decode_upload, png_bytes
+from api.imaging import b64, decode_upload, mask_pngs
 from api.serving import serving
 from training.data.labels import get_class_set
 
@@ -15,6 +21,7 @@ bp = Blueprint("predict", __name__, url_prefix="/api")
 
 RAW_TYPES = ("image/", "application/octet-stream")
 READ_CHUNK = 64 * 1024
+COUNT_ROWS = 512  # np.bincount widens to int64: count a band of rows at a time
 
 
 def _upload_bytes() -> bytes:
@@ -86,15 +93,23 @@ def predict():
     state = serving()
     run = state.run()
     wants_json = _wants_json()
-    image = decode_upload(_upload_bytes(), current_app.config["MAX_UPLOAD_PIXELS"])
-    classes, milliseconds = state.predict(run, image)
+    upload = decode_upload(_upload_bytes(), current_app.config["MAX_UPLOAD_PIXELS"], state.input_size(run))
+    classes, milliseconds = state.predict(run, upload.image, upload.size)
     class_set = get_class_set(state.data_settings(run).classes)  # no dataset needed
+    pngs = mask_pngs(classes, class_set.palette())
     if not wants_json:
-        return Response(png_bytes(classes, class_set.palette()), mimetype="image/png",
+        return Response(pngs.color, mimetype="image/png",
                         headers={"X-Inference-Ms": f"{milliseconds:.3f}", "X-Run": run.name})
-    counts = np.bincount(classes.ravel(), minlength=class_set.num_classes)
+    counts = class_pixels(classes, class_set.num_classes)
     return jsonify(run=run.name, width=int(classes.shape[1]), height=int(classes.shape[0]),
                    classes=class_set.name, class_names=list(class_set.names),
                    class_pixels={name: int(counts[i]) for i, name in enumerate(class_set.names)},
-                   index_png=b64(png_bytes(classes)), color_png=b64(png_bytes(class_set.colorize(classes))),
-                   inference_ms=round(milliseconds, 3))
+                   index_png=b64(pngs.index), color_png=b64(pngs.color), inference_ms=round(milliseconds, 3))
+
+
+def class_pixels(classes: np.ndarray, num_classes: int) -> np.ndarray:
+    """Pixels of each class in an ``(H, W)`` uint8 mask."""
+    counts = np.zeros(256, dtype=np.int64)
+    for top in range(0, classes.shape[0], COUNT_ROWS):
+        counts += np.bincount(classes[top:top + COUNT_ROWS].ravel(), minlength=256)
+    return counts[:num_classes]

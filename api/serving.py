@@ -9,7 +9,9 @@ two files. Every cache key is made of these, never of a name alone.
 The model is loaded on first use (or at start with ``WARM_UP``), under a lock, and again only
 when another run is served. TensorFlow is imported then, never at import time, so ``/health``,
 listing and metadata stay light. Predictions and whole responses are kept in a least-recently-
-used cache bounded in bytes.
+used cache bounded in bytes; decoded photos and labels, which every route of an image may need,
+in a second one (a 2048x1024 photo takes ~30 ms to decode, and 6 MB: the two budgets are kept
+apart so that a few photos do not push out hundreds of answers).
 
 A damaged store (a run folder edited by hand, a disk that filled up) is answered with 503 and
 what is wrong and how to fix it; ``/`` and ``/health`` explain it too, nothing answers 500.
@@ -28,10 +30,11 @@ from flask import Flask, current_app
 
 from api.errors import REPAIR_HINT, ApiError, no_deployed_run
 from api.paths import ServerPaths
-from training.data.cityscapes import REPO_ROOT, DatasetError
+from training.data.cityscapes import REPO_ROOT, DatasetError, read_image, read_label_ids
 from training.data.dataset import Dataset, DataSettings
 from training.data.index import load_or_build_index
 from training.data.labels import get_class_set
+from training.data.png import PngError, PngHeader, read_header
 from training.files import file_stamp
 from training.runs.store import ArtifactError, Run, artifacts_dir, deployed_record, get_run
 
@@ -92,6 +95,7 @@ class Serving:
         self.paths = ServerPaths((self.artifacts, None), (self.data_root, None), (REPO_ROOT, "."),
                                  (os.environ.get("CITYSCAPES_DATASET"), None))
         self.cache = ByteLRU(config.get("CACHE_BYTES", 256 * 2**20))
+        self.inputs = ByteLRU(config.get("INPUT_CACHE_BYTES", 96 * 2**20))
         self._lock = threading.RLock()
         self._inference_lock = threading.Lock()  # one forward pass at a time per process
         self._model = None  # a training.fit.predict.Predictor
@@ -211,13 +215,22 @@ class Serving:
                 self._model_identity, self._load_failure = key, None
             return self._model
 
-    def predict(self, run: Run, image: np.ndarray) -> tuple[np.ndarray, float]:
-        """Class indices at the image's own size, and the milliseconds the model took."""
+    def predict(self, run: Run, image: np.ndarray,
+                output_size: tuple[int, int] | None = None) -> tuple[np.ndarray, float]:
+        """Class indices at ``output_size`` (default: the image's own size), and the milliseconds
+        the model took (resize, forward pass, upsampling).
+
+        Only the forward pass holds the inference lock: upsampling a large upload takes longer
+        than the model and runs in OpenCV without the GIL, beside other requests' forward passes.
+        """
         predictor = self.predictor(run)
+        from training.fit.predict import predict_probabilities, upsample_argmax  # loaded by predictor()
+
+        start = time.perf_counter()
         with self._inference_lock:
-            start = time.perf_counter()
-            classes = predictor.classes(image)
-            return classes, 1000 * (time.perf_counter() - start)
+            probabilities = predict_probabilities(predictor.model, image, predictor.size)
+        classes = upsample_argmax(probabilities, output_size or image.shape[:2])
+        return classes, 1000 * (time.perf_counter() - start)
 
     # ---------------------------------------------------------------- the dataset
 
@@ -255,12 +268,49 @@ class Serving:
         return (str(dataset.root), dataset.index.fingerprint(), image_id,
                 file_stamp(dataset.root / entry.image), file_stamp(dataset.root / entry.label))
 
-    def read(self, dataset: Dataset, image_id: int) -> tuple[np.ndarray, np.ndarray]:
-        """The photo and its labelIds; a damaged file is a 503 naming it."""
-        try:
-            return dataset.read(image_id)
-        except DatasetError as error:
-            raise ApiError(503, "image unavailable", self.paths.text(str(error))) from None
+    def photo_header(self, dataset: Dataset, image_id: int, key: tuple) -> PngHeader:
+        """The photo's PNG header (its first 33 bytes: size and mode, no pixel decoded)."""
+        header = self.cache.get(("header", key))
+        if header is None:
+            path = dataset.root / dataset.index[image_id].image
+            try:
+                with open(path, "rb") as stream:
+                    header = read_header(stream.read(33))
+            except (OSError, PngError) as error:
+                raise self._unreadable(DatasetError(f"{path}: not a readable PNG ({error})")) from None
+            self.cache.put(("header", key), header, 200)
+        return header
+
+    def photo(self, dataset: Dataset, image_id: int, key: tuple) -> np.ndarray:
+        """The decoded photo ``(H, W, 3)``, read-only, kept for the other routes of the image."""
+        return self._decoded("photo", key, lambda: read_image(dataset.root / dataset.index[image_id].image))
+
+    def label_ids(self, dataset: Dataset, image_id: int, key: tuple) -> np.ndarray:
+        """The decoded labelIds ``(H, W)``, read-only, kept for the other routes of the image."""
+        return self._decoded("labels", key, lambda: read_label_ids(dataset.root / dataset.index[image_id].label))
+
+    def check_pair(self, dataset: Dataset, image_id: int, label_ids: np.ndarray, shape: tuple) -> None:
+        """503 naming the label file when it does not fit its photo (``shape``: the photo's height
+        and width), as ``read_pair`` says it."""
+        if label_ids.shape[:2] != tuple(shape[:2]):
+            entry = dataset.index[image_id]
+            raise self._unreadable(DatasetError(
+                f"{dataset.root / entry.label}: size {label_ids.shape[1]}x{label_ids.shape[0]} differs from its "
+                f"image ({shape[1]}x{shape[0]})"))
+
+    def _decoded(self, kind: str, key: tuple, decode) -> np.ndarray:
+        array = self.inputs.get((kind, key))
+        if array is None:
+            try:
+                array = decode()
+            except DatasetError as error:
+                raise self._unreadable(error) from None
+            array.flags.writeable = False  # shared by every request that asks for the image
+            self.inputs.put((kind, key), array, array.nbytes)
+        return array
+
+    def _unreadable(self, error: DatasetError) -> ApiError:
+        return ApiError(503, "image unavailable", self.paths.text(str(error)))
 
     def warm_up(self) -> None:
         """Load the model and run one prediction, so the first request pays nothing extra. A run

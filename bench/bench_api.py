@@ -1,19 +1,24 @@
-"""The API under gunicorn: latency and throughput of /segmentation, cold and cached, next to the
-bare model forward time; then 2,000 mixed requests (good and bad) with the workers' memory.
+"""The API under gunicorn at the demo's resolution (256x512) or Cityscapes' own (2048x1024):
+uncached /segmentation next to its floor, every cached route, a 36-megapixel upload's time and
+memory, then 2,000 mixed requests (good and bad) with the workers' memory.
 
-Serves the real run store (``artifacts/`` with a deployed run; ``make demo`` makes one) with
-``api/gunicorn.conf.py`` on a free loopback port, started and stopped by this script. Writes
-``bench/results/api.json`` and prints Markdown tables.
+    .venv/bin/python bench/bench_api.py --resolution demo|full [--artifacts DIR] [--workers 2]
+        [--threads 4] [--uncached 24] [--cached 200] [--mixed 2000] [--uploads 3]
 
-    .venv/bin/python bench/bench_api.py [--artifacts DIR] [--workers 2] [--threads 4]
-                                        [--cold 40] [--cached 200] [--mixed 2000] [--cache-bytes N]
+Without ``--artifacts`` it serves a store of its own, ``data/bench-api-<dataset>/``: the fastest
+demo config (simple, 128x256) trained for one epoch on the generated dataset of
+``bench/datasets.py`` and deployed (made once, ~30 s). With ``--artifacts`` it serves that store's
+deployed run on the run's dataset. Writes ``bench/results/api-<resolution>.json`` and prints tables.
 
-- bare forward: the deployed model loaded here with ``training.models.load_model``,
-  ``model.predict_on_batch`` on one image at the run's size (batch 1), median of 50, measured
-  before the server starts (no competition for the 2 cores);
-- cold: ids never requested before (a fresh server, disjoint ids for each concurrency);
-- cached: the same ids again after each worker has seen them (the hit ratio is reported from
-  the responses' ``cached`` field);
+- floor: what any server must do for an uncached answer, measured in this process before the
+  server starts: decoding the photo and its labels with Pillow, and the bare forward pass
+  (``predict_on_batch``, batch 1, at the model's size); medians over the test images;
+- uncached: a server started with both caches off (``SEGAPI_CACHE_BYTES=0``,
+  ``SEGAPI_INPUT_CACHE_BYTES=0``), so every request decodes, predicts, scores and encodes;
+- cached: a server with its caches, each route asked until every worker has answered it, then
+  measured; pictures without ``If-None-Match`` (a 304 costs less still);
+- upload: a 6000x6000 PNG of a street-like scene (~100 KB), ``POST /api/predict``; the worker's
+  peak RSS over what it held before (``/proc/<pid>/clear_refs`` resets the peak);
 - clients are threads, each with its own ``requests.Session`` (keep-alive).
 """
 
@@ -39,14 +44,31 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 import training  # noqa: E402,F401  (import-time environment)
+from bench.datasets import add_resolution_argument, bench_dataset  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 READY = re.compile(r"worker \d+ ready: ")
 REQUEST_TIMEOUT = 120  # seconds: a bound for one request
 PHASE_SECONDS = 300  # a bound for each measured phase
+BENCH_CONFIG = REPO / "configs" / "demo" / "simple_scratch_cce_v1_128x256.yaml"
+CACHED_ROUTES = ("segmentation", "", "image.png", "ground_truth.png", "prediction.png", "prediction.png?overlay=0.5")
 
 
-# ---------------------------------------------------------------------------- the server
+# ---------------------------------------------------------------------------- the store and the server
+
+def bench_store(resolution: str) -> Path:
+    """A run store with one run trained on the bench dataset and deployed (made once)."""
+    root = bench_dataset(resolution)
+    artifacts = REPO / "data" / f"bench-api-{root.name}"
+    if not (artifacts / "deployed.json").exists():
+        print(f"training a bench model on {root.name} into {artifacts} (once)", file=sys.stderr, flush=True)
+        name = f"bench_api_{resolution}"
+        python = [sys.executable, "-m", "training"]
+        subprocess.run(python + ["train", str(BENCH_CONFIG), "--set", "train.epochs=1", "--set", f"name={name}",
+                                 "--set", f"data.root={root}", "--artifacts", str(artifacts)], check=True, cwd=REPO)
+        subprocess.run(python + ["deploy", name, "--artifacts", str(artifacts)], check=True, cwd=REPO)
+    return artifacts
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -58,10 +80,8 @@ class Server:
     def __init__(self, artifacts: Path, workers: int, threads: int, log_path: Path, extra_env: dict | None = None):
         import requests
 
-        self.port = free_port()
+        self.port, self.log_path, self.log_file = free_port(), log_path, open(log_path, "w")
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.log_file = open(log_path, "w")
         env = {**os.environ, "ARTIFACTS_DIR": str(artifacts), "API_HOST": "127.0.0.1", "API_PORT": str(self.port),
                "API_WORKERS": str(workers), "API_THREADS": str(threads), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
@@ -70,8 +90,7 @@ class Server:
             cwd=REPO, env=env, stdout=self.log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
         start = time.monotonic()
-        deadline = start + 120
-        while time.monotonic() < deadline and self.process.poll() is None:
+        while time.monotonic() < start + 120 and self.process.poll() is None:
             try:
                 healthy = requests.get(f"{self.url}/health", timeout=2).status_code == 200
             except requests.RequestException:
@@ -97,29 +116,29 @@ class Server:
                 pass
         return sorted(pids)
 
-    def worker_rss_mib(self) -> dict[int, float]:
-        rss = {}
+    def worker_memory(self, field: str = "VmRSS") -> dict[int, float]:
+        """``field`` of /proc/<pid>/status (VmRSS: now, VmHWM: the peak) of each worker, MiB."""
+        values = {}
         for pid in self.worker_pids():
             try:
                 for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        rss[pid] = round(int(line.split()[1]) / 1024, 1)  # kB -> MiB
+                    if line.startswith(f"{field}:"):
+                        values[pid] = round(int(line.split()[1]) / 1024, 1)  # kB -> MiB
             except OSError:
                 pass
-        return rss
+        return values
+
+    def reset_peaks(self) -> None:
+        for pid in self.worker_pids():
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
+        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 30)):
             try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(timeout=30)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(self.process.pid, sig)
+                self.process.wait(timeout=wait)
+            except (ProcessLookupError, PermissionError, subprocess.TimeoutExpired):
                 pass
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.process.wait(timeout=30)
         self.log_file.close()
 
 
@@ -135,13 +154,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def load(url: str, paths: list[str], clients: int) -> dict:
-    """GET every path once, ``clients`` threads with a Session each; latency and throughput."""
+def send(url: str, plan: list[tuple], clients: int) -> dict:
+    """Send every ``(name, method, path, kwargs)`` of ``plan`` once, ``clients`` threads with a
+    Session each: latencies, statuses by name, the ``cached`` flags of JSON answers, wall time."""
     import requests
 
-    lock = threading.Lock()
-    queue = list(reversed(paths))
-    latencies, statuses, cached, server_ms = [], Counter(), Counter(), []
+    lock, queue = threading.Lock(), list(reversed(plan))
+    out = {"latencies": [], "by_kind": {}, "cached": Counter(), "failures": []}
     deadline = time.monotonic() + PHASE_SECONDS
 
     def client():
@@ -150,114 +169,105 @@ def load(url: str, paths: list[str], clients: int) -> dict:
                 with lock:
                     if not queue:
                         return
-                    path = queue.pop()
-                start = time.perf_counter()
-                response = session.get(url + path, timeout=REQUEST_TIMEOUT)
-                body = response.content
+                    name, method, path, kwargs = queue.pop()
+                start, response = time.perf_counter(), None
+                try:
+                    response = session.request(method, url + path, timeout=REQUEST_TIMEOUT, **kwargs)
+                    status, body = response.status_code, response.content
+                except requests.RequestException as error:
+                    status = f"connection error: {type(error).__name__}"
                 elapsed = 1000 * (time.perf_counter() - start)
+                json_answer = status == 200 and response.headers.get("Content-Type") == "application/json"
+                cached = json.loads(body).get("cached") if json_answer else None
                 with lock:
-                    latencies.append(elapsed)
-                    statuses[response.status_code] += 1
-                    if response.status_code == 200:
-                        payload = json.loads(body)
-                        cached[bool(payload.get("cached"))] += 1
-                        server_ms.append(payload.get("inference_ms") or 0.0)
+                    out["latencies"].append(elapsed)
+                    out["by_kind"].setdefault(name, Counter())[status] += 1
+                    if cached is not None:
+                        out["cached"][bool(cached)] += 1
+                    if not isinstance(status, int) or status >= 500:
+                        out["failures"].append(f"{method} {path} -> {status}")
 
     start = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         for future in [pool.submit(client) for _ in range(clients)]:
             future.result()
-    wall = time.perf_counter() - start
-    return {"clients": clients, "requests": len(latencies), "statuses": dict(statuses),
-            "p50_ms": round(percentile(latencies, 50), 2), "p95_ms": round(percentile(latencies, 95), 2),
-            "p99_ms": round(percentile(latencies, 99), 2), "mean_ms": round(sum(latencies) / max(1, len(latencies)), 2),
-            "throughput_rps": round(len(latencies) / wall, 1),
-            "cache_hit_ratio": round(cached[True] / max(1, sum(cached.values())), 3),
-            "model_ms_p50": round(percentile(server_ms, 50), 2) if server_ms else None}
-
-
-def bare_forward(run, repeats: int = 50) -> dict:
-    import numpy as np
-
-    from training.models import load_model
-
-    height, width = run.input_size
-    start = time.perf_counter()
-    model = load_model(run.model_path)
-    load_seconds = time.perf_counter() - start
-    batch = np.random.default_rng(0).random((1, height, width, 3), dtype=np.float32)
-    for _ in range(5):
-        model.predict_on_batch(batch)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.predict_on_batch(batch)
-        times.append(1000 * (time.perf_counter() - start))
-    return {"size": f"{height}x{width}", "p50_ms": round(percentile(times, 50), 2),
-            "p95_ms": round(percentile(times, 95), 2), "load_seconds": round(load_seconds, 2)}
-
-
-def pipeline_breakdown(run, repeats: int = 20) -> dict:
-    """Where an uncached /segmentation spends its time, stage by stage, in this process
-    (medians in ms; one test image of the run's dataset)."""
-    import base64
-
-    from api.imaging import png_bytes
-    from training.data.cityscapes import read_pair
-    from training.evaluation.evaluator import Evaluator, summarize
-    from training.fit.predict import predict_classes
-    from training.models import load_model
-
-    dataset = run.data_settings.open()
-    root, class_set, size = dataset.root, dataset.class_set, run.input_size
-    entry = dataset.index.split("test")[0]
-    model = load_model(run.model_path)
-    image, label_ids = read_pair(root, entry.image, entry.label)
-    predicted = predict_classes(model, image, size)
-
-    def encode():
-        truth = class_set.lut[label_ids]
-        pngs = [png_bytes(truth), png_bytes(class_set.colorize(truth)), png_bytes(predicted),
-                png_bytes(class_set.colorize(predicted))]
-        return json.dumps({"pngs": [base64.b64encode(p).decode("ascii") for p in pngs]})
-
-    def score():
-        confusion = Evaluator(class_set).add(label_ids, predicted)
-        return summarize(class_set, confusion, confusion, 1)
-
-    stages = {"read photo + ground truth (PNG decode)": lambda: read_pair(root, entry.image, entry.label),
-              "predict_classes (resize, forward, argmax, upsample)": lambda: predict_classes(model, image, size),
-              "score (confusion, IoU)": score,
-              "encode 4 PNGs + base64 + JSON": encode}
-    out = {"image": f"{image.shape[0]}x{image.shape[1]}"}
-    for name, stage in stages.items():
-        stage()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            stage()
-            times.append(1000 * (time.perf_counter() - start))
-        out[name] = round(percentile(times, 50), 2)
+    out["seconds"] = time.perf_counter() - start
     return out
 
 
-def png(height: int, width: int, seed: int) -> bytes:
+def load(url: str, paths: list[str], clients: int) -> dict:
+    """GET every path once: latency percentiles and throughput."""
+    sent = send(url, [("GET", "GET", path, {}) for path in paths], clients)
+    latencies, cached = sent["latencies"], sent["cached"]
+    return {"clients": clients, "requests": len(latencies), "statuses": dict(sent["by_kind"].get("GET", {})),
+            "p50_ms": round(percentile(latencies, 50), 2), "p95_ms": round(percentile(latencies, 95), 2),
+            "p99_ms": round(percentile(latencies, 99), 2), "throughput_rps": round(len(latencies) / sent["seconds"], 1),
+            "cache_hit_ratio": round(cached[True] / sum(cached.values()), 3) if cached else None}
+
+
+def floor(run, entries, root: Path, repeats: int = 50) -> dict:
+    """Medians (ms) of what an uncached answer cannot avoid: Pillow decoding the photo and its
+    labels, and the bare forward pass at the model's size."""
     import numpy as np
     from PIL import Image
 
+    from training.models import load_model
+
+    def timed(action, *arguments) -> float:
+        start = time.perf_counter()
+        action(*arguments)
+        return 1000 * (time.perf_counter() - start)
+
+    photo = [timed(lambda path: np.asarray(Image.open(path).convert("RGB")), root / e.image) for e in entries]
+    label = [timed(lambda path: np.asarray(Image.open(path)), root / e.label) for e in entries]
+    model = load_model(run.model_path)
+    batch = np.random.default_rng(0).random((1, *run.input_size, 3), dtype=np.float32)
+    for _ in range(5):
+        model.predict_on_batch(batch)
+    forward = [timed(lambda: model.predict_on_batch(batch)) for _ in range(repeats)]
+    out = {"photo_decode_ms": percentile(photo, 50), "label_decode_ms": percentile(label, 50),
+           "forward_ms": percentile(forward, 50)}
+    return {**{k: round(v, 2) for k, v in out.items()}, "total_ms": round(sum(out.values()), 2),
+            "model_size": "x".join(map(str, run.input_size))}
+
+
+def scene_png(height: int, width: int) -> bytes:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (width, height), (70, 130, 180))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, height // 2, width, height), fill=(128, 64, 128))
+    draw.rectangle((width // 5, height // 4, width // 2, height * 3 // 4), fill=(70, 70, 70))
+    draw.ellipse((width * 3 // 5, height // 3, width * 4 // 5, height * 2 // 3), fill=(0, 0, 142))
     buffer = io.BytesIO()
-    array = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    Image.fromarray(array).save(buffer, format="PNG")
+    image.save(buffer, format="PNG", compress_level=9)
     return buffer.getvalue()
+
+
+def big_upload(server: Server, count: int) -> dict:
+    """``count`` 6000x6000 uploads, one at a time: latency and each worker's peak RSS growth."""
+    import requests
+
+    data, times, growth = scene_png(6000, 6000), [], []
+    for _ in range(count):
+        server.reset_peaks()
+        before = server.worker_memory()
+        start = time.perf_counter()
+        response = requests.post(f"{server.url}/api/predict", data=data, headers={"Content-Type": "image/png"},
+                                 timeout=REQUEST_TIMEOUT)
+        times.append(1000 * (time.perf_counter() - start))
+        assert response.status_code == 200, response.text[:300]
+        peaks = server.worker_memory("VmHWM")
+        growth.append(max(peaks[pid] - before.get(pid, peaks[pid]) for pid in peaks))
+    return {"pixels": "6000x6000", "bytes": len(data), "p50_ms": round(percentile(times, 50), 1),
+            "peak_rss_growth_mib": max(growth), "worker_rss_mib": server.worker_memory()}
 
 
 def mixed(url: str, ids: list[int], cached_ids: list[int], count: int, clients: int, seed: int = 0) -> dict:
     """``count`` requests of every kind, good and bad; statuses by kind."""
-    import requests
-
     rng = random.Random(seed)
-    upload, garbage = png(96, 160, 1), bytes(rng.randrange(256) for _ in range(2048))
-    kinds = [  # (weight, name, method, path, kwargs)
+    upload, garbage = scene_png(96, 160), bytes(rng.randrange(256) for _ in range(2048))
+    kinds = [  # (weight, name, () -> (method, path, kwargs))
         (20, "segmentation (any id)", lambda: ("GET", f"/api/images/{rng.choice(ids)}/segmentation", {})),
         (20, "segmentation (cached id)", lambda: ("GET", f"/api/images/{rng.choice(cached_ids)}/segmentation", {})),
         (8, "prediction.png", lambda: ("GET", f"/api/images/{rng.choice(cached_ids)}/prediction.png?overlay=0.5", {})),
@@ -278,178 +288,122 @@ def mixed(url: str, ids: list[int], cached_ids: list[int], count: int, clients: 
             {"files": {"image": ("street.png", upload, "image/png")}},
             {"data": upload, "headers": {"Content-Type": "image/png", "Accept": "application/json"}}]))),
     ]
-    plan = rng.choices(kinds, weights=[k[0] for k in kinds], k=count)
-    plan = [(kind[1], *kind[2]()) for kind in plan]
-    lock = threading.Lock()
-    queue = list(reversed(plan))
-    by_kind: dict[str, Counter] = {}
-    statuses, failures = Counter(), []
-    deadline = time.monotonic() + PHASE_SECONDS
-
-    def client():
-        with requests.Session() as session:
-            while time.monotonic() < deadline:
-                with lock:
-                    if not queue:
-                        return
-                    name, method, path, kwargs = queue.pop()
-                try:
-                    status = session.request(method, url + path, timeout=REQUEST_TIMEOUT, **kwargs).status_code
-                except requests.RequestException as error:
-                    status = f"connection error: {type(error).__name__}"
-                with lock:
-                    statuses[status] += 1
-                    by_kind.setdefault(name, Counter())[status] += 1
-                    if not isinstance(status, int) or status >= 500:
-                        failures.append(f"{method} {path} -> {status}")
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        for future in [pool.submit(client) for _ in range(clients)]:
-            future.result()
-    wall = time.perf_counter() - start
-    done = sum(statuses.values())
-    return {"requests": done, "planned": count, "seconds": round(wall, 1), "throughput_rps": round(done / wall, 1),
-            "statuses": {str(k): v for k, v in sorted(statuses.items(), key=str)},
-            "by_kind": {k: {str(s): n for s, n in sorted(v.items(), key=str)} for k, v in sorted(by_kind.items())},
-            "server_errors": sum(n for s, n in statuses.items() if not isinstance(s, int) or s >= 500),
-            "failures": failures[:20]}
+    plan = [(kind[1], *kind[2]()) for kind in rng.choices(kinds, weights=[k[0] for k in kinds], k=count)]
+    return send(url, plan, clients)
 
 
 # ---------------------------------------------------------------------------- main
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--artifacts", type=Path, default=None, help="run store (default $ARTIFACTS_DIR or artifacts/)")
+    add_resolution_argument(parser)
+    parser.add_argument("--artifacts", type=Path, default=None, help="serve this store's deployed run instead")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--cold", type=int, default=40, help="distinct never-requested ids per concurrency level")
-    parser.add_argument("--cached", type=int, default=200, help="cached requests per concurrency level")
-    parser.add_argument("--mixed", type=int, default=2000)
-    parser.add_argument("--cache-bytes", type=int, default=None,
-                        help="the server's SEGAPI_CACHE_BYTES (default: the app's); "
-                             "0 tells a leak from a cache filling up")
-    parser.add_argument("--out", type=Path, default=RESULTS / "api.json")
+    parser.add_argument("--uncached", type=int, default=24, help="uncached requests per concurrency level")
+    parser.add_argument("--cached", type=int, default=200, help="cached requests per route and concurrency level")
+    parser.add_argument("--uploads", type=int, default=3, help="36-megapixel uploads")
+    parser.add_argument("--mixed", type=int, default=2000, help="mixed requests (0: none)")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
-    from training.runs.store import ArtifactError, artifacts_dir, deployed_run
+    from training.runs.store import ArtifactError, deployed_run
 
-    artifacts = artifacts_dir(args.artifacts).resolve()
+    artifacts = (args.artifacts or bench_store(args.resolution)).resolve()
     try:
         run = deployed_run(artifacts)
     except ArtifactError as error:
-        raise SystemExit(f"{error}\nmake one with `make demo` (trains the demo models and deploys the best)") from None
+        raise SystemExit(f"{artifacts}: {error}") from None
     if run is None:
-        raise SystemExit(f"no deployed run in {artifacts}: run `make demo` (or `python -m training deploy --best`)")
-    print(f"deployed run: {run.name} ({artifacts})", flush=True)
+        raise SystemExit(f"no deployed run in {artifacts}: `python -m training deploy RUN --artifacts {artifacts}`")
+    dataset = run.data_settings.open()
+    tests = dataset.index.split("test")
+    entry = tests[0]
+    print(f"run {run.name} on {dataset.root.name} ({entry.width}x{entry.height} photos)", flush=True)
+    results = {"run": run.name, "dataset": dataset.root.name, "photo": f"{entry.width}x{entry.height}",
+               "workers": args.workers, "threads": args.threads, "cpus": os.cpu_count(),
+               "floor": floor(run, tests, dataset.root)}
+    print(f"floor: {results['floor']}", flush=True)
+    ids = [e.id for e in tests]
+    uncached_paths = [f"/api/images/{ids[i % len(ids)]}/segmentation" for i in range(args.uncached)]
+    log_dir = Path(tempfile.mkdtemp(prefix="bench_api_"))
 
-    forward = bare_forward(run)
-    print(f"bare forward {forward['size']}, batch 1: p50 {forward['p50_ms']} ms", flush=True)
+    server = Server(artifacts, args.workers, args.threads, log_dir / "uncached.log",
+                    {"SEGAPI_CACHE_BYTES": "0", "SEGAPI_INPUT_CACHE_BYTES": "0"})
     try:
-        breakdown = pipeline_breakdown(run)
-    except Exception as error:  # informative only: never stops the benchmark
-        breakdown = {"error": f"{type(error).__name__}: {error}"}
+        results["uncached"] = [load(server.url, uncached_paths, clients) for clients in (1, 4)]
+    finally:
+        server.stop()
+    for row in results["uncached"]:
+        print(f"uncached x{row['clients']}: p50 {row['p50_ms']} ms, {row['throughput_rps']} req/s", flush=True)
+    results["uncached_over_floor"] = round(results["uncached"][0]["p50_ms"] / results["floor"]["total_ms"], 2)
 
-    levels = (1, 4, 8)
-    log_path = Path(tempfile.mkdtemp(prefix="bench_api_")) / "gunicorn.log"
-    extra_env = {} if args.cache_bytes is None else {"SEGAPI_CACHE_BYTES": str(args.cache_bytes)}
-    server = Server(artifacts, args.workers, args.threads, log_path, extra_env)
-    results = {"run": run.name, "cache_bytes": args.cache_bytes, "workers": args.workers, "threads": args.threads,
-               "cpus": os.cpu_count(),
-               "server_start_seconds": round(server.start_seconds, 1), "bare_forward": forward,
-               "uncached_breakdown_ms": breakdown}
+    server = Server(artifacts, args.workers, args.threads, log_dir / "cached.log")
     try:
-        import requests
-
-        rss = {"after start": server.worker_rss_mib()}
-        listing = requests.get(f"{server.url}/api/images?split=all&limit=1000", timeout=REQUEST_TIMEOUT).json()
-        test_ids = [image["id"] for image in listing["images"]]
-        random.Random(0).shuffle(test_ids)
-        need = args.cold * len(levels)
-        if len(test_ids) < need:
-            raise SystemExit(f"{len(test_ids)} images: need {need} for the cold phase (lower --cold)")
-        segmentation = lambda ids: [f"/api/images/{i}/segmentation" for i in ids]  # noqa: E731
-
-        rows = []
-        for n, clients in enumerate(levels):  # cold: ids nobody asked for yet
-            ids = test_ids[n * args.cold:(n + 1) * args.cold]
-            row = load(server.url, segmentation(ids), clients)
-            rows.append({"mode": "cold", **row})
-            print(f"cold   x{clients}: p50 {row['p50_ms']} ms, {row['throughput_rps']} req/s", flush=True)
-        hot = test_ids[:args.cold]  # every worker sees each of them (4 sessions each, on fresh connections)
-        load(server.url, segmentation(hot) * 8, 8)
-        for clients in levels:
-            paths = (segmentation(hot) * (args.cached // len(hot) + 1))[:args.cached]
-            row = load(server.url, paths, clients)
-            rows.append({"mode": "cached", **row})
-            print(f"cached x{clients}: p50 {row['p50_ms']} ms, {row['throughput_rps']} req/s, "
-                  f"hits {row['cache_hit_ratio']:.0%}", flush=True)
-        results["segmentation"] = rows
-        rss["before mixed"] = server.worker_rss_mib()
-
-        parts, done = [], 0
-        for quarter in range(4):  # RSS after each quarter: a cache filling up flattens, a leak does not
-            count = args.mixed // 4 if quarter < 3 else args.mixed - done
-            parts.append(mixed(server.url, test_ids, hot, count, clients=4, seed=quarter + 1))
-            done += count
-            rss[f"after {done} mixed"] = server.worker_rss_mib()
-        combined = {"requests": sum(p["requests"] for p in parts), "planned": args.mixed,
-                    "seconds": round(sum(p["seconds"] for p in parts), 1),
-                    "server_errors": sum(p["server_errors"] for p in parts),
-                    "statuses": dict(sum((Counter(p["statuses"]) for p in parts), Counter())),
-                    "by_kind": {k: dict(sum((Counter(p["by_kind"].get(k, {})) for p in parts), Counter()))
-                                for k in sorted({k for p in parts for k in p["by_kind"]})},
-                    "failures": [f for p in parts for f in p["failures"]][:20]}
-        results["mixed"] = combined
+        rss = {"after start": server.worker_memory()}
+        hot = ids[: min(8, len(ids))]
+        results["cached"] = []
+        for route in CACHED_ROUTES:
+            paths = [f"/api/images/{i}/{route}".rstrip("/") for i in hot]
+            load(server.url, paths * 16, 8)  # every worker answers each (8 sessions on new connections)
+            for clients in (1, 4):
+                row = load(server.url, (paths * (args.cached // len(paths) + 1))[: args.cached], clients)
+                results["cached"].append({"route": route or "metadata", **row})
+                print(f"cached {route or 'metadata'} x{clients}: p50 {row['p50_ms']} ms", flush=True)
+        row = load(server.url, ["/api/images?split=all&limit=100"] * args.cached, 1)
+        results["cached"].append({"route": "listing (100 ids)", **row})
+        if args.uploads:
+            results["upload"] = big_upload(server, args.uploads)
+            print(f"36 MP upload: {results['upload']}", flush=True)
+        rss["before mixed"] = server.worker_memory()
+        if args.mixed:
+            by_kind, failures = {}, []
+            for quarter in range(4):  # RSS after each quarter: a cache filling up flattens, a leak does not
+                part = mixed(server.url, ids, hot, args.mixed // 4, clients=4, seed=quarter + 1)
+                for kind, counts in part["by_kind"].items():
+                    by_kind.setdefault(kind, Counter()).update(counts)
+                failures += part["failures"]
+                rss[f"after {(quarter + 1) * (args.mixed // 4)} mixed"] = server.worker_memory()
+            statuses = sum(by_kind.values(), Counter())
+            results["mixed"] = {"statuses": {str(k): v for k, v in statuses.items()}, "server_errors": len(failures),
+                                "by_kind": {k: {str(s): n for s, n in v.items()} for k, v in sorted(by_kind.items())},
+                                "failures": failures[:20]}
         results["worker_rss_mib"] = rss
-        results["workers_restarted"] = sorted(rss["after start"]) != sorted(rss[f"after {done} mixed"])
         results["tracebacks_in_log"] = server.log().count("Traceback")
     finally:
         server.stop()
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    out = args.out or RESULTS / f"api-{args.resolution if args.artifacts is None else 'store'}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
     report(results)
-    print(f"\nwritten to {args.out}")
+    print(f"\nwritten to {out}")
 
 
 def report(results: dict) -> None:
-    forward = results["bare_forward"]
-    print(f"\n### /api/images/<id>/segmentation ({results['run']}, {results['workers']} workers x "
-          f"{results['threads']} threads, {results['cpus']} CPUs)\n")
-    print(f"Bare model forward (`predict_on_batch`, batch 1, {forward['size']}): p50 {forward['p50_ms']} ms, "
-          f"p95 {forward['p95_ms']} ms.\n")
-    breakdown = results.get("uncached_breakdown_ms", {})
-    if "error" not in breakdown:
-        print(f"Uncached request, stage by stage in one process (median ms, {breakdown.get('image')} photo): "
-              + "; ".join(f"{k} {v}" for k, v in breakdown.items() if k != "image") + ".\n")
-    print("| mode | clients | requests | p50 ms | p95 ms | p99 ms | req/s | cache hits | server model ms (p50) |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for row in results["segmentation"]:
-        print(f"| {row['mode']} | {row['clients']} | {row['requests']} | {row['p50_ms']} | {row['p95_ms']} | "
-              f"{row['p99_ms']} | {row['throughput_rps']} | {row['cache_hit_ratio']:.0%} | "
-              f"{row['model_ms_p50'] if row['mode'] == 'cold' else '-'} |")
-    cold = next(row for row in results["segmentation"] if row["mode"] == "cold" and row["clients"] == 1)
-    added = cold["p50_ms"] - forward["p50_ms"]
-    print(f"\nUncached, 1 client: the API adds {added:.1f} ms to the bare forward "
-          f"({100 * added / forward['p50_ms']:.0f} %): reading and resizing the photo and its ground truth, "
-          "the argmax and upsampling, scoring, PNG encoding, HTTP.")
-    mix = results["mixed"]
-    print(f"\n### {mix['requests']} mixed requests (4 clients, {mix['seconds']} s): "
-          f"{mix['server_errors']} server errors\n")
-    print("| kind | statuses |")
-    print("|---|---|")
-    for kind, statuses in mix["by_kind"].items():
-        print(f"| {kind} | {', '.join(f'{s}: {n}' for s, n in sorted(statuses.items()))} |")
-    print(f"| **all** | {', '.join(f'{s}: {n}' for s, n in sorted(mix['statuses'].items()))} |")
-    print("\n| worker RSS (MiB) | " + " | ".join(results["worker_rss_mib"]) + " |")
-    print("|---|" + "---|" * len(results["worker_rss_mib"]))
-    pids = sorted({pid for values in results["worker_rss_mib"].values() for pid in values})
-    for pid in pids:
-        rss = [str(values.get(pid, "-")) for values in results["worker_rss_mib"].values()]
-        print(f"| worker {pid} | " + " | ".join(rss) + " |")
-    print(f"\nworkers restarted: {results['workers_restarted']}; tracebacks in the server log: "
-          f"{results['tracebacks_in_log']}")
+    floor_, uncached = results["floor"], results["uncached"][0]
+    print(f"\n### {results['run']}, {results['photo']} photos, model at {floor_['model_size']} "
+          f"({results['workers']} workers x {results['threads']} threads, {results['cpus']} CPUs)\n")
+    print(f"Floor: Pillow decode photo {floor_['photo_decode_ms']} ms + labels {floor_['label_decode_ms']} ms "
+          f"+ bare forward {floor_['forward_ms']} ms = {floor_['total_ms']} ms. Uncached /segmentation, "
+          f"1 client: p50 {uncached['p50_ms']} ms = {results['uncached_over_floor']}x the floor.\n")
+    print("| route | mode | clients | p50 ms | p95 ms | p99 ms | req/s |")
+    print("|---|---|---|---|---|---|---|")
+    for row in results["uncached"]:
+        print(f"| segmentation | uncached | {row['clients']} | {row['p50_ms']} | {row['p95_ms']} | {row['p99_ms']} | "
+              f"{row['throughput_rps']} |")
+    for row in results["cached"]:
+        print(f"| {row['route']} | cached | {row['clients']} | {row['p50_ms']} | {row['p95_ms']} | {row['p99_ms']} | "
+              f"{row['throughput_rps']} |")
+    if "upload" in results:
+        upload = results["upload"]
+        print(f"\n36 MP upload ({upload['bytes']} bytes of PNG): p50 {upload['p50_ms']} ms, worker peak RSS "
+              f"+{upload['peak_rss_growth_mib']} MiB over what it held before.")
+    if "mixed" in results:
+        mix = results["mixed"]
+        print(f"\nMixed requests: {mix['server_errors']} server errors; statuses {mix['statuses']}.")
+    print("\nworker RSS (MiB): " + "; ".join(f"{when}: {values}" for when, values in results["worker_rss_mib"].items()))
+    print(f"\ntracebacks in the server log: {results['tracebacks_in_log']}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from training.data.cityscapes import read_pair
 from training.data.index import load_or_build_index
 from training.data.labels import IGNORE_INDEX, get_class_set
 from training.runs.store import get_run
+from training.viz import overlay
 
 CAT8 = get_class_set("categories8")
 
@@ -31,6 +32,13 @@ def _png(data: bytes) -> np.ndarray:
 
 def _b64png(text: str) -> np.ndarray:
     return _png(base64.b64decode(text))
+
+
+def _shown(data: bytes) -> np.ndarray:
+    """A PNG's pixels as a viewer shows them (RGB)."""
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "PNG"
+        return np.asarray(image.convert("RGB"))
 
 
 def _test_ids(api_store):
@@ -189,15 +197,19 @@ def test_picture_routes_and_overlay(client, api_store):
     photo, label_ids = read_pair(api_store.data_root, entry.image, entry.label)
     np.testing.assert_array_equal(_png(client.get(f"/api/images/{image_id}/image.png").data), photo)
     colors = CAT8.colorize(CAT8.lut[label_ids])
-    np.testing.assert_array_equal(_png(client.get(f"/api/images/{image_id}/ground_truth.png").data), colors)
+    np.testing.assert_array_equal(_shown(client.get(f"/api/images/{image_id}/ground_truth.png").data), colors)
     np.testing.assert_array_equal(
         _png(client.get(f"/api/images/{image_id}/ground_truth.png?overlay=0").data), photo)
     np.testing.assert_array_equal(
         _png(client.get(f"/api/images/{image_id}/ground_truth.png?overlay=1").data), colors)
-    predicted = _png(client.get(f"/api/images/{image_id}/prediction.png").data)
-    assert predicted.shape == (HEIGHT, WIDTH, 3)
     stored = get_run(api_store.run, api_store.artifacts).prediction(image_id)
-    np.testing.assert_array_equal(predicted, CAT8.colorize(stored))
+    for route, classes in (("ground_truth.png", CAT8.lut[label_ids]), ("prediction.png", stored)):
+        with Image.open(io.BytesIO(client.get(f"/api/images/{image_id}/{route}").data)) as picture:
+            assert picture.mode == "P"  # class indices in the official colours, like color_png
+            np.testing.assert_array_equal(np.asarray(picture), classes)
+            np.testing.assert_array_equal(np.asarray(picture.convert("RGB")), CAT8.colorize(classes))
+        blended = _png(client.get(f"/api/images/{image_id}/{route}?overlay=0.5").data)
+        np.testing.assert_array_equal(blended, overlay(photo, CAT8.colorize(classes), 0.5))
     for bad in ("1.5", "-0.1", "half"):
         response = client.get(f"/api/images/{image_id}/prediction.png?overlay={bad}")
         assert response.status_code == 400 and response.json["error"] == "bad overlay"
@@ -229,7 +241,7 @@ def test_predict_raw_jpeg_as_json(client):
         assert mask.shape == (33, 45)
         counts = np.bincount(mask.ravel(), minlength=8)
         assert body["class_pixels"] == {name: int(counts[k]) for k, name in enumerate(CAT8.names)}
-        np.testing.assert_array_equal(_b64png(body["color_png"]), CAT8.colorize(mask))
+        np.testing.assert_array_equal(_shown(base64.b64decode(body["color_png"])), CAT8.colorize(mask))
         np.testing.assert_array_equal(mask, _png(client.post("/api/predict", data=buffer.getvalue(),
                                                              content_type="image/jpeg").data))
 

@@ -177,6 +177,7 @@ def test_pngs_for_pages(server, http, store):
     photo, _ = read_pair(store.data_root, entry.image, entry.label)
     image = get(http, server, f"/api/images/{entry.id}/image.png")
     assert image.status_code == 200 and image.headers["Content-Type"] == "image/png"
+    assert image.content == (store.data_root / entry.image).read_bytes()  # the file itself, not re-encoded
     np.testing.assert_array_equal(decode_png(image.content), photo)
     for name in ("ground_truth.png", "prediction.png"):
         plain = get(http, server, f"/api/images/{entry.id}/{name}")
@@ -184,7 +185,8 @@ def test_pngs_for_pages(server, http, store):
         photo_only = get(http, server, f"/api/images/{entry.id}/{name}", params={"overlay": "0"})
         for response in (plain, blended, photo_only):
             assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
-            assert decode_png(response.content).shape == (HEIGHT, WIDTH, 3)
+        assert decode_png(plain.content).shape == (HEIGHT, WIDTH)  # a palette PNG: class indices
+        assert decode_png(blended.content).shape == (HEIGHT, WIDTH, 3)
         np.testing.assert_array_equal(decode_png(photo_only.content), photo)
         assert_error(get(http, server, f"/api/images/{entry.id}/{name}", params={"overlay": "1.5"}), 400)
 

@@ -47,6 +47,10 @@ def upsample_argmax(probabilities: np.ndarray, size: tuple[int, int], band_rows:
     plane in ~1 ms where the 8-channel float tensor took TensorFlow 20-260 ms, and no
     ``(H, W, K)`` float tensor is ever made. Above ``WHOLE_PLANE_PIXELS`` the rows are
     interpolated in bands, so memory stays bounded whatever the output size.
+
+    Both sum float32 in another order, so the argmax may differ from Keras' where two classes
+    are within a rounding error: at most 1e-5 of the pixels, whole or in bands, K = 8 or 19,
+    integer or not scale factors (``tests/test_upsampling.py``; measured: 0 to 4.5e-6).
     """
     height, width = int(size[0]), int(size[1])
     planes = [np.ascontiguousarray(probabilities[..., k], dtype=np.float32) for k in range(probabilities.shape[-1])]
