@@ -72,14 +72,20 @@ def upsample_argmax(probabilities: np.ndarray, size: tuple[int, int], band_rows:
 
 
 def _running_argmax(planes) -> np.ndarray:
-    """Index of the largest plane at every pixel (the first one on ties, as ``argmax``)."""
+    """Index of the largest plane at every pixel (the first one on ties, as ``argmax``).
+
+    All in OpenCV (twice numpy's speed, without the GIL). Plane ``k`` beats every earlier one
+    where it is strictly greater; as ``k`` only grows, ``max(classes, k where better else 0)``
+    writes ``k`` exactly there.
+    """
     planes = iter(planes)
     best = next(planes)
     classes = np.zeros(best.shape, dtype=np.uint8)
     for k, plane in enumerate(planes, start=1):
-        better = plane > best
-        classes[better] = k
-        np.maximum(best, plane, out=best)
+        better = cv2.compare(plane, best, cv2.CMP_GT)  # 255 where greater, else 0
+        cv2.bitwise_and(better, k, dst=better)
+        cv2.max(classes, better, dst=classes)
+        cv2.max(best, plane, dst=best)
     return classes
 
 
