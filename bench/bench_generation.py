@@ -1,7 +1,7 @@
-"""Throughput of the synthetic dataset generator: images/s with 1 and 2 workers at 256x512.
+"""Throughput of the synthetic dataset generator: images/s with 1 and 2 workers.
 
 Counts rendering plus writing all four PNG files per image. Usage:
-    .venv/bin/python bench/bench_generation.py [--images 120]
+    .venv/bin/python bench/bench_generation.py [--resolution demo|full] [--images 120]
 """
 
 from __future__ import annotations
@@ -13,23 +13,28 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.datasets import RESOLUTIONS, add_resolution_argument  # noqa: E402
 from training.data.synthetic import make_dataset  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=120, help="images per run (train split)")
-    parser.add_argument("--height", type=int, default=256)
-    parser.add_argument("--width", type=int, default=512)
+    add_resolution_argument(parser)
+    parser.add_argument("--height", type=int, default=None, help="overrides --resolution")
+    parser.add_argument("--width", type=int, default=None, help="overrides --resolution")
     args = parser.parse_args()
+    height, width = RESOLUTIONS[args.resolution]
+    args.height, args.width = args.height or height, args.width or width
     for workers in (1, 2):
         with tempfile.TemporaryDirectory() as tmp:
             summary = make_dataset(tmp, train=args.images, val=0, height=args.height, width=args.width,
                                    seed=0, workers=workers, progress=False)
+            photos = [p.stat().st_size for p in Path(tmp).rglob("*_leftImg8bit.png")]
         per_core = summary["images_per_second"] / workers
         print(f"workers={workers}: {summary['images']} images {args.height}x{args.width} in "
               f"{summary['seconds']:.2f} s -> {summary['images_per_second']:.1f} images/s "
-              f"({per_core:.1f} per worker)")
+              f"({per_core:.1f} per worker); photos {min(photos) / 1e6:.2f}-{max(photos) / 1e6:.2f} MB")
 
 
 if __name__ == "__main__":
