@@ -1,24 +1,26 @@
-"""The dashboard: cold start to the first page, re-rendering the explorer when the image id
-changes (4 runs selected), and the second start of ``make demo``.
+"""The dashboard at the demo's size and at Cityscapes' own: re-rendering the Image explorer when
+the id changes (4 runs), in AppTest and in chromium, the server's memory over 50 ids, cold start.
 
-Runs on the real demo store (``artifacts/`` with its runs, the embedded dataset; ``make demo``
-makes them). Writes ``bench/results/dashboard.json`` and prints Markdown tables. No asserts.
+Runs on a benchmark store made here (once, into ``data/``): 4 runs whose predictions are the
+ground truth shifted and patched, written at ground-truth resolution as a real run's evaluation
+writes them, for the 56 test images of ``bench.datasets.bench_dataset(resolution, 8, 56)``
+(256x512 or 2048x1024). Writes ``bench/results/dashboard-<resolution>.json`` and prints a
+Markdown table. No asserts.
 
-    .venv/bin/python bench/bench_dashboard.py [--repeats 3] [--ids 20] [--skip-demo]
+    .venv/bin/python bench/bench_dashboard.py --resolution demo|full [--ids 20] [--memory-ids 50]
+                                              [--repeats 1] [--small-cache-mb 16] [--make-demo]
 
-- cold start: ``streamlit run dashboard/streamlit_app.py`` started here (a new process each
-  repeat; chromium already launched), timed to ``/_stcore/health``, to the Overview fully drawn in
-  chromium, then to the Image explorer drawn (its photo, ground truth, 4 predictions and 4
-  error maps loaded; the first explorer render reads everything from disk). Without
-  ``/usr/bin/chromium`` only the health time and a first AppTest run are reported;
-- explorer re-render: AppTest (the script run alone, no browser): ``at.run()`` after setting the
-  id box to an id not shown before (``new id``: PNG reads from disk) and to one shown before
-  (``seen id``: everything from ``st.cache_data``); and in chromium the time from a click on
-  "Next" to the new images drawn (server run + websocket + browser decoding and layout);
-- ``make demo`` second start: the real ``make demo`` (data and runs present) in a new process
-  group on free ports, from the command's start to the dashboard answering ``/_stcore/health``,
-  with the moments the API answered; the whole group (and the API's own group, through the
-  script's trap) is stopped after.
+- explorer re-render (AppTest, the script run alone in this process): ``at.run()`` after
+  setting the id box to an id not shown before (``new id``: every file decoded) and to one shown
+  before (``seen id``: everything from the dashboard's caches);
+- in chromium (``/usr/bin/chromium``) on ``streamlit run``: cold start (process to
+  ``/_stcore/health``, to the Overview drawn, then to the explorer drawn), then ``--memory-ids``
+  clicks on "Next" (new ids each time), each timed from the click to the new images drawn, and
+  the server process's RSS before the first click and after the last. With ``--small-cache-mb``
+  the clicks are repeated on a server whose ``DASHBOARD_CACHE_MB`` is that small: the growth
+  follows the setting;
+- ``--make-demo``: the second start of the real ``make demo`` (data and runs present) to the
+  dashboard answering ``/_stcore/health``.
 """
 
 from __future__ import annotations
@@ -32,13 +34,15 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 import training  # noqa: E402,F401  (import-time environment)
+from bench.datasets import add_resolution_argument, bench_dataset  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 APP = REPO / "dashboard" / "streamlit_app.py"
@@ -53,10 +57,84 @@ RENDERED = """() => {
     const drawn = document.querySelectorAll('[data-testid="stPlotlyChart"] .main-svg').length;
     return images.length >= %d && images.every(img => img.complete && img.naturalWidth > 0) && drawn >= charts;
 }"""
+NEW_CAPTION = """first => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+    .some(c => /^Image \\d+/.test(c.innerText) && !c.innerText.startsWith(`Image ${first} `))"""
 START_TIMEOUT_S = 120  # bounds, not measurements
 PAGE_TIMEOUT_MS = 120_000
 EXPLORER_IMAGES = 10  # photo, ground truth, 4 predictions, 4 error maps
+RUNS, TRAIN, VAL = 4, 8, 56  # the test split (official val) has VAL images: 50 new ids and more
 
+
+# ---------------------------------------------------------------------------- the benchmark store
+
+def fake_prediction(truth, run: int, image_id: int):
+    """What a model of middling quality predicts: the ground truth (classes; ignored -> void)
+    shifted sideways by a run-dependent amount, with a few rectangles of a wrong class."""
+    rng = np.random.default_rng([run, image_id])
+    height, width = truth.shape
+    predicted = np.roll(np.where(truth == 255, 0, truth), (run + 1) * width // 128, axis=1).astype(np.uint8)
+    for _ in range(3):
+        top, left = int(rng.integers(0, height * 3 // 4)), int(rng.integers(0, width * 3 // 4))
+        predicted[top:top + height // 6, left:left + width // 8] = rng.integers(0, 8)
+    return predicted
+
+
+def bench_store(resolution: str) -> tuple[Path, Path]:
+    """(artifacts, data root): RUNS runs of ``resolution``'s data, made once."""
+    import shutil
+
+    import yaml
+
+    from training.data.cityscapes import read_label_ids
+    from training.data.index import load_or_build_index
+    from training.data.labels import get_class_set
+    from training.evaluation.evaluator import Evaluator
+    from training.evaluation.metrics import iou_per_class, mean_iou, pixel_accuracy
+    from training.files import finite_or_none
+    from training.runs.store import RunWriter
+
+    root = bench_dataset(resolution, train=TRAIN, val=VAL)
+    artifacts = REPO / "data" / f"bench-dashboard-store-{root.name}"
+    if (artifacts / "bench-complete").exists():
+        return artifacts, root
+    shutil.rmtree(artifacts, ignore_errors=True)
+    index = load_or_build_index(root, write=False, report=lambda message: None)
+    class_set, entries = get_class_set("categories8"), index.split("test")
+    height, width = entries[0].height, entries[0].width
+    print(f"writing {RUNS} runs of {len(entries)} predictions ({height}x{width}) into {artifacts} (once)",
+          file=sys.stderr)
+    for number in range(RUNS):
+        name = f"bench_{number}"
+        writer, evaluator, rows, confusions = RunWriter(name, artifacts), Evaluator(class_set), [], []
+        for entry in entries:
+            label_ids = read_label_ids(root / entry.label)
+            predicted = fake_prediction(class_set.lut[label_ids], number, entry.id)
+            confusion = evaluator.add(label_ids, predicted)
+            iou = iou_per_class(confusion)[:class_set.num_classes]
+            rows.append({"id": entry.id, "split": entry.split, "miou": finite_or_none(mean_iou(iou), 6),
+                         "pixel_accuracy": finite_or_none(pixel_accuracy(confusion), 6),
+                         **{f"iou_{n}": finite_or_none(v) for n, v in zip(class_set.names, iou, strict=True)}})
+            confusions.append(confusion)
+            writer.write_prediction(entry.id, predicted, class_set.palette())
+        config = {"name": name, "data": {"root": str(root), "classes": class_set.name, "height": height,
+                                         "width": width}, "evaluation": {"split": "test"}}
+        metrics = {"run": name, "split": "test", **evaluator.summary(), "model": "bench", "backbone": None,
+                   "loss_name": "none", "augmentation": "none", "image_size": [height, width], "params": 0,
+                   "train_seconds": 0.0, "inference_ms": None, "source": "imported",
+                   "dataset": {"root": str(root), "fingerprint": index.fingerprint(), "images": len(index)}}
+        writer.write_text("config.yaml", yaml.safe_dump(config))
+        writer.write_text("model.keras", "no model: a benchmark run made of predictions\n")
+        writer.write_csv("history.csv", [{"epoch": 1, "loss": 0.0, "val_loss": 0.0}])
+        writer.write_json("metrics.json", metrics)
+        writer.write_array("confusion.npy", evaluator.confusion)
+        writer.write_array("per_image_confusion.npy", np.stack(confusions).astype(np.int64))
+        writer.write_csv("per_image.csv", rows)
+        writer.commit()
+    (artifacts / "bench-complete").write_text("made\n")
+    return artifacts, root
+
+
+# ---------------------------------------------------------------------------- processes
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -101,6 +179,13 @@ def start_dashboard(port: int, env: dict) -> subprocess.Popen:
         stdin=subprocess.DEVNULL, start_new_session=True)
 
 
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def summary(values: list[float]) -> dict:
     values = sorted(values)
     return {"n": len(values), "median": statistics.median(values), "min": values[0], "max": values[-1],
@@ -119,209 +204,152 @@ def caption_id(page) -> int:
     return int(re.match(r"Image (\d+)", text).group(1))
 
 
-def cold_start_browser(repeats: int, clicks: int) -> dict:
+def served_session(browser, env: dict, clicks: int) -> dict:
+    """A new dashboard process: cold start in chromium, then ``clicks`` "Next" clicks (new ids)."""
+    port = free_port()
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    started = time.perf_counter()
+    process = start_dashboard(port, env)
+    try:
+        healthy = wait_http(f"http://127.0.0.1:{port}/_stcore/health", process)
+        if healthy is None:
+            raise RuntimeError("the dashboard did not start")
+        page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
+        page.wait_for_function("() => [...document.querySelectorAll('h1')].length > 0", timeout=PAGE_TIMEOUT_MS)
+        wait_rendered(page)
+        overview = time.perf_counter()
+        page.locator('[data-testid="stSidebarNav"] a', has_text="Image explorer").first.click()
+        wait_rendered(page, EXPLORER_IMAGES)
+        explorer = time.perf_counter()
+        row = {"health_s": healthy - started, "overview_s": overview - started,
+               "explorer_after_overview_s": explorer - overview, "rss_before_mib": rss_mib(process.pid)}
+        times = []
+        for _ in range(clicks):
+            before = caption_id(page)
+            t0 = time.perf_counter()
+            page.get_by_role("button", name="Next").click()
+            page.wait_for_function(NEW_CAPTION, arg=before, timeout=PAGE_TIMEOUT_MS)
+            wait_rendered(page, EXPLORER_IMAGES)
+            times.append((time.perf_counter() - t0) * 1000)
+        row.update(rss_after_mib=rss_mib(process.pid), next_click_ms=times)
+        row["rss_growth_mib"] = row["rss_after_mib"] - row["rss_before_mib"]
+        print(f"served ({env.get('DASHBOARD_CACHE_MB', 'default')} MB cache): health {row['health_s']:.2f} s, "
+              f"overview {row['overview_s']:.2f} s, explorer +{row['explorer_after_overview_s']:.2f} s; "
+              f"{clicks} Next clicks, median {statistics.median(times) if times else float('nan'):.0f} ms; "
+              f"RSS {row['rss_before_mib']:.0f} -> {row['rss_after_mib']:.0f} MiB", flush=True)
+        return row
+    finally:
+        page.close()
+        stop_group(process)
+
+
+def browser_sessions(env: dict, repeats: int, clicks: int, small_cache_mb: int | None) -> dict:
     from playwright.sync_api import sync_playwright
 
-    rows, next_clicks = [], []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            for repeat in range(repeats):
-                port = free_port()
-                page = browser.new_page(viewport={"width": 1400, "height": 900})
-                started = time.perf_counter()
-                process = start_dashboard(port, {})
-                try:
-                    healthy = wait_http(f"http://127.0.0.1:{port}/_stcore/health", process)
-                    if healthy is None:
-                        raise RuntimeError("the dashboard did not start")
-                    page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
-                    page.wait_for_function("() => [...document.querySelectorAll('h1')].length > 0",
-                                           timeout=PAGE_TIMEOUT_MS)
-                    wait_rendered(page)
-                    overview = time.perf_counter()
-                    page.locator('[data-testid="stSidebarNav"] a', has_text="Image explorer").first.click()
-                    wait_rendered(page, EXPLORER_IMAGES)
-                    explorer = time.perf_counter()
-                    rows.append({"health_s": healthy - started, "overview_s": overview - started,
-                                 "explorer_after_overview_s": explorer - overview})
-                    print(f"cold start {repeat + 1}: health {healthy - started:.2f} s, overview drawn "
-                          f"{overview - started:.2f} s, then explorer drawn in {explorer - overview:.2f} s", flush=True)
-                    if repeat == repeats - 1:  # "Next" clicks on the last server (new ids each time)
-                        for _ in range(clicks):
-                            before = caption_id(page)
-                            t0 = time.perf_counter()
-                            page.get_by_role("button", name="Next").click()
-                            page.wait_for_function(
-                                """first => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
-                                   .some(c => /^Image \\d+/.test(c.innerText)
-                                              && !c.innerText.startsWith(`Image ${first} `))""",
-                                arg=before, timeout=PAGE_TIMEOUT_MS)
-                            wait_rendered(page, EXPLORER_IMAGES)
-                            next_clicks.append((time.perf_counter() - t0) * 1000)
-                finally:
-                    page.close()
-                    stop_group(process)
+            cold = [served_session(browser, env, clicks if repeat == repeats - 1 else 0) for repeat in range(repeats)]
+            small = served_session(browser, {**env, "DASHBOARD_CACHE_MB": str(small_cache_mb)}, clicks) \
+                if small_cache_mb else None
         finally:
             browser.close()
-    return {"cold_start": rows, "next_click_ms": summary(next_clicks) if next_clicks else None}
-
-
-def cold_start_without_browser(repeats: int) -> dict:
-    from streamlit.testing.v1 import AppTest
-
-    rows = []
-    for _ in range(repeats):
-        port = free_port()
-        started = time.perf_counter()
-        process = start_dashboard(port, {})
-        try:
-            healthy = wait_http(f"http://127.0.0.1:{port}/_stcore/health", process)
-        finally:
-            stop_group(process)
-        t0 = time.perf_counter()
-        at = AppTest.from_file(str(APP), default_timeout=120).run()
-        rows.append({"health_s": healthy - started, "first_apptest_run_s": time.perf_counter() - t0,
-                     "exception": bool(at.exception)})
-    return {"cold_start": rows, "next_click_ms": None}
+    return {"served": cold, "small_cache": small}
 
 
 # ---------------------------------------------------------------------------- AppTest
 
-def explorer_rerender(ids: int) -> dict:
+def explorer_rerender(ids: int, root: Path) -> dict:
     from streamlit.testing.v1 import AppTest
 
-    from training.data.cityscapes import resolve_data_root
     from training.data.index import load_or_build_index
 
     at = AppTest.from_file(str(APP), default_timeout=120).run()
     at.switch_page("app_pages/explorer.py").run()
     runs = list(at.multiselect(key="explorer_runs").value)
-    index = load_or_build_index(resolve_data_root(None), write=False, report=lambda message: None)
-    test_ids = [entry.id for entry in index.split("test")]
-    box = at.number_input(key="explorer_id")
+    index = load_or_build_index(root, write=False, report=lambda message: None)
+    shown = [entry.id for entry in index.split("test")][1:1 + ids]
     first_new, seen = [], []
-    shown = test_ids[1:1 + ids]
-    for image_id in shown:  # never shown before in this process
-        box = at.number_input(key="explorer_id").set_value(image_id)
-        t0 = time.perf_counter()
-        at.run()
-        first_new.append((time.perf_counter() - t0) * 1000)
-    for image_id in shown:  # every read now comes from st.cache_data
-        box = at.number_input(key="explorer_id").set_value(image_id)
-        t0 = time.perf_counter()
-        at.run()
-        seen.append((time.perf_counter() - t0) * 1000)
-    del box
-    return {"runs_selected": len(runs), "exception": bool(at.exception), "new_id_ms": summary(first_new),
-            "seen_id_ms": summary(seen)}
+    for times in (first_new, seen):  # new ids (decoded from disk), then the same again (from the caches)
+        for image_id in shown:
+            at.number_input(key="explorer_id").set_value(image_id)
+            t0 = time.perf_counter()
+            at.run()
+            times.append((time.perf_counter() - t0) * 1000)
+    images = sum(len(image.value) for image in at.image)
+    return {"runs_selected": len(runs), "images_shown": images, "exception": bool(at.exception),
+            "new_id_ms": summary(first_new), "seen_id_ms": summary(seen)}
 
 
 # ---------------------------------------------------------------------------- make demo
 
-def make_demo_second_start(repeats: int) -> list[dict]:
-    rows = []
-    for repeat in range(repeats):
-        api_port, dashboard_port = free_port(), free_port()
-        marks: dict[str, float] = {}
-        lines: list[str] = []
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            ["make", "demo", f"API_PORT={api_port}", f"DASHBOARD_PORT={dashboard_port}"], cwd=REPO,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-            errors="replace", start_new_session=True)
-
-        # Bound now: the reader thread lives only within this iteration.
-        def read(process=process, lines=lines, marks=marks, started=started):
-            for line in process.stdout:
-                now = time.perf_counter()
-                lines.append(line.rstrip())
-                if "demo: starting the API" in line:
-                    marks.setdefault("prerequisites_done_s", now - started)
-                if "demo: the API answers" in line:
-                    marks.setdefault("api_answers_s", now - started)
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        try:
-            healthy = wait_http(f"http://127.0.0.1:{dashboard_port}/_stcore/health", process)
-        finally:
-            stop_group(process)
-            reader.join(timeout=30)
-        api_left = True
-        for _ in range(100):  # the script's trap stops the API's own process group
-            with socket.socket() as sock:
-                sock.settimeout(0.2)
-                api_left = sock.connect_ex(("127.0.0.1", api_port)) == 0
-            if not api_left:
-                break
-            time.sleep(0.2)
-        row = {"dashboard_answers_s": None if healthy is None else healthy - started, **marks,
-               "api_stopped_after": not api_left}
-        if healthy is None:
-            row["output_tail"] = lines[-30:]
-        rows.append(row)
-        print(f"make demo (second start) {repeat + 1}: " + ", ".join(
-            f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items() if k != "output_tail"),
-            flush=True)
-    return rows
+def make_demo_second_start() -> dict:
+    api_port, dashboard_port = free_port(), free_port()
+    started = time.perf_counter()
+    process = subprocess.Popen(["make", "demo", f"API_PORT={api_port}", f"DASHBOARD_PORT={dashboard_port}"],
+                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        healthy = wait_http(f"http://127.0.0.1:{dashboard_port}/_stcore/health", process)
+    finally:
+        stop_group(process)
+    return {"dashboard_answers_s": None if healthy is None else healthy - started}
 
 
 # ---------------------------------------------------------------------------- main
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--ids", type=int, default=20, help="ids for the explorer re-render (and Next clicks)")
-    parser.add_argument("--demo-repeats", type=int, default=2)
-    parser.add_argument("--skip-demo", action="store_true")
-    parser.add_argument("--out", type=Path, default=RESULTS / "dashboard.json")
+    add_resolution_argument(parser)
+    parser.add_argument("--ids", type=int, default=20, help="new ids for the AppTest re-render")
+    parser.add_argument("--memory-ids", type=int, default=50, help="Next clicks in chromium (new ids)")
+    parser.add_argument("--repeats", type=int, default=1, help="cold starts")
+    parser.add_argument("--small-cache-mb", type=int, default=16, help="0: no run with a small cache")
+    parser.add_argument("--make-demo", action="store_true", help="also time a second `make demo`")
+    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     os.chdir(REPO)
 
-    from training.runs.store import list_runs
-
-    results = {"cpus": os.cpu_count(), "runs": [run.name for run in list_runs()],
-               "browser": CHROMIUM.exists()}
+    artifacts, root = bench_store(args.resolution)
+    env = {"ARTIFACTS_DIR": str(artifacts), "CITYSCAPES_DATASET": str(root)}
+    os.environ.update(env)
+    results = {"resolution": args.resolution, "cpus": os.cpu_count(), "runs": RUNS, "browser": CHROMIUM.exists(),
+               "explorer_apptest": explorer_rerender(args.ids, root)}
     if CHROMIUM.exists():
-        results.update(cold_start_browser(args.repeats, args.ids))
-    else:
-        results.update(cold_start_without_browser(args.repeats))
-    results["explorer_apptest"] = explorer_rerender(args.ids)
-    if not args.skip_demo:
-        results["make_demo_second_start"] = make_demo_second_start(args.demo_repeats)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+        results.update(browser_sessions(env, args.repeats, args.memory_ids, args.small_cache_mb))
+    if args.make_demo:
+        results["make_demo_second_start"] = make_demo_second_start()
+    out = args.out or RESULTS / f"dashboard-{args.resolution}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
     report(results)
 
 
 def report(results: dict) -> None:
-    print(f"\n### Dashboard ({len(results['runs'])} runs, {results['cpus']} CPUs)\n")
+    print(f"\n### Dashboard, {results['resolution']} ({results['runs']} runs, {results['cpus']} CPUs)\n")
     print("| measure | median | min | max |\n|---|---|---|---|")
-    cold = results["cold_start"]
-    for key, label in (("health_s", "cold start: process to /_stcore/health (s)"),
-                       ("overview_s", "cold start: process to the Overview drawn in chromium (s)"),
-                       ("explorer_after_overview_s", "then the Image explorer drawn, first time (s)"),
-                       ("first_apptest_run_s", "first AppTest run of the app (s)")):
-        values = [row[key] for row in cold if key in row]
-        if values:
-            print(f"| {label} | {statistics.median(values):.2f} | {min(values):.2f} | {max(values):.2f} |")
     explorer = results["explorer_apptest"]
     for key, label in (("new_id_ms", "explorer re-render, new id, 4 runs: AppTest run (ms)"),
                        ("seen_id_ms", "explorer re-render, id seen before: AppTest run (ms)")):
         s = explorer[key]
         print(f"| {label} | {s['median']:.0f} | {s['min']:.0f} | {s['max']:.0f} |")
-    if results.get("next_click_ms"):
-        s = results["next_click_ms"]
-        print(f"| explorer: click Next to new images drawn in chromium (ms) | {s['median']:.0f} | {s['min']:.0f} "
-              f"| {s['max']:.0f} |")
-    demo = [row for row in results.get("make_demo_second_start", []) if row["dashboard_answers_s"] is not None]
-    for key, label in (("prerequisites_done_s", "make demo, second start: check/preview/models done (s)"),
-                       ("api_answers_s", "make demo, second start: API answers /health (s)"),
-                       ("dashboard_answers_s", "make demo, second start: dashboard answers (s)")):
-        values = [row[key] for row in demo if key in row]
+    served = results.get("served") or []
+    for key, label in (("health_s", "cold start: process to /_stcore/health (s)"),
+                       ("overview_s", "cold start: process to the Overview drawn in chromium (s)"),
+                       ("explorer_after_overview_s", "then the Image explorer drawn, first time (s)")):
+        values = [row[key] for row in served]
         if values:
-            print(f"| {label} | {statistics.median(values):.1f} | {min(values):.1f} | {max(values):.1f} |")
+            print(f"| {label} | {statistics.median(values):.2f} | {min(values):.2f} | {max(values):.2f} |")
+    for row, what in ((served[-1] if served else None, "default cache"), (results.get("small_cache"), "small cache")):
+        if row and row["next_click_ms"]:
+            s = summary(row["next_click_ms"])
+            print(f"| explorer: click Next to new images drawn in chromium, {what} (ms) | {s['median']:.0f} "
+                  f"| {s['min']:.0f} | {s['max']:.0f} |")
+            print(f"| server RSS over {s['n']} new ids, {what} (MiB) | +{row['rss_growth_mib']:.0f} "
+                  f"| {row['rss_before_mib']:.0f} | {row['rss_after_mib']:.0f} |")
+    if "make_demo_second_start" in results:
+        print(f"| make demo, second start: dashboard answers (s) | "
+              f"{results['make_demo_second_start']['dashboard_answers_s']} | | |")
 
 
 if __name__ == "__main__":

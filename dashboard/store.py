@@ -7,7 +7,8 @@ rebuilt index may give an id to another file). ``store_key()`` is recomputed on 
 removed, replaced or deployed, when an index file the runs read is rewritten (``python -m
 training data index --rebuild``) or ``$CITYSCAPES_DATASET`` changes. The tables of runs are
 cached by it; the readers of a run's files by (store, name, uid), so publishing a run leaves the
-others' cached arrays alone.
+others' cached tables alone. Photos, labels and predictions are not read here but in
+``dashboard.pictures``, which keeps them at display size in a cache bounded in bytes.
 
 A damaged run never reaches a page: ``runs_table`` holds the whole runs (``training.runs.health``),
 ``damaged_runs`` the others with their reasons. Messages never show an absolute path.
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from training.data.cityscapes import DatasetError, read_label_ids, read_pair
+from training.data.cityscapes import DatasetError, read_label_ids
 from training.data.dataset import Dataset, DataSettings
 from training.data.index import DatasetIndex
 from training.data.labels import CLASS_SET_NAMES, get_class_set
@@ -197,7 +198,7 @@ def run_classes(key: StoreKey) -> dict[str, str]:
     return {run: str(classes) for run, classes in zip(table["run"], table["classes"], strict=True)}
 
 
-def _open(artifacts: str, run: str, uid: str) -> Run:
+def open_run(artifacts: str, run: str, uid: str) -> Run:
     """The run called ``run``, which must still be the one with ``uid``."""
     opened = get_run(run, artifacts)
     if opened.uid != uid:
@@ -207,19 +208,19 @@ def _open(artifacts: str, run: str, uid: str) -> Run:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _metrics(artifacts: str, run: str, uid: str) -> dict:
-    return _open(artifacts, run, uid).metrics
+    return open_run(artifacts, run, uid).metrics
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _history(artifacts: str, run: str, uid: str) -> pd.DataFrame:
-    table = pd.DataFrame(_open(artifacts, run, uid).history())
+    table = pd.DataFrame(open_run(artifacts, run, uid).history())
     table = table.apply(lambda column: pd.to_numeric(column, errors="coerce"))
     return table.dropna(subset=["epoch"]) if "epoch" in table else table.iloc[0:0]
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _per_image(artifacts: str, run: str, uid: str) -> pd.DataFrame:
-    table = pd.DataFrame(_open(artifacts, run, uid).per_image())
+    table = pd.DataFrame(open_run(artifacts, run, uid).per_image())
     for column in table.columns:
         if column != "split":  # empty cells (a class absent from an image) become NaN
             table[column] = pd.to_numeric(table[column], errors="coerce")
@@ -228,24 +229,14 @@ def _per_image(artifacts: str, run: str, uid: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _confusion(artifacts: str, run: str, uid: str) -> np.ndarray:
-    return _open(artifacts, run, uid).confusion()
+    return open_run(artifacts, run, uid).confusion()
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _per_image_confusion(artifacts: str, run: str, uid: str) -> tuple[np.ndarray, np.ndarray]:
     ids = _per_image(artifacts, run, uid)["id"]
-    matrices = _open(artifacts, run, uid).per_image_confusion()
+    matrices = open_run(artifacts, run, uid).per_image_confusion()
     return ids.fillna(-1).to_numpy(dtype=np.int64), matrices
-
-
-@st.cache_data(show_spinner=False, max_entries=512)
-def _prediction(artifacts: str, run: str, uid: str, image_id: int) -> np.ndarray | None:
-    opened = _open(artifacts, run, uid)
-    try:
-        opened.prediction_path(image_id)
-    except ArtifactError:
-        return None  # the run did not evaluate this image
-    return opened.prediction(image_id)
 
 
 def run_metrics(key: StoreKey, run: str) -> dict:
@@ -269,15 +260,6 @@ def confusion(key: StoreKey, run: str) -> np.ndarray:
 def per_image_confusion(key: StoreKey, run: str) -> tuple[np.ndarray, np.ndarray]:
     """(ids, N x K x K counts) in the same order."""
     return _per_image_confusion(key.artifacts, run, run_uid(key, run))
-
-
-def prediction(key: StoreKey, run: str, image_id: int) -> np.ndarray | None:
-    """The class indices a run predicted for an image; None if it did not evaluate that image.
-
-    Raises:
-        ArtifactError: the prediction file is damaged (the message names it, relative to the run).
-    """
-    return _prediction(key.artifacts, run, run_uid(key, run), int(image_id))
 
 
 # ---------------------------------------------------------------------------- dataset
@@ -321,26 +303,6 @@ def dataset(key: StoreKey, classes: str | None = None) -> Dataset:
 
 def known_class_set(classes: str) -> bool:
     return classes in CLASS_SET_NAMES
-
-
-@st.cache_data(show_spinner=False, max_entries=128)
-def _read_pair(root: str, fingerprint: str, image: str, label: str) -> tuple[np.ndarray, np.ndarray]:
-    """A photo and its labelIds, by their files (``fingerprint``: the index that named them)."""
-    return read_pair(Path(root), image, label)
-
-
-def photo_and_labels(key: StoreKey, image_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """The photo (H, W, 3) and its ground truth as Cityscapes labelIds (H, W), for the file the
-    index names ``image_id`` now."""
-    data = dataset(key)
-    entry = data.index[int(image_id)]
-    return _read_pair(str(data.root), data.index.fingerprint(), entry.image, entry.label)
-
-
-def photo_and_truth(key: StoreKey, image_id: int, classes: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The photo and its ground truth as class indices of ``classes`` (``IGNORE_INDEX``: no label)."""
-    photo, label_ids = photo_and_labels(key, image_id)
-    return photo, dataset(key, classes).truth(label_ids)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -17,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from dashboard import analysis
 from training.data.labels import IGNORE_INDEX
+from training.evaluation.metrics import confusion_matrix
 
 REPO = Path(__file__).resolve().parent.parent
 NAN = float("nan")
@@ -122,7 +123,8 @@ def test_position_text(image_id, candidates, split, classes, order, expected):
     ([[IGNORE_INDEX, IGNORE_INDEX]], [[0, 1]], 0.0),  # no ground truth at all
 ])
 def test_wrong_share(truth, predicted, expected):
-    assert analysis.wrong_share(np.array(truth), np.array(predicted)) == pytest.approx(expected)
+    confusion = confusion_matrix(np.array(truth, np.uint8), np.array(predicted, np.uint8), 2)
+    assert analysis.wrong_share(confusion) == pytest.approx(expected)
 
 
 # 8 counted pixels (one ignored). Rows of the confusion matrix (true) x columns (predicted):
@@ -153,6 +155,7 @@ def test_prediction_problem():
         "p.png holds class 200 (1 pixel outside the 19 classes)")
     ignored = np.full((2, 2), IGNORE_INDEX, dtype=np.uint8)
     assert "holds class 255" in analysis.prediction_problem(ignored, (2, 2), 19, "p.png")
+    assert analysis.prediction_problem(np.zeros((0, 3), np.uint8), (0, 3), 8, "p.png") is None
 
 
 @pytest.mark.parametrize("metrics, expected", [
@@ -167,20 +170,14 @@ def test_evaluated_on_another_index(metrics, expected):
     assert analysis.evaluated_on_another_index(metrics, "abc") is expected
 
 
-def test_image_iou_of_a_three_by_three_pair():
-    assert _same(analysis.image_iou(TRUTH, PREDICTED, 3), [1 / 2, 1 / 2, 1 / 3])
-    assert _same(analysis.image_iou(TRUTH, PREDICTED, 4), [1 / 2, 1 / 2, 1 / 3, NAN])
-
-
-def test_image_iou_of_a_perfect_prediction_ignores_the_unlabelled_pixel():
-    perfect = np.where(TRUTH == IGNORE_INDEX, 0, TRUTH)
-    assert _same(analysis.image_iou(TRUTH, perfect, 3), [1, 1, 1])
+def _confusion(predicted, num_classes: int = 4):
+    return confusion_matrix(TRUTH, predicted, num_classes)
 
 
 def test_iou_table_rows_are_classes_then_miou_and_columns_share_then_runs():
-    perfect = np.where(TRUTH == IGNORE_INDEX, 0, TRUTH)
+    perfect = np.where(TRUTH == IGNORE_INDEX, 0, TRUTH)  # the unlabelled pixel never counts
     names = ("a", "b", "c", "d")
-    table = analysis.iou_table(TRUTH, {"r1": PREDICTED, "r2": perfect}, names)
+    table = analysis.iou_table({"r1": _confusion(PREDICTED), "r2": _confusion(perfect)}, names)
     assert list(table.index) == ["a", "b", "c", "d", "mIoU"] and table.index.name == "class"
     assert list(table.columns) == ["share of image", "r1", "r2"]
     assert _same(table["share of image"], [3 / 8, 3 / 8, 2 / 8, 0, NAN])
@@ -189,9 +186,12 @@ def test_iou_table_rows_are_classes_then_miou_and_columns_share_then_runs():
 
 
 def test_iou_table_without_runs_or_ground_truth():
-    table = analysis.iou_table(np.full((2, 2), IGNORE_INDEX, np.uint8), {}, ("a", "b"))
+    table = analysis.iou_table({}, ("a", "b"))
     assert list(table.columns) == ["share of image"]
     assert _same(table["share of image"], [0, 0, NAN])
+    nothing = np.full((2, 2), IGNORE_INDEX, np.uint8)
+    table = analysis.iou_table({"r": confusion_matrix(nothing, np.zeros_like(nothing), 2)}, ("a", "b"))
+    assert _same(table["share of image"], [0, 0, NAN]) and _same(table["r"], [NAN, NAN, NAN])
 
 
 @pytest.mark.parametrize("height, width, rows, columns, steps", [

@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import time
 
-import numpy as np
 import requests
 import streamlit as st
 from PIL import UnidentifiedImageError
 
 import dashboard.analysis as analysis
+import dashboard.display as display
+import dashboard.pictures as pictures
 import dashboard.state as state
 import dashboard.store as store
 from training.data.cityscapes import DatasetError
@@ -135,8 +136,14 @@ def image_id_ui(ids: list[int], default: int) -> int:
     return chosen
 
 
-def segmentation_ui(api: str, image_id: int, photo: np.ndarray | None) -> dict | None:
-    """Photo, ground truth and the deployed model's prediction, as the API returns them."""
+def _class_picture(encoded: str) -> bytes:
+    """An API picture of class colours at display size (nearest: every pixel a class colour)."""
+    return display.class_picture(analysis.decode_png(encoded), display.display_width())
+
+
+def segmentation_ui(api: str, image_id: int, photo: bytes | None) -> dict | None:
+    """Photo (JPEG at display size), ground truth and the deployed model's prediction, as the API
+    returns them."""
     try:
         with st.spinner(f"Asking the API for image {image_id}..."):
             answer, round_trip_ms = fetch_segmentation(api, image_id)
@@ -145,10 +152,10 @@ def segmentation_ui(api: str, image_id: int, photo: np.ndarray | None) -> dict |
         return None
     columns = st.columns(3)
     if photo is not None:
-        columns[0].image(photo, caption=f"Photo {image_id}", width="stretch")
-    columns[1].image(analysis.decode_png(answer["ground_truth"]["color_png"]), caption="Ground truth (API)",
-                     width="stretch")
-    columns[2].image(analysis.decode_png(answer["prediction"]["color_png"]),
+        columns[0].image(photo, caption=f"Photo {image_id}", width="stretch", output_format="JPEG")
+    columns[1].image(_class_picture(answer["ground_truth"]["color_png"]), caption="Ground truth (API)",
+                     width="stretch", output_format="PNG")
+    columns[2].image(_class_picture(answer["prediction"]["color_png"]), output_format="PNG",
                      caption=f"Prediction of {answer['run']} (API)", width="stretch")
     st.markdown(legend_html(answer["class_names"], answer["colors"]), unsafe_allow_html=True)
 
@@ -193,7 +200,7 @@ def dataset_image_ui(api: str) -> None:
     st.caption(f"Image {image_id}: {entry.stem}, split {entry.split}, city {entry.city}."
                + ("" if entry.split == "test" else " Not a test image: the model may have trained on it."))
     try:
-        photo = store.photo_and_truth(key, image_id)[0]
+        photo = pictures.photo_view(pictures.image_ref(key, image_id)).jpeg
     except (KeyError, OSError, DatasetError):  # a courtesy: the API's answer is the point here
         photo = None
     segmentation_ui(api, image_id, photo)

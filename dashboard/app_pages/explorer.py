@@ -8,28 +8,33 @@ zoomable picture that tells the true and the predicted class under the cursor.
 Each run is shown and scored in its own class set (categories8, cityscapes19): its ground truth,
 colours, legend and per-class IoU; runs of different class sets get one of each per class set.
 
+Pictures are shown at display size (``$DASHBOARD_DISPLAY_WIDTH``, ``dashboard.display``): a
+2048x1024 frame costs about what a 256x512 one does. The numbers (IoU, shares, wrong pixels) and
+the classes under the cursor are the full-size ones; the zoom view loads the full resolution
+only when asked to.
+
 The image id and the runs live in the URL (``?id=301&runs=a,b``): a link reproduces the view.
 """
 
 from __future__ import annotations
 
 import base64
-import io
 import random
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from PIL import Image
 
 import dashboard.analysis as analysis
+import dashboard.pictures as pictures
 import dashboard.state as state
 import dashboard.store as store
+from dashboard.display import PredictionView
 from training.data.cityscapes import DatasetError
 from training.data.labels import get_class_set
 from training.runs.store import ArtifactError
-from training.viz import error_map, legend_html, overlay
+from training.viz import legend_html
 
 SPLITS = ("test", "validation", "train", "all")
 BY_ID = ""  # the "order" choice that keeps ids in order (any other value is a run: worst first)
@@ -40,6 +45,9 @@ ID_KEY, RUNS_KEY = "explorer_id", "explorer_runs"
 SPLIT_KEY, CLASSES_KEY, ORDER_KEY = "explorer_split", "explorer_classes", "explorer_order"
 CLASS_SET_KEY = "explorer_class_set"
 URL_ID, URL_RUNS = "_explorer_url_id", "_explorer_url_runs"
+
+Refs = dict[str, pictures.RunRef | ArtifactError]  # the selected runs as the store holds them now
+Predictions = dict[str, dict[str, PredictionView]]  # the predictions that can be shown, by class set, by run
 
 
 # ---------------------------------------------------------------------------- data
@@ -66,34 +74,31 @@ def _current_candidates() -> list[int]:
                          tuple(st.session_state.get(CLASSES_KEY, ())), st.session_state.get(ORDER_KEY, BY_ID))
 
 
-def _jpeg_data_uri(rgb: np.ndarray) -> str:
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="JPEG", quality=90)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def hover_figure(picture: np.ndarray, truth: np.ndarray, predicted: np.ndarray | None,
-                 names: tuple[str, ...], title: str) -> go.Figure:
-    """The picture at full resolution (an embedded JPEG, so the figure stays small) under a
-    transparent heatmap whose cells name the true (``text``) and predicted (``hovertext``) class.
+def hover_figure(picture: bytes, mime: str, scale: int, shape: tuple[int, int], truth: np.ndarray,
+                 predicted: np.ndarray | None, names: tuple[str, ...], title: str) -> go.Figure:
+    """The picture (encoded bytes embedded in the figure, one of its pixels for ``scale`` x ``scale``
+    of the image's) under a transparent heatmap whose cells name the true (``text``) and predicted
+    (``hovertext``) class. ``truth`` and ``predicted`` are the full-size classes at the cells of
+    ``analysis.hover_grid(*shape)``; the axes count the image's own pixels, whatever the picture's size.
 
     Plain string arrays in ``text``/``hovertext`` are much cheaper for plotly to validate and
     serialise than an object ``customdata`` array (about 20 ms instead of 70 ms for 128 x 256).
     """
-    rows, columns, step_y, step_x = analysis.hover_grid(*truth.shape)
+    height, width = shape
+    _, _, step_y, step_x = analysis.hover_grid(height, width)
     lookup = analysis.class_name_lookup(names)
-    cells = {"text": lookup[truth[rows, columns]]}
+    cells = {"text": lookup[truth]}
     template = "true: %{text}"
     if predicted is not None:
-        cells["hovertext"] = lookup[predicted[rows, columns]]
+        cells["hovertext"] = lookup[predicted]
         template += "<br>predicted: %{hovertext}"
-    shape = cells["text"].shape
-    figure = go.Figure(go.Image(source=_jpeg_data_uri(picture), hoverinfo="skip"))
+    source = f"data:{mime};base64," + base64.b64encode(picture).decode("ascii")
+    centre = (scale - 1) / 2  # the centre of the picture's first pixel, in the image's pixels
+    figure = go.Figure(go.Image(source=source, x0=centre, dx=scale, y0=centre, dy=scale, hoverinfo="skip"))
     figure.add_trace(go.Heatmap(
-        z=np.zeros(shape, dtype=np.uint8), x0=(step_x - 1) / 2, dx=step_x, y0=(step_y - 1) / 2, dy=step_y,
+        z=np.zeros(truth.shape, dtype=np.uint8), x0=(step_x - 1) / 2, dx=step_x, y0=(step_y - 1) / 2, dy=step_y,
         **cells, hovertemplate=template + "<br>x %{x:.0f}, y %{y:.0f}<extra></extra>",
         colorscale=[[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]], showscale=False, opacity=0))
-    height, width = truth.shape
     figure.update_layout(title=dict(text=title, font=dict(size=14)), margin=dict(l=0, r=0, t=30, b=0),
                          height=int(min(620, 60 + 900 * height / max(width, 1))), dragmode="zoom")
     figure.update_xaxes(showticklabels=False, range=[-0.5, width - 0.5])
@@ -196,11 +201,13 @@ def _label(classes: str, several: bool) -> str:
     return f" ({classes})" if several else ""
 
 
-def images_ui(key, image_id: int, groups: dict[str, list[str]], table: pd.DataFrame,
-              opacity: float) -> dict[str, dict[str, np.ndarray]]:
+def images_ui(key, image: pictures.ImageRef, refs: Refs, groups: dict[str, list[str]], table: pd.DataFrame,
+              opacity: float) -> Predictions:
     """Photo and the ground truth in each class set of the runs, then each run's prediction and
-    error map in its own class set. Returns the predictions, by class set then run."""
-    photo, _ = store.photo_and_labels(key, image_id)
+    error map in its own class set, all at display size. Returns the predictions that can be
+    shown, by class set then run."""
+    image_id = image.image_id
+    photo = pictures.photo_view(image)
     runs = [run for members in groups.values() for run in members]
     several = len(groups) > 1
     for classes in groups:
@@ -208,24 +215,24 @@ def images_ui(key, image_id: int, groups: dict[str, list[str]], table: pd.DataFr
         st.markdown((f"**{classes}** " if several else "") + legend_html(class_set.names, class_set.colors),
                     unsafe_allow_html=True)
     top = st.columns(max(2, 1 + len(groups), len(runs)))
-    top[0].image(photo, caption="photo", width="stretch")
+    top[0].image(photo.jpeg, caption="photo", width="stretch", output_format="JPEG")
     for column, classes in zip(top[1:], groups, strict=False):
-        truth = store.photo_and_truth(key, image_id, classes)[1]
-        column.image(overlay(photo, get_class_set(classes).colorize(truth), opacity),
+        column.image(pictures.truth_picture(image, classes, opacity), output_format="JPEG",
                      caption="ground truth" + _label(classes, several), width="stretch")
-    predictions: dict[str, dict[str, np.ndarray]] = {classes: {} for classes in groups}
+    predictions: Predictions = {classes: {} for classes in groups}
     if not runs:
         st.info("Choose runs in the sidebar to see their predictions.")
         return predictions
     split_of = dict(zip(table["run"], table["split"], strict=True))
-    fingerprint = store.dataset(key).index.fingerprint()
     prediction_row, error_row = st.columns(max(2, len(runs))), st.columns(max(2, len(runs)))
     # the rows are as wide as the photo and ground-truth row (two columns at least), so pictures line up
     cells = [(classes, run) for classes, members in groups.items() for run in members]
     for column, errors, (classes, run) in zip(prediction_row, error_row, cells, strict=False):
-        class_set = get_class_set(classes)
+        ref = refs[run]
         try:
-            predicted = store.prediction(key, run, image_id)
+            if isinstance(ref, ArtifactError):
+                raise ref  # not a whole run now: said as a damaged file is
+            predicted = pictures.prediction_view(image, ref)
         except ArtifactError as error:
             column.warning(f"Run {store.readable(error, key).removeprefix('run ')}")
             continue
@@ -233,27 +240,32 @@ def images_ui(key, image_id: int, groups: dict[str, list[str]], table: pd.DataFr
             column.info(f"Run {run} evaluated the {split_of.get(run) or 'test'} split only: "
                         f"no prediction for image {image_id}.")
             continue
-        truth = store.photo_and_truth(key, image_id, classes)[1]
-        problem = analysis.prediction_problem(predicted, truth.shape, class_set.num_classes,
-                                              f"predictions/{image_id}.png")
-        if problem:
-            column.warning(f"Run {run}: {problem}.")
+        if predicted.problem:
+            column.warning(f"Run {run}: {predicted.problem}.")
             continue
-        if analysis.evaluated_on_another_index(store.run_metrics(key, run), fingerprint):
+        if not ref.same_index:
             column.warning(f"{run} was evaluated on another index of the dataset: its image {image_id} "
                            "may be another picture than this one.")
         predictions[classes][run] = predicted
-        wrong = analysis.wrong_share(truth, predicted)
-        column.image(overlay(photo, class_set.colorize(predicted), opacity),
+        column.image(pictures.prediction_picture(image, ref, opacity), output_format="JPEG",
                      caption=f"{run}: prediction", width="stretch")
-        errors.image(error_map(photo, truth, predicted, class_set),
-                     caption=f"{run}: errors ({wrong:.1%} of pixels wrong)", width="stretch")
+        errors.image(pictures.error_picture(image, ref), output_format="PNG", width="stretch",
+                     caption=f"{run}: errors ({analysis.wrong_share(predicted.confusion):.1%} of pixels wrong)")
     st.caption("Error maps: wrong pixels in the colour of the true class, correct ones dimmed, "
-               "ignored ones black.")
+               "ignored ones black." + _size_note(photo))
     return predictions
 
 
-def iou_ui(key, image_id: int, predictions: dict[str, dict[str, np.ndarray]]) -> None:
+def _size_note(photo) -> str:
+    if photo.factor == 1:
+        return ""
+    height, width = photo.shape
+    return (f" Shown at {width // photo.factor}x{height // photo.factor} (the image is {width}x{height}): "
+            f"each pixel shows the class of one pixel of every {photo.factor}x{photo.factor} block; "
+            "the numbers count every pixel.")
+
+
+def iou_ui(predictions: Predictions) -> None:
     st.subheader("This image, per class")
     if not any(predictions.values()):
         st.caption("No selected run has a prediction for this image.")
@@ -264,8 +276,8 @@ def iou_ui(key, image_id: int, predictions: dict[str, dict[str, np.ndarray]]) ->
             continue
         if several:
             st.markdown(f"**{classes}**: {', '.join(runs)}")
-        truth = store.photo_and_truth(key, image_id, classes)[1]
-        frame = analysis.iou_table(truth, runs, get_class_set(classes).names)
+        frame = analysis.iou_table({run: view.confusion for run, view in runs.items()},
+                                   get_class_set(classes).names)
         config = {run: st.column_config.NumberColumn(run, format="%.3f") for run in runs}
         config["share of image"] = st.column_config.NumberColumn("share of image (truth)", format="percent")
         st.dataframe(frame, column_config=config, width="stretch")
@@ -273,7 +285,7 @@ def iou_ui(key, image_id: int, predictions: dict[str, dict[str, np.ndarray]]) ->
                + ("; each class set against the ground truth in its own classes." if several else "."))
 
 
-def hover_ui(key, image_id: int, predictions: dict[str, dict[str, np.ndarray]], default_classes: str,
+def hover_ui(image: pictures.ImageRef, refs: Refs, predictions: Predictions, default_classes: str,
              opacity: float, view: str) -> None:
     st.subheader("Zoom and hover")
     classes_of = {run: classes for classes, runs in predictions.items() for run in runs}
@@ -282,20 +294,21 @@ def hover_ui(key, image_id: int, predictions: dict[str, dict[str, np.ndarray]], 
         run = st.selectbox("Run under the cursor", list(classes_of), key="explorer_hover_run")
     classes = classes_of.get(run, default_classes)
     class_set = get_class_set(classes)
-    photo, truth = store.photo_and_truth(key, image_id, classes)
+    photo = pictures.photo_view(image)
     predicted = predictions[classes][run] if run else None
-    if view == "prediction" and predicted is not None:
-        picture = overlay(photo, class_set.colorize(predicted), opacity)
-    elif view == "error map" and predicted is not None:
-        picture = error_map(photo, truth, predicted, class_set)
-    elif view == "photo":
-        picture = photo
-    else:
-        picture = overlay(photo, class_set.colorize(truth), opacity)
+    if view not in ("photo", "ground truth") and predicted is None:
         view = "ground truth"
-    title = f"image {image_id}: {view}" + (f" ({run})" if run and view in ("prediction", "error map") else "")
-    st.plotly_chart(hover_figure(picture, truth, predicted, class_set.names, title),
-                    width="stretch", config={"displaylogo": False}, key="explorer_hover_chart")
+    full_size = False
+    if photo.factor > 1:
+        height, width = photo.shape
+        full_size = st.toggle(f"Full resolution ({width}x{height})", key="explorer_zoom_full",
+                              help="Load the picture at the image's own size, to zoom into single pixels "
+                                   "(slower: the files are decoded again).")
+    picture, mime = pictures.zoom_picture(image, refs[run] if predicted else None, classes, view, opacity, full_size)
+    title = f"image {image.image_id}: {view}" + (f" ({run})" if run and view in ("prediction", "error map") else "")
+    figure = hover_figure(picture, mime, 1 if full_size else photo.factor, photo.shape, photo.hover_truth(class_set),
+                          None if predicted is None else predicted.hover, class_set.names, title)
+    st.plotly_chart(figure, width="stretch", config={"displaylogo": False}, key="explorer_hover_chart")
     st.caption("Drag to zoom, double-click to reset; the cursor tells the true and the predicted class"
                + (f" (in {classes})." if len(predictions) > 1 else "."))
 
@@ -324,15 +337,17 @@ def main() -> None:
     st.caption(f"Image {image_id} · {entry.split} · {entry.city} · {entry.stem} — "
                f"{analysis.position_text(image_id, candidates, split, classes, order)}")
 
+    image = pictures.image_ref(key, image_id)
+    refs = pictures.run_refs(key, runs, image)
     try:
-        store.photo_and_labels(key, image_id)
+        pictures.photo_view(image)
     except DatasetError as error:
         st.error(f"Image {image_id} cannot be read: {store.readable(error, key, data.root)}")
         st.stop()
     groups = analysis.group_by_class_set(runs, classes_of) or {data.class_set.name: []}
-    predictions = images_ui(key, image_id, groups, table, opacity)
-    iou_ui(key, image_id, predictions)
-    hover_ui(key, image_id, predictions, next(iter(groups)), opacity, view)
+    predictions = images_ui(key, image, refs, groups, table, opacity)
+    iou_ui(predictions)
+    hover_ui(image, refs, predictions, next(iter(groups)), opacity, view)
 
 
 main()

@@ -1,0 +1,281 @@
+"""Pictures at display size, encoded once, kept in a cache bounded in bytes.
+
+A Cityscapes frame is 2048x1024; the explorer shows up to ten pictures of it in columns a few
+hundred pixels wide. Everything is therefore computed at **display size**: a full-size image is
+decoded, shrunk by an integer factor ``k`` (``display_factor``), encoded, and dropped. The rules:
+
+- photos by **area**: the mean of each k x k block (Pillow's ``Image.reduce``);
+- class maps (labelIds, predictions) by **nearest**: the pixel at offset ``k // 2`` of each
+  k x k block, the pixel Pillow's NEAREST resize picks for an integer factor. A displayed class
+  is always the class of one full-size pixel, never a blend;
+- incomplete blocks at the right and bottom edges are dropped (the display shape is
+  ``(H // k, W // k)``), so photo and class maps keep the same shape;
+- overlays and error maps are computed from the shrunk photo and class maps. Under nearest,
+  every class-coloured pixel (an overlay's colours, an error map's wrong and ignored pixels) is
+  the one of the full-size picture nearest-downscaled; only the photo under them is averaged.
+
+Numbers are never taken from display pixels: a prediction's confusion matrix (per-class IoU,
+share of wrong pixels) is the one the run's evaluation stored, or is counted on the full-size
+maps, and the hover grid's classes are read from the full-size maps.
+
+numpy and Pillow only (no Streamlit): ``dashboard.pictures`` caches these values, the tests check them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, fields, is_dataclass
+
+import numpy as np
+from PIL import Image
+
+from dashboard.analysis import hover_grid, prediction_problem
+from training.data.labels import IGNORE_INDEX, ClassSet
+from training.evaluation.metrics import pair_counts, remap_counts
+from training.viz import error_map, overlay
+
+# Settings (environment variables; the README lists them).
+DISPLAY_WIDTH_ENV, DEFAULT_DISPLAY_WIDTH = "DASHBOARD_DISPLAY_WIDTH", 512
+CACHE_MB_ENV, DEFAULT_CACHE_MB = "DASHBOARD_CACHE_MB", 128
+JPEG_QUALITY = 90  # what Streamlit itself uses when it re-encodes a picture
+PNG_LEVEL = 1  # error maps: fast zlib; level 6 is 2.5x slower for 20 % fewer bytes
+
+_IDENTITY = np.arange(256, dtype=np.int64)
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else default
+
+
+def display_width() -> int:
+    """``$DASHBOARD_DISPLAY_WIDTH``: the widest picture the pages show, in pixels (default 512,
+    the width of a 256x512 frame: such frames are shown as they are)."""
+    return _positive_int(DISPLAY_WIDTH_ENV, DEFAULT_DISPLAY_WIDTH)
+
+
+def cache_bytes() -> int:
+    """``$DASHBOARD_CACHE_MB`` in bytes: what the pictures' cache may hold (default 128 MB)."""
+    return _positive_int(CACHE_MB_ENV, DEFAULT_CACHE_MB) * 1024 * 1024
+
+
+# ---------------------------------------------------------------------------- shrinking, encoding
+
+def display_factor(width: int, max_width: int) -> int:
+    """The smallest integer factor that brings ``width`` to at most ``max_width`` (1: as it is)."""
+    return max(1, -(-int(width) // max(1, int(max_width))))
+
+
+def shrink_photo(photo: np.ndarray, factor: int) -> np.ndarray:
+    """``(H // k, W // k, 3)``: the mean of each k x k block (rounded), edges' partial blocks dropped."""
+    if factor == 1:
+        return photo
+    height, width = photo.shape[0] // factor * factor, photo.shape[1] // factor * factor
+    return np.asarray(Image.fromarray(photo).reduce(factor, box=(0, 0, width, height)))
+
+
+def shrink_classes(classes: np.ndarray, factor: int) -> np.ndarray:
+    """``(H // k, W // k, ...)``: the pixel at offset ``k // 2`` of each k x k block, as a copy (a view
+    would keep the full-size array alive in the cache)."""
+    if factor == 1:
+        return classes
+    height, width = classes.shape[0] // factor * factor, classes.shape[1] // factor * factor
+    return np.ascontiguousarray(classes[factor // 2:height:factor, factor // 2:width:factor])
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG", compress_level=PNG_LEVEL)
+    return buffer.getvalue()
+
+
+def class_picture(rgb: np.ndarray, max_width: int) -> bytes:
+    """A picture of class colours (H, W, 3) at display size by nearest, PNG: no blended colours."""
+    return encode_png(shrink_classes(rgb, display_factor(rgb.shape[1], max_width)))
+
+
+# ---------------------------------------------------------------------------- views of one image
+
+@dataclass(frozen=True)
+class PhotoView:
+    """A dataset image and its labelIds, as the pages need them (no full-size array)."""
+
+    shape: tuple[int, int]  # full size (H, W)
+    factor: int  # display = full // factor
+    photo: np.ndarray  # display size, by area
+    jpeg: bytes  # ``photo`` encoded
+    label_ids: np.ndarray  # display size, by nearest
+    hover_label_ids: np.ndarray  # full-size labelIds at the hover grid's cells (``analysis.hover_grid``)
+
+    def truth(self, class_set: ClassSet) -> np.ndarray:
+        """The displayed ground truth in ``class_set`` (``IGNORE_INDEX``: no label)."""
+        return class_set.lut[self.label_ids]
+
+    def hover_truth(self, class_set: ClassSet) -> np.ndarray:
+        return class_set.lut[self.hover_label_ids]
+
+
+@dataclass(frozen=True)
+class PredictionView:
+    """A run's prediction for an image: shown at display size, scored at full size."""
+
+    problem: str | None  # why it cannot be shown (then the rest is None)
+    classes: np.ndarray | None = None  # display size, by nearest
+    hover: np.ndarray | None = None  # full-size classes at the hover grid's cells
+    confusion: np.ndarray | None = None  # K x K full-size counts against the ground truth
+
+
+def photo_view(photo: np.ndarray, label_ids: np.ndarray, max_width: int) -> PhotoView:
+    """``photo`` (H, W, 3) and its ``label_ids`` (H, W) at display size."""
+    factor = display_factor(photo.shape[1], max_width)
+    small = shrink_photo(photo, factor)
+    rows, columns, _, _ = hover_grid(*label_ids.shape)
+    return PhotoView(shape=label_ids.shape, factor=factor, photo=small, jpeg=encode_jpeg(small),
+                     label_ids=shrink_classes(label_ids, factor),
+                     hover_label_ids=np.ascontiguousarray(label_ids[rows, columns]))
+
+
+def prediction_view(predicted: np.ndarray, truth_shape: tuple[int, int], class_set: ClassSet, max_width: int,
+                    filename: str, confusion: np.ndarray | None = None,
+                    label_ids: np.ndarray | None = None) -> PredictionView:
+    """A full-size prediction (class indices of ``class_set``; ``filename`` names it in a problem)
+    for a ground truth of ``truth_shape``. ``confusion``: this image's K x K counts as the run's
+    evaluation stored them; without it, they are counted here against the full-size ``label_ids``."""
+    problem = prediction_problem(predicted, truth_shape, class_set.num_classes, filename)
+    if problem:
+        return PredictionView(problem)
+    if confusion is None:  # (labelId, class) pairs in one bincount, then folded through the class set
+        confusion = remap_counts(pair_counts(label_ids, predicted), class_set.lut, _IDENTITY, class_set.num_classes,
+                                 IGNORE_INDEX)
+    rows, columns, _, _ = hover_grid(*predicted.shape)
+    return PredictionView(
+        problem=None, classes=shrink_classes(predicted, display_factor(predicted.shape[1], max_width)),
+        hover=np.ascontiguousarray(predicted[rows, columns]), confusion=np.asarray(confusion))
+
+
+# ---------------------------------------------------------------------------- pictures
+
+def truth_overlay(view: PhotoView, class_set: ClassSet, opacity: float) -> np.ndarray:
+    """The ground truth's colours over the photo, at display size."""
+    return overlay(view.photo, class_set.colorize(view.truth(class_set)), opacity)
+
+
+def prediction_overlay(view: PhotoView, predicted: PredictionView, class_set: ClassSet,
+                       opacity: float) -> np.ndarray:
+    """The prediction's colours over the photo, at display size."""
+    return overlay(view.photo, class_set.colorize(predicted.classes), opacity)
+
+
+def errors(view: PhotoView, predicted: PredictionView, class_set: ClassSet) -> np.ndarray:
+    """``training.viz.error_map`` at display size (encode it as PNG: its class colours stay exact)."""
+    return error_map(view.photo, view.truth(class_set), predicted.classes, class_set)
+
+
+def full_size_picture(photo: np.ndarray, label_ids: np.ndarray, predicted: np.ndarray | None,
+                      class_set: ClassSet, kind: str, opacity: float) -> bytes:
+    """The zoom view's picture at full size, JPEG: ``kind`` is "photo", "ground truth",
+    "prediction" or "error map" (the last two need ``predicted``)."""
+    truth = class_set.lut[label_ids]
+    if kind == "photo":
+        picture = photo
+    elif kind == "prediction":
+        picture = overlay(photo, class_set.colorize(predicted), opacity)
+    elif kind == "error map":
+        picture = error_map(photo, truth, predicted, class_set)
+    else:
+        picture = overlay(photo, class_set.colorize(truth), opacity)
+    return encode_jpeg(picture)
+
+
+# ---------------------------------------------------------------------------- a cache bounded in bytes
+
+def size_in_bytes(value) -> int:
+    """What ``value`` holds in arrays and bytes (plus a small constant per object)."""
+    if isinstance(value, (bytes, bytearray)):
+        return len(value) + 64
+    if isinstance(value, np.ndarray):
+        return value.nbytes + 128
+    if isinstance(value, (tuple, list)):
+        return sum(size_in_bytes(item) for item in value) + 64
+    if is_dataclass(value):
+        return sum(size_in_bytes(getattr(value, field.name)) for field in fields(value)) + 64
+    return 64
+
+
+class ByteLRU:
+    """A thread-safe least-recently-used cache that never holds more than ``max_bytes``.
+
+    ``st.cache_data`` bounds entries, not bytes, and a 2048x1024 frame weighs 200 times a 16x32
+    one: this bounds what matters. A value larger than the whole budget is returned, not kept.
+
+    Example::
+
+        cache = ByteLRU(64 * 2**20)
+        jpeg = cache.get_or_compute(("photo", image_id), lambda: encode_jpeg(photo))
+    """
+
+    MISSING = object()
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = int(max_bytes)
+        self._entries: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.nbytes = 0
+        self.evictions = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._entries
+
+    def get(self, key: Hashable, default=MISSING):
+        """The value of ``key`` (now the most recently used), else ``default``."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return default
+            self._entries.move_to_end(key)
+            return entry[0]
+
+    def put(self, key: Hashable, value, nbytes: int | None = None) -> None:
+        """Keep ``value`` (``nbytes``: its size, measured by ``size_in_bytes`` when not given),
+        evicting the least recently used entries until it fits."""
+        nbytes = size_in_bytes(value) if nbytes is None else int(nbytes)
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.nbytes -= old[1]
+            if nbytes > self.max_bytes:
+                return
+            while self._entries and self.nbytes + nbytes > self.max_bytes:
+                _, (_, evicted) = self._entries.popitem(last=False)
+                self.nbytes -= evicted
+                self.evictions += 1
+            self._entries[key] = (value, nbytes)
+            self.nbytes += nbytes
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], object]):
+        """The cached value of ``key``, else ``compute()`` kept. Computed outside the lock: two
+        threads may both compute a missing value (the same one), never block each other."""
+        value = self.get(key)
+        if value is ByteLRU.MISSING:
+            value = compute()
+            self.put(key, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.nbytes = 0
