@@ -87,3 +87,15 @@ def test_an_output_above_the_whole_plane_limit_is_made_in_bands_by_default():
     probabilities = _probabilities((128, 256), 8, seed=11)
     classes = upsample_argmax(probabilities, size)
     assert _disagreement(classes, _reference(probabilities, size)) <= TOLERANCE
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 2), (2, 1), (1, 5), (3, 3)])
+def test_running_argmax_on_tiny_masks(shape):
+    """OpenCV reads a 1x1 array as a scalar in some calls: a 1x1 upload once came back as class 255."""
+    from training.fit.predict import _running_argmax
+
+    rng = np.random.default_rng(sum(shape))
+    for classes in (2, 8, 19):
+        planes = [rng.random(shape, dtype=np.float32) for _ in range(classes)]
+        expected = np.stack(planes, -1).argmax(-1)
+        np.testing.assert_array_equal(_running_argmax([plane.copy() for plane in planes]), expected)

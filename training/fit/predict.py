@@ -83,7 +83,7 @@ def _running_argmax(planes) -> np.ndarray:
     classes = np.zeros(best.shape, dtype=np.uint8)
     for k, plane in enumerate(planes, start=1):
         better = cv2.compare(plane, best, cv2.CMP_GT)  # 255 where greater, else 0
-        cv2.bitwise_and(better, k, dst=better)
+        np.bitwise_and(better, np.uint8(k), out=better)  # cv2 reads a 1x1 array as a scalar here
         cv2.max(classes, better, dst=classes)
         cv2.max(best, plane, dst=best)
     return classes
