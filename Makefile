@@ -83,14 +83,15 @@ test: $(STAMP) $(DASHBOARD_STAMP)
 	$(VENV)/bin/lint-imports
 	DASHBOARD_PYTHON=$(abspath $(DASHBOARD_PY)) $(PY) -m pytest
 
-bench: data
-	$(PY) bench/bench_evaluation.py
-	$(PY) bench/bench_batches.py --data-root "$(DATA_ROOT)"
-	$(PY) bench/bench_generation.py
+# Every benchmark at the demo's 256x512 and at Cityscapes' 2048x1024 (generated once under data/).
+bench: $(STAMP)
+	$(PY) bench/bench_evaluation.py --resolution demo full
+	for r in demo full; do \
+	    $(PY) bench/bench_batches.py --resolution $$r && $(PY) bench/bench_generation.py --resolution $$r && \
+	    $(PY) bench/bench_api.py --resolution $$r && $(PY) bench/bench_dashboard.py --resolution $$r || exit 1; \
+	done
 	$(PY) bench/bench_training.py
 	$(PY) bench/bench_models.py
-	$(PY) bench/bench_api.py
-	$(PY) bench/bench_dashboard.py
 
 clean-data:
 	rm -rf $(EMBEDDED)
