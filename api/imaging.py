@@ -26,8 +26,8 @@ import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from api.errors import ApiError
+from training.data.png import PNG_SIGNATURE
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BAND_BYTES = 4 * 2**20  # raw rows compressed at a time: memory stays bounded for any mask size
 RGB_PNG_OPTIONS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]
 # Above this many pixels an upload takes the cheap road (JPEG decoded at a reduced scale); below
