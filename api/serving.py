@@ -23,19 +23,19 @@ import logging
 import os
 import threading
 import time
-from collections import OrderedDict
 
 import numpy as np
 from flask import Flask, current_app
 
 from api.errors import REPAIR_HINT, ApiError, no_deployed_run
 from api.paths import ServerPaths
-from training.data.cityscapes import REPO_ROOT, DatasetError, read_image, read_label_ids
+from training.data.cityscapes import REPO_ROOT, DatasetError, check_same_size, read_image, read_label_ids
 from training.data.dataset import Dataset, DataSettings
 from training.data.index import load_or_build_index
 from training.data.labels import get_class_set
 from training.data.png import PngError, PngHeader, read_header
 from training.files import file_stamp
+from training.memory import ByteLRU
 from training.runs.store import ArtifactError, Run, artifacts_dir, deployed_record, get_run
 
 log = logging.getLogger(__name__)
@@ -43,41 +43,6 @@ log = logging.getLogger(__name__)
 EXTENSION = "segmentation_serving"
 MAX_IMAGE_ID = 999_999_999_999_999_999  # ids are int64 in every client; the spec says so too
 DATASET_HINT = "point the server at the run's dataset with SEGAPI_DATA_ROOT (or CITYSCAPES_DATASET)"
-
-
-class ByteLRU:
-    """A thread-safe LRU mapping whose values are evicted past ``max_bytes`` in total."""
-
-    def __init__(self, max_bytes: int):
-        self.max_bytes = int(max_bytes)
-        self._items: OrderedDict = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key):
-        with self._lock:
-            if key not in self._items:
-                return None
-            self._items.move_to_end(key)
-            return self._items[key][0]
-
-    def put(self, key, value, size: int) -> None:
-        with self._lock:
-            if key in self._items:
-                self._bytes -= self._items.pop(key)[1]
-            if size > self.max_bytes:
-                return
-            self._items[key] = (value, size)
-            self._bytes += size
-            while self._bytes > self.max_bytes:
-                self._bytes -= self._items.popitem(last=False)[1][1]
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    @property
-    def bytes(self) -> int:
-        return self._bytes
 
 
 def identity(run: Run) -> tuple[str, str]:
@@ -224,11 +189,11 @@ class Serving:
         than the model and runs in OpenCV without the GIL, beside other requests' forward passes.
         """
         predictor = self.predictor(run)
-        from training.fit.predict import predict_probabilities, upsample_argmax  # loaded by predictor()
+        from training.fit.predict import upsample_argmax  # loaded by predictor()
 
         start = time.perf_counter()
         with self._inference_lock:
-            probabilities = predict_probabilities(predictor.model, image, predictor.size)
+            probabilities = predictor.probabilities(image)
         classes = upsample_argmax(probabilities, output_size or image.shape[:2])
         return classes, 1000 * (time.perf_counter() - start)
 
@@ -292,11 +257,11 @@ class Serving:
     def check_pair(self, dataset: Dataset, image_id: int, label_ids: np.ndarray, shape: tuple) -> None:
         """503 naming the label file when it does not fit its photo (``shape``: the photo's height
         and width), as ``read_pair`` says it."""
-        if label_ids.shape[:2] != tuple(shape[:2]):
-            entry = dataset.index[image_id]
-            raise self._unreadable(DatasetError(
-                f"{dataset.root / entry.label}: size {label_ids.shape[1]}x{label_ids.shape[0]} differs from its "
-                f"image ({shape[1]}x{shape[0]})"))
+        entry = dataset.index[image_id]
+        try:
+            check_same_size(dataset.root / entry.label, label_ids.shape[:2], shape[:2])
+        except DatasetError as error:
+            raise self._unreadable(error) from None
 
     def _decoded(self, kind: str, key: tuple, decode) -> np.ndarray:
         array = self.inputs.get((kind, key))

@@ -26,6 +26,7 @@ import dashboard.store as store
 from training.data.cityscapes import read_image, read_label_ids, read_pair
 from training.data.labels import get_class_set
 from training.data.png import PngError, read_header
+from training.memory import ByteLRU
 from training.runs.store import ArtifactError
 
 
@@ -52,11 +53,11 @@ class RunRef(NamedTuple):
 
 
 @st.cache_resource(show_spinner=False, max_entries=1)
-def _cache(max_bytes: int) -> display.ByteLRU:
-    return display.ByteLRU(max_bytes)
+def _cache(max_bytes: int) -> ByteLRU:
+    return ByteLRU(max_bytes)
 
 
-def cache() -> display.ByteLRU:
+def cache() -> ByteLRU:
     """The process's cache of pictures (a new one when ``$DASHBOARD_CACHE_MB`` changes)."""
     return _cache(display.cache_bytes())
 
@@ -108,7 +109,7 @@ class _Labels:
         return self().shape
 
 
-def _photo(lru: display.ByteLRU, image: ImageRef, labels: _Labels) -> display.PhotoView:
+def _photo(lru: ByteLRU, image: ImageRef, labels: _Labels) -> display.PhotoView:
     def compute() -> display.PhotoView:
         root = Path(image.root)
         photo = read_image(root / image.image)
@@ -145,7 +146,7 @@ def _stored_confusion(run: RunRef, image_id: int) -> np.ndarray | None:
     return np.array(matrices[row, :k, :k], dtype=np.int64)
 
 
-def _prediction(lru: display.ByteLRU, image: ImageRef, run: RunRef, labels: _Labels) -> display.PredictionView | None:
+def _prediction(lru: ByteLRU, image: ImageRef, run: RunRef, labels: _Labels) -> display.PredictionView | None:
     def compute() -> display.PredictionView | None:
         opened = store.open_run(run.artifacts, run.name, run.uid)
         try:

@@ -21,6 +21,7 @@ from training.data.cityscapes import read_image, read_label_ids
 from training.data.index import load_or_build_index
 from training.data.labels import IGNORE_INDEX, get_class_set
 from training.evaluation.metrics import confusion_matrix
+from training.memory import ByteLRU, size_in_bytes
 from training.runs.store import get_run
 from training.viz import error_map, overlay
 
@@ -177,7 +178,7 @@ def test_the_zoom_view_at_full_size_and_class_pictures():
 # ---------------------------------------------------------------------------- the cache
 
 def test_a_byte_bounded_cache_evicts_the_least_recently_used_and_never_exceeds_its_budget():
-    cache = display.ByteLRU(1000)
+    cache = ByteLRU(1000)
     for name in "abc":
         cache.put(name, b"", nbytes=300)
     assert cache.nbytes == 900 and len(cache) == 3
@@ -195,10 +196,10 @@ def test_a_byte_bounded_cache_evicts_the_least_recently_used_and_never_exceeds_i
 
 
 def test_the_cache_measures_values_and_keeps_none():
-    cache = display.ByteLRU(10_000)
+    cache = ByteLRU(10_000)
     view = display.PredictionView(None, np.zeros((10, 10), np.uint8), np.zeros((4, 4), np.uint8),
                                   np.zeros((8, 8), np.int64))
-    assert display.size_in_bytes(view) >= 100 + 16 + 512
+    assert size_in_bytes(view) >= 100 + 16 + 512
     calls = []
     for _ in range(2):
         assert cache.get_or_compute("absent", lambda: calls.append(1)) is None  # None is a value
@@ -207,7 +208,7 @@ def test_the_cache_measures_values_and_keeps_none():
 
 
 def test_the_cache_stays_within_its_budget_under_threads():
-    cache = display.ByteLRU(50_000)
+    cache = ByteLRU(50_000)
     sizes = []
 
     def worker(seed: int):
@@ -223,7 +224,7 @@ def test_the_cache_stays_within_its_budget_under_threads():
     for thread in threads:
         thread.join()
     assert max(sizes) <= 50_000 and cache.evictions > 0
-    assert cache.nbytes == sum(display.size_in_bytes(cache.get(key)) for key in range(200) if key in cache)
+    assert cache.nbytes == sum(size_in_bytes(cache.get(key)) for key in range(200) if key in cache)
 
 
 def test_settings_come_from_the_environment(monkeypatch):

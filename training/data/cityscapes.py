@@ -149,8 +149,9 @@ def check_pair_header(root: Path, pair: Pair) -> tuple[int, int]:
         return image.height, image.width
 
 
-def _read_png_file(path: Path, mode: str, what: str) -> np.ndarray:
-    """Decode ``path`` with ``training.data.png`` after checking its header: mode, pixel limit."""
+def read_png_file(path: Path, modes: tuple[str, ...], what: str) -> np.ndarray:
+    """Decode ``path`` with ``training.data.png`` after checking its header (mode one of
+    ``modes``, pixel limit); ``DatasetError`` naming the file and saying ``what`` was expected."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -161,8 +162,8 @@ def _read_png_file(path: Path, mode: str, what: str) -> np.ndarray:
         header = read_header(data)
     except PngError:
         raise DatasetError(f"{path}: not a readable PNG") from None
-    if header.mode != mode:
-        raise DatasetError(f"{path}: mode {header.mode}, expected {mode} ({what})")
+    if header.mode not in modes:
+        raise DatasetError(f"{path}: mode {header.mode}, expected {' or '.join(modes)} ({what})")
     try:
         return decode_png(data, MAX_IMAGE_PIXELS)
     except PngError as exc:
@@ -171,13 +172,13 @@ def _read_png_file(path: Path, mode: str, what: str) -> np.ndarray:
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB; raises ``DatasetError`` naming the file if it cannot."""
-    return _read_png_file(Path(path), "RGB", "8-bit colour")
+    return read_png_file(Path(path), ("RGB",), "8-bit colour")
 
 
 def read_label_ids(path: str | os.PathLike, check_values: bool = True) -> np.ndarray:
     """``(H, W)`` uint8 Cityscapes labelIds; with ``check_values`` every id must be in the table."""
     path = Path(path)
-    label_ids = _read_png_file(path, "L", "8-bit labelIds")
+    label_ids = read_png_file(path, ("L",), "8-bit labelIds")
     if check_values:
         check_label_values(label_ids, path)
     return label_ids
@@ -191,13 +192,16 @@ def check_label_values(label_ids: np.ndarray, path) -> None:
         raise DatasetError(f"{path}: label ids outside the Cityscapes table (0..{NUM_LABEL_IDS - 1}): {shown}")
 
 
+def check_same_size(label_path: Path, label_shape: tuple, image_shape: tuple) -> None:
+    """``DatasetError`` naming the label file when its ``(H, W)`` differs from its image's."""
+    if tuple(label_shape[:2]) != tuple(image_shape[:2]):
+        raise DatasetError(f"{label_path}: size {label_shape[1]}x{label_shape[0]} differs from "
+                           f"its image ({image_shape[1]}x{image_shape[0]})")
+
+
 def read_pair(root: Path, image_relpath: str, label_relpath: str) -> tuple[np.ndarray, np.ndarray]:
     """Decode and validate one pair: (RGB image, labelIds) of the same size."""
     image = read_image(root / image_relpath)
     label_ids = read_label_ids(root / label_relpath)
-    if image.shape[:2] != label_ids.shape:
-        raise DatasetError(
-            f"{root / label_relpath}: size {label_ids.shape[1]}x{label_ids.shape[0]} differs from "
-            f"its image ({image.shape[1]}x{image.shape[0]})"
-        )
+    check_same_size(root / label_relpath, label_ids.shape, image.shape)
     return image, label_ids

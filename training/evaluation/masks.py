@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from training.data.cityscapes import MAX_IMAGE_PIXELS, DatasetError, check_label_values, read_label_ids
+from training.data.cityscapes import DatasetError, check_label_values, read_label_ids, read_png_file
 from training.data.index import load_or_build_index
 from training.data.labels import NUM_LABEL_IDS
-from training.data.png import PngError, read_png
 from training.evaluation.evaluator import Evaluator
 from training.evaluation.metrics import iou_per_class, mean_iou, pair_counts, pixel_accuracy
 from training.files import finite_or_none
@@ -51,16 +50,7 @@ def find_predictions(pred_dir: Path) -> dict[str, Path]:
 
 def read_prediction(path: Path, shape: tuple[int, int]) -> np.ndarray:
     """A prediction PNG as ``(H, W)`` uint8 labelIds, checked against the ground-truth shape."""
-    try:
-        header, prediction = read_png(path, MAX_IMAGE_PIXELS)
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    except PngError as exc:
-        raise DatasetError(f"{path}: {exc}") from None
-    if header.mode not in ("L", "P"):
-        raise DatasetError(f"{path}: mode {header.mode}, expected a single-channel 8-bit PNG of labelIds")
+    prediction = read_png_file(path, ("L", "P"), "a single-channel 8-bit PNG of labelIds")
     if prediction.shape != shape:
         raise DatasetError(f"{path}: size {prediction.shape[1]}x{prediction.shape[0]}, "
                            f"the ground truth is {shape[1]}x{shape[0]}")

@@ -118,6 +118,11 @@ class Predictor:
 
         return cls(load_model(run.model_path), run.input_size, run.name)
 
+    def probabilities(self, image: np.ndarray) -> np.ndarray:
+        """``(h, w, K)`` class probabilities at the model's size (``upsample_argmax`` takes them to
+        any size; the API runs only this under its inference lock)."""
+        return predict_probabilities(self.model, image, self.size)
+
     def classes(self, image: np.ndarray, output_size: tuple[int, int] | None = None) -> np.ndarray:
         """Class indices of ``image`` at ``output_size`` (default: the image's own size). A caller
         holding a huge photo may shrink it first and ask for the original size here."""
