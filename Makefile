@@ -86,6 +86,7 @@ test: $(STAMP) $(DASHBOARD_STAMP)
 # Every benchmark at the demo's 256x512 and at Cityscapes' 2048x1024 (generated once under data/).
 bench: $(STAMP)
 	$(PY) bench/bench_evaluation.py --resolution demo full
+	$(PY) bench/bench_import.py --resolution demo full
 	for r in demo full; do \
 	    $(PY) bench/bench_batches.py --resolution $$r && $(PY) bench/bench_generation.py --resolution $$r && \
 	    $(PY) bench/bench_api.py --resolution $$r && $(PY) bench/bench_dashboard.py --resolution $$r || exit 1; \

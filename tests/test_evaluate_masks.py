@@ -75,8 +75,9 @@ def test_missing_predictions_are_listed(tiny_root, predictions, capsys):
 
 @pytest.mark.parametrize("array, expected", [
     (np.zeros((16, 31), np.uint8), "size 31x16, the ground truth is 32x16"),
-    (np.zeros((16, 32, 3), np.uint8), "mode RGB, expected L or P (a single-channel"),
-    (np.full((16, 32), 40, np.uint8), "label ids outside the Cityscapes table"),
+    (np.zeros((16, 32, 3), np.uint8), "a colour PNG, but the predictions are labelIds"),
+    (np.full((16, 32), 40, np.uint8), "values 40 are not labelIds 0..33"),
+    (np.full((16, 32, 2), 7, np.uint8), "mode LA, expected L or P or RGB or RGBA"),
 ])
 def test_bad_prediction_files_are_named(tiny_root, predictions, capsys, array, expected):
     victim = sorted(predictions.rglob("*.png"))[1]

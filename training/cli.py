@@ -12,6 +12,8 @@ from pathlib import Path
 
 from training.data.cityscapes import DatasetError, resolve_data_root
 from training.data.labels import CLASS_SET_NAMES
+from training.evaluation.formats import FORMATS
+from training.evaluation.masks import RESIZE_CHOICES
 from training.runs.store import ArtifactError
 
 EXIT_BAD_FILES, EXIT_ERROR = 1, 2
@@ -26,6 +28,14 @@ def _add_data_root(parser: argparse.ArgumentParser) -> None:
 def _add_classes(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classes", choices=CLASS_SET_NAMES, default="categories8",
                         help="class set (default: categories8)")
+
+
+def _add_prediction_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("auto", *FORMATS), default="auto",
+                        help="labelIds (official), trainIds (255 = no class) or color (official palette); "
+                        "default: detected from the first file, and said")
+    parser.add_argument("--resize", choices=RESIZE_CHOICES,
+                        help="scale predictions of another size to the ground truth (default: an error)")
 
 
 def _load_index(args):
@@ -85,12 +95,46 @@ def cmd_evaluate_masks(args) -> int:
     from training.files import write_json_atomic
 
     result = evaluate_masks(Path(args.gt_root), Path(args.pred_dir), args.split, args.classes,
-                            args.workers, progress=not args.quiet, index_path=args.index)
+                            args.workers, progress=not args.quiet, index_path=args.index, format=args.format,
+                            resize=args.resize, partial=args.partial)
     print(format_report(result))
     if args.json:
         write_json_atomic(args.json, result)
         print(f"wrote {args.json}")
     return 0
+
+
+def cmd_import_predictions(args) -> int:
+    from training.runs.imported import import_predictions
+
+    run_dir, metrics = import_predictions(
+        args.pred_dir, args.name, args.data_root, args.index, args.classes, args.format, args.split, args.resize,
+        args.model, args.params, args.inference_ms, args.artifacts, args.workers, progress=not args.quiet)
+    coverage, imported = metrics["coverage"], metrics["import"]
+    print(f"predictions: {imported['format']} ({imported['format_reason']})")
+    if imported["resized_images"]:
+        print(f"{imported['resized_images']} predictions scaled to the ground truth (nearest)")
+    print(f"scored {coverage['images']} of {coverage['split_images']} {metrics['split']} images in "
+          f"{imported['seconds']:.1f} s ({imported['ms_per_image']:.1f} ms/image): mIoU {_rounded(metrics['miou'])}, "
+          f"official-compatible {_rounded(metrics['miou_official'])}")
+    print(f"published {run_dir}")
+    return 0
+
+
+def cmd_export_predictions(args) -> int:
+    from training.runs.exported import export_predictions
+
+    done = export_predictions(args.run, args.out, args.format, args.artifacts, args.data_root,
+                              progress=not args.quiet)
+    print(f"wrote {done['images']} {done['split']} predictions of {done['run']} as {done['format']} to {done['out']}")
+    if done["format"] == "labelIds":
+        print(f"official score: python scripts/official_pixel_eval.py --data-root <data root> "
+              f"--results {done['out']}")
+    return 0
+
+
+def _rounded(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def cmd_train(args) -> int:
@@ -144,7 +188,7 @@ def cmd_deploy(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from training.runs.summary import run_summaries
+    from training.runs.summary import coverage_text, run_summaries
 
     summaries = run_summaries(args.artifacts)
     if not summaries:
@@ -154,8 +198,11 @@ def cmd_runs(args) -> int:
             print(f"! {s['run']:<48} unreadable: {s['error']}")
             continue
         miou = "  n/a" if s["miou"] is None else f"{s['miou']:.3f}"
+        params = "" if s["params"] is None else f"{s['params']:>10,} params"
+        covered = coverage_text(s)
+        extra = "  imported" + (f", {covered} images" if covered else "") if s["source"] == "imported" else ""
         print(f"{'*' if s['deployed'] else ' '} {s['run']:<48} {s['model'] or '':<11} {s['split'] or ''} mIoU "
-              f"{miou}  {s['params'] or 0:>10,} params")
+              f"{miou}  {params:>17}{extra}")
     return 0
 
 
@@ -214,8 +261,38 @@ def build_parser() -> argparse.ArgumentParser:
     _add_classes(evaluate)
     evaluate.add_argument("--index", help="index file of the ground truth")
     evaluate.add_argument("--workers", type=int, default=None, help="decoding threads (default: all cores)")
+    _add_prediction_format(evaluate)
+    evaluate.add_argument("--partial", action="store_true",
+                          help="score the images that have a prediction (default: a missing one is an error)")
     evaluate.add_argument("--json", help="also write per-class IoU, means and per-image scores as JSON")
     evaluate.set_defaults(handler=cmd_evaluate_masks)
+
+    imports = commands.add_parser("import-predictions",
+                                  help="another tool's prediction PNGs as a run (no model; the dashboard shows it)")
+    imports.add_argument("--pred-dir", required=True,
+                         help="PNGs matched by <city>_<seq>_<frame> in their names, anywhere under it")
+    imports.add_argument("--name", required=True, help="run name")
+    _add_data_root(imports)
+    _add_classes(imports)
+    _add_prediction_format(imports)
+    imports.add_argument("--split", default="test", help="the split the predictions are of (default: test "
+                         "= official val); a file for another image is an error, missing images are allowed")
+    imports.add_argument("--model", help="what made the predictions (shown as the run's model)")
+    imports.add_argument("--params", type=int, help="the model's parameter count, if known")
+    imports.add_argument("--inference-ms", type=float, help="the model's time per image, if known")
+    imports.add_argument("--workers", type=int, default=None, help="decoding threads (default: all cores)")
+    _add_artifacts(imports)
+    imports.set_defaults(handler=cmd_import_predictions)
+
+    exports = commands.add_parser("export-predictions",
+                                  help="a run's predictions in the official submission layout")
+    exports.add_argument("run")
+    exports.add_argument("--out", required=True, help="new (or empty) folder")
+    exports.add_argument("--format", choices=FORMATS, default="labelIds",
+                         help="labelIds (official, default), trainIds or color")
+    exports.add_argument("--data-root", help="the run's dataset, if it moved")
+    _add_artifacts(exports)
+    exports.set_defaults(handler=cmd_export_predictions)
 
     train = commands.add_parser("train", help="train a config, evaluate it, publish the run")
     train.add_argument("config", help="YAML config (see configs/)")

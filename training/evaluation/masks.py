@@ -1,29 +1,47 @@
-"""Evaluate prediction PNGs from any tool against ground truth in the Cityscapes layout.
+"""Score prediction PNGs from any tool against ground truth in the Cityscapes layout.
 
-Predictions hold Cityscapes labelIds (as the official benchmark expects) and are matched to
-ground-truth files by ``<city>_<seq>_<frame>`` anywhere in their file name, as the official
-``evalPixelLevelSemanticLabeling`` does. PNG decoding, the slow part, runs in parallel threads.
+Predictions are matched to ground-truth files by ``<city>_<seq>_<frame>`` anywhere in their file
+name, as the official ``evalPixelLevelSemanticLabeling`` does, and may be labelIds (the official
+submission format), trainIds or official colours (``training.evaluation.formats``; detected
+unless given). ``score_predictions`` is shared by ``evaluate-masks`` and ``import-predictions``,
+so an imported run's numbers are those of ``evaluate-masks`` on the same files. PNG decoding, the
+slow part, runs a bounded number of images ahead in threads.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
-from training.data.cityscapes import DatasetError, check_label_values, read_label_ids, read_png_file
-from training.data.index import load_or_build_index
-from training.data.labels import NUM_LABEL_IDS
+from training.data.cityscapes import DatasetError, read_label_ids, read_png_file
+from training.data.index import DatasetIndex, IndexEntry, load_or_build_index
 from training.evaluation.evaluator import Evaluator
+from training.evaluation.formats import (
+    COLOR_MODES,
+    FORMATS,
+    SINGLE_CHANNEL_MODES,
+    TO_LABEL_IDS,
+    FormatError,
+    check_values,
+    color_to_label_ids,
+    detect_format,
+)
 from training.evaluation.metrics import iou_per_class, mean_iou, pair_counts, pixel_accuracy
 from training.files import finite_or_none
 
 KEY_PATTERN = re.compile(r"([A-Za-z0-9-]+_\d{6}_\d{6})")
 SPLIT_ALIASES = {"val": "test"}  # the official val folder is our test split
+RESIZE_CHOICES = ("nearest",)
 
 
 def find_predictions(pred_dir: Path) -> dict[str, Path]:
@@ -48,20 +66,176 @@ def find_predictions(pred_dir: Path) -> dict[str, Path]:
     return found
 
 
-def read_prediction(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    """A prediction PNG as ``(H, W)`` uint8 labelIds, checked against the ground-truth shape."""
-    prediction = read_png_file(path, ("L", "P"), "a single-channel 8-bit PNG of labelIds")
-    if prediction.shape != shape:
-        raise DatasetError(f"{path}: size {prediction.shape[1]}x{prediction.shape[0]}, "
-                           f"the ground truth is {shape[1]}x{shape[0]}")
-    check_label_values(prediction, path)
-    return prediction
+def _listed(items: Sequence[str], limit: int = 5) -> str:
+    return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
-def _count_pair(gt_path: Path, pred_path: Path) -> np.ndarray:
+@dataclass(frozen=True)
+class Matched:
+    """The images of a split that have a prediction, and how many the split has."""
+
+    split: str
+    entries: list[IndexEntry]
+    paths: list[Path]
+    split_images: int
+
+    @property
+    def coverage(self) -> dict:
+        return {"images": len(self.entries), "split_images": self.split_images}
+
+
+def match_predictions(index: DatasetIndex, split: str, pred_dir: Path, partial: bool = False,
+                      strict: bool = False) -> Matched:
+    """Pair the images of ``split`` with their prediction files.
+
+    Args:
+        partial: score the images that have a prediction (else a missing one is an error).
+        strict: a file for no image of ``split`` is an error (else it is left out, as the
+            official script does).
+
+    Raises:
+        DatasetError: naming the files (or images) that do not match.
+    """
+    split = SPLIT_ALIASES.get(split, split)
+    entries = index.split(split)
+    if not entries:
+        raise DatasetError(f"{index.root}: split {split!r} has no images")
+    predictions = find_predictions(pred_dir)
+    if strict:
+        in_split = {e.stem for e in entries}
+        by_stem = {e.stem: e for e in index.entries}
+        strays = [(path, by_stem.get(key)) for key, path in predictions.items() if key not in in_split]
+        if strays:
+            path, entry = strays[0]
+            where = (f"{entry.stem} is a {entry.split} image, not {split} (--split {entry.split}?)" if entry
+                     else f"no image {KEY_PATTERN.search(path.name).group(1)} in {index.root}")
+            more = f" ({len(strays) - 1} more such files)" if len(strays) > 1 else ""
+            raise DatasetError(f"{path}: {where}{more}")
+    matched = [e for e in entries if e.stem in predictions]
+    missing = [e.stem for e in entries if e.stem not in predictions]
+    if not matched:
+        raise DatasetError(f"{pred_dir}: no prediction for any of the {len(entries)} {split} images "
+                           f"(file names must hold <city>_<seq>_<frame>, e.g. {entries[0].stem})")
+    if missing and not partial:
+        raise DatasetError(f"{pred_dir}: no prediction for {len(missing)} of {len(entries)} {split} "
+                           f"images: {_listed(missing)} (score the others with --partial)")
+    return Matched(split, matched, [predictions[e.stem] for e in matched], len(entries))
+
+
+# ---------------------------------------------------------------------------- reading
+
+@dataclass
+class _Read:
+    """One decoded prediction: its pixels (labelIds already, for a colour PNG) and the counts of
+    (ground-truth labelId, pixel value) pairs."""
+
+    values: np.ndarray
+    counts: np.ndarray
+    color: bool
+    resized: bool
+    problem: str | None = None  # colours outside the palette: said once the format is known
+
+
+def _read_prediction(gt_path: Path, pred_path: Path, resize: str | None) -> _Read:
     gt = read_label_ids(gt_path)
-    prediction = read_prediction(pred_path, gt.shape)
-    return pair_counts(gt, prediction, size=NUM_LABEL_IDS).copy()
+    pixels = read_png_file(pred_path, SINGLE_CHANNEL_MODES + COLOR_MODES,
+                           "labelIds, trainIds or colours of the official palette")
+    color = pixels.ndim == 3
+    if color:
+        try:
+            pixels = color_to_label_ids(pixels)
+        except FormatError as error:  # a colour PNG in a folder of labelIds is the bigger news
+            return _Read(pixels, np.zeros((256, 256), np.int64), True, False, str(error))
+    resized = pixels.shape != gt.shape
+    if resized:
+        if resize != "nearest":
+            raise DatasetError(f"{pred_path}: size {pixels.shape[1]}x{pixels.shape[0]}, the ground truth is "
+                               f"{gt.shape[1]}x{gt.shape[0]} (--resize nearest scales predictions to it)")
+        pixels = np.asarray(Image.fromarray(pixels).resize((gt.shape[1], gt.shape[0]), Image.NEAREST))
+    return _Read(pixels, pair_counts(gt, pixels), color, resized)
+
+
+def ordered_map(function: Callable, items: Sequence, workers: int, depth: int | None = None) -> Iterable:
+    """``function(item)`` for each item, in order, up to ``depth`` items ahead in ``workers``
+    threads: memory stays bounded however slow the consumer is."""
+    depth = depth or 2 * workers
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read-predictions") as pool:
+        waiting = deque(pool.submit(function, item) for item in items[:depth])
+        for item in items[depth:]:
+            done = waiting.popleft().result()
+            waiting.append(pool.submit(function, item))
+            yield done
+        while waiting:
+            yield waiting.popleft().result()
+
+
+# ---------------------------------------------------------------------------- scoring
+
+def _label_counts(counts: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Fold the prediction columns of ``counts`` through ``table`` (pixel value -> labelId)."""
+    out = np.zeros_like(counts)
+    for column in np.nonzero(counts.any(axis=0))[0]:
+        out[:, table[column]] += counts[:, column]
+    return out
+
+
+def score_predictions(gt_root: Path, matched: Matched, classes: str = "categories8", format: str = "auto",
+                      resize: str | None = None, workers: int | None = None, progress: bool = True,
+                      on_prediction: Callable[[IndexEntry, np.ndarray], None] | None = None) -> dict:
+    """Score every matched prediction; ``on_prediction(entry, classes)`` gets each as class
+    indices of ``classes`` (255 where it names no class of the set) at ground-truth size.
+
+    Returns:
+        ``summary`` (``training.evaluation.evaluator.summarize``), ``confusion`` (K x K),
+        ``per_image`` rows (id, stem, split, mIoU, pixel accuracy, IoU per class),
+        ``per_image_confusion`` (N x K x K), ``format`` and ``format_reason`` (how it was
+        known), ``resized`` (stems scaled to the ground truth) and ``seconds``.
+
+    Raises:
+        DatasetError: a file that cannot be read, or is not in the format (named).
+    """
+    if format != "auto" and format not in FORMATS:
+        raise ValueError(f"unknown format {format!r}; choose auto or one of {', '.join(FORMATS)}")
+    if resize is not None and resize not in RESIZE_CHOICES:
+        raise ValueError(f"unknown resize {resize!r}; choose {', '.join(RESIZE_CHOICES)}")
+    start = time.perf_counter()
+    evaluator = Evaluator(classes, prediction_kind="label_ids")
+    class_set = evaluator.class_set
+    k = class_set.num_classes
+    chosen, reason = (None, "") if format == "auto" else (format, "given")
+    rows, confusions, resized = [], [], []
+    jobs = [(gt_root / e.label, path) for e, path in zip(matched.entries, matched.paths)]
+    reads = ordered_map(lambda job: _read_prediction(*job, resize), jobs, workers or os.cpu_count() or 1)
+    bar = tqdm(reads, total=len(jobs), desc="score", unit="img", disable=not progress)
+    for entry, path, read in zip(matched.entries, matched.paths, bar):
+        try:
+            if chosen is None:
+                detected = detect_format("RGB" if read.color else "L", read.counts, classes)
+                chosen, reason = detected.format, f"detected from {path.name}: {detected.reason}"
+            if read.color != (chosen == "color"):
+                kind = "a colour PNG" if read.color else "a single-channel PNG"
+                raise FormatError(f"{kind}, but the predictions are {chosen}")
+            if read.problem:
+                raise FormatError(read.problem)
+            table = TO_LABEL_IDS["labelIds" if read.color else chosen]
+            if not read.color:
+                check_values(read.counts.sum(axis=0), chosen)
+        except FormatError as error:
+            raise DatasetError(f"{path}: {error}") from None
+        image_confusion = evaluator.add_counts(_label_counts(read.counts, table))
+        iou = iou_per_class(image_confusion)[:k]
+        rows.append({"id": entry.id, "stem": entry.stem, "split": entry.split,
+                     "miou": finite_or_none(mean_iou(iou), 6),
+                     "pixel_accuracy": finite_or_none(pixel_accuracy(image_confusion), 6),
+                     **{f"iou_{name}": finite_or_none(v) for name, v in zip(class_set.names, iou)}})
+        confusions.append(image_confusion)
+        if read.resized:
+            resized.append(entry.stem)
+        if on_prediction is not None:
+            on_prediction(entry, class_set.lut[table][read.values])
+    return {"summary": evaluator.summary(), "confusion": evaluator.confusion.copy(), "per_image": rows,
+            "per_image_confusion": np.stack(confusions).astype(np.int64), "format": chosen,
+            "format_reason": reason, "resized": resized, "seconds": time.perf_counter() - start}
 
 
 def evaluate_masks(
@@ -72,46 +246,31 @@ def evaluate_masks(
     workers: int | None = None,
     progress: bool = True,
     index_path: str | None = None,
+    format: str = "auto",
+    resize: str | None = None,
+    partial: bool = False,
 ) -> dict:
-    """Evaluate every ground-truth image of ``split`` against its prediction.
+    """Evaluate the ground-truth images of ``split`` against their predictions.
 
     Returns:
-        The summary of ``training.evaluation.evaluator.summarize`` plus ``per_image`` (id, stem, mIoU,
-        pixel accuracy) and the folders evaluated.
+        The summary of ``training.evaluation.evaluator.summarize`` plus ``per_image`` (id, stem,
+        mIoU, pixel accuracy), ``coverage`` (images scored, images in the split), ``format``
+        and the folders evaluated.
 
     Raises:
-        DatasetError: predictions missing for some images, or a bad file (named).
+        DatasetError: predictions missing for some images (unless ``partial``), or a bad file
+            (named).
     """
     gt_root, pred_dir = Path(gt_root), Path(pred_dir)
-    split = SPLIT_ALIASES.get(split, split)
     index = load_or_build_index(gt_root, index_path)
-    entries = index.split(split)
-    if not entries:
-        raise DatasetError(f"{gt_root}: split {split!r} has no images")
-    predictions = find_predictions(pred_dir)
-    missing = [e.stem for e in entries if e.stem not in predictions]
-    if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise DatasetError(f"{pred_dir}: no prediction for {len(missing)} of {len(entries)} "
-                           f"{split} images: {shown}")
-
-    evaluator = Evaluator(classes, prediction_kind="label_ids")
-    per_image = []
-    workers = workers or os.cpu_count() or 1
-    jobs = [(gt_root / e.label, predictions[e.stem]) for e in entries]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        counts_stream = pool.map(lambda job: _count_pair(*job), jobs)
-        bar = tqdm(counts_stream, total=len(jobs), desc="evaluate", unit="img", disable=not progress)
-        for entry, counts in zip(entries, bar):
-            image_confusion = evaluator.add_counts(counts)
-            k = evaluator.class_set.num_classes
-            per_image.append({
-                "id": entry.id, "stem": entry.stem,
-                "miou": finite_or_none(mean_iou(iou_per_class(image_confusion)[:k])),
-                "pixel_accuracy": finite_or_none(pixel_accuracy(image_confusion)),
-            })
-    result = evaluator.summary()
-    result.update(split=split, gt_root=str(gt_root), pred_dir=str(pred_dir), per_image=per_image)
+    matched = match_predictions(index, split, pred_dir, partial=partial)
+    scored = score_predictions(gt_root, matched, classes, format, resize, workers, progress)
+    result = scored["summary"]
+    result.update(split=matched.split, gt_root=str(gt_root), pred_dir=str(pred_dir),
+                  format=scored["format"], format_reason=scored["format_reason"], coverage=matched.coverage,
+                  resized=len(scored["resized"]),
+                  per_image=[{key: row[key] for key in ("id", "stem", "miou", "pixel_accuracy")}
+                             for row in scored["per_image"]])
     return result
 
 
@@ -121,8 +280,15 @@ def format_report(result: dict) -> str:
         return "   n/a" if value is None else f"{value:6.3f}"
 
     width = max(len(name) for name in result["class_names"]) + 2
-    lines = [f"{result['images']} images, split {result['split']}, classes {result['classes']}",
-             "", f"{'class':<{width}}{'IoU':>8}{'official':>10}"]
+    coverage = result.get("coverage")
+    scored = (f"{coverage['images']} of {coverage['split_images']}" if coverage
+              and coverage["images"] != coverage["split_images"] else str(result["images"]))
+    lines = [f"{scored} images, split {result['split']}, classes {result['classes']}"]
+    if result.get("format"):
+        lines.append(f"predictions: {result['format']} ({result['format_reason']})")
+    if result.get("resized"):
+        lines.append(f"{result['resized']} predictions scaled to the ground truth (nearest)")
+    lines += ["", f"{'class':<{width}}{'IoU':>8}{'official':>10}"]
     for name in result["class_names"]:
         lines.append(f"{name:<{width}}{cell(result['iou'][name]):>8}{cell(result['iou_official'][name]):>10}")
     lines += ["", f"{'mIoU (all classes)':<28}{cell(result['miou'])}",

@@ -314,6 +314,8 @@ def publish(config: dict, model, state: dict, work: Path, root: Path, index, roo
         metrics = {
             "run": config["name"], "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "split": split,
             **{k: v for k, v in result["summary"].items() if k != "confusion"},
+            "source": "trained", "coverage": {"images": len(result["per_image"]),
+                                              "split_images": len(result["per_image"])},
             "model": config["model"]["name"], "backbone": config["model"]["backbone"],
             "encoder_weights": config["model"]["encoder_weights"], "loss_name": config["loss"]["name"],
             "augmentation": config["data"]["augmentation"], "image_size": list(size),

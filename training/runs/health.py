@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from training.runs.store import ArtifactError, Run, artifacts_dir, list_runs
+from training.runs.store import IMPORTED, ArtifactError, Run, artifacts_dir, list_runs
 
 # What every published run must hold for the dashboard and the API to show it.
 REQUIRED_METRICS = ("classes", "split", "iou")
@@ -56,7 +56,7 @@ def inspect_run(run: Run) -> RunHealth:
         missing = [key for key in REQUIRED_METRICS if key not in metrics]
         if missing:
             problems.append(f"metrics.json lacks {', '.join(missing)}")
-        if metrics.get("source") != "imported" and not (run.path / "model.keras").exists():
+        if metrics.get("source") != IMPORTED and not (run.path / "model.keras").exists():
             problems.append("missing model.keras")
     _check(problems, lambda: run.config)
     confusion = _check(problems, run.confusion)

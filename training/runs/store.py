@@ -8,7 +8,11 @@
     artifacts/runs/<run>/per_image.csv         id, split, mIoU, pixel accuracy, per-class IoU
     artifacts/runs/<run>/per_image_confusion.npy   N x K x K, rows in per_image.csv order
     artifacts/runs/<run>/predictions/<id>.png  class-index masks of the evaluated split
+                                               (255: no class, only in imported runs)
     artifacts/deployed.json                    which run the API serves
+
+A run imported from another tool's predictions (``training.runs.imported``) has the same files
+but no model.keras, and ``"source": "imported"`` in metrics.json.
 
 A run directory appears only when complete: everything is written into a hidden staging
 folder which is renamed into place at the end, so a killed run leaves nothing half-written in
@@ -43,6 +47,7 @@ DEFAULT_ARTIFACTS = REPO_ROOT / "artifacts"
 RUNS, STAGING_PREFIX, DEPLOYED = "runs", ".staging-", "deployed.json"
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 RUN_FILES = ("config.yaml", "model.keras", "history.csv", "metrics.json", "confusion.npy", "per_image.csv")
+IMPORTED = "imported"  # metrics.json "source" of a run made from another tool's predictions: no model
 
 
 class ArtifactError(Exception):
@@ -121,10 +126,13 @@ class RunWriter:
 
         Every staged file is flushed to disk before the rename and ``runs/`` after it, so a
         crash of the machine cannot leave a published run with empty files."""
-        missing = [f for f in RUN_FILES if not self.path(f).exists()]
+        if not self.path("metrics.json").exists():
+            raise ArtifactError(f"run {self.name}: cannot publish, missing metrics.json")
+        metrics = json.loads(self.path("metrics.json").read_text())
+        required = [f for f in RUN_FILES if f != "model.keras" or metrics.get("source") != IMPORTED]
+        missing = [f for f in required if not self.path(f).exists()]
         if missing:
             raise ArtifactError(f"run {self.name}: cannot publish, missing {', '.join(missing)}")
-        metrics = json.loads(self.path("metrics.json").read_text())
         self.write_json("metrics.json", {**metrics, "uid": self.uid})
         fsync_tree(self.staging)
         target, suffix = self.runs / self.name, 2
@@ -338,6 +346,9 @@ def deploy(name: str, root: str | os.PathLike | None = None) -> dict:
     health = inspect_run(run)
     if not health.ok:
         raise ArtifactError(f"run {run.name} cannot be deployed: {health.reason}")
+    if run.metrics.get("source") == IMPORTED:
+        raise ArtifactError(f"run {run.name} holds imported predictions, not a model: the API serves "
+                            "models trained here (python -m training train CONFIG, then deploy that run)")
     record = {"run": run.name, "uid": run.uid,
               "deployed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "miou_test": run.metrics.get("miou"), "classes": run.metrics.get("classes")}

@@ -17,10 +17,12 @@ from training.runs.store import ArtifactError, Run, deployed_run
 # Keys of metrics.json that make a run's summary, in the order a table shows them.
 SUMMARY_KEYS = ("model", "backbone", "encoder_weights", "loss_name", "augmentation", "image_size", "classes",
                 "split", "params", "train_seconds", "epochs", "best_epoch", "loss", "val_loss", "train_miou",
-                "val_miou", "miou", "miou_official", "pixel_accuracy", "inference_ms", "created")
+                "val_miou", "miou", "miou_official", "pixel_accuracy", "inference_ms", "created", "source",
+                "coverage")
 
-COLUMNS = ("run", "model", "backbone", "loss", "augmentation", "size", "params", "train time",
-           "train loss", "val loss", "mIoU", "val mIoU", "test mIoU", "test mIoU (official)", "inference ms")
+COLUMNS = ("run", "source", "model", "backbone", "loss", "augmentation", "size", "params", "train time",
+           "train loss", "val loss", "mIoU", "val mIoU", "test mIoU", "test mIoU (official)", "images",
+           "inference ms")
 
 
 def run_summary(run: Run, deployed: str | None = None) -> dict:
@@ -32,7 +34,16 @@ def run_summary(run: Run, deployed: str | None = None) -> dict:
     metrics = run.metrics
     summary = {"run": run.name, "uid": run.uid, **{key: metrics.get(key) for key in SUMMARY_KEYS}}
     summary["deployed"] = deployed is not None and deployed == run.name
+    summary["source"] = summary["source"] or "trained"
     return summary
+
+
+def coverage_text(summary: dict) -> str:
+    """"60 of 100" for a run scored on part of its split, "" for a whole one (or unknown)."""
+    coverage = summary.get("coverage")
+    if not isinstance(coverage, dict) or coverage.get("images") == coverage.get("split_images"):
+        return ""
+    return f"{coverage.get('images')} of {coverage.get('split_images')}"
 
 
 def deployed_name(root: str | os.PathLike | None = None) -> str | None:
@@ -79,14 +90,15 @@ def table_rows(summaries: list[dict]) -> list[dict]:
             continue
         tested = s["split"] == "test"
         rows.append({
-            "run": s["run"], "model": s["model"], "backbone": s["backbone"] or "-",
-            "loss": s["loss_name"], "augmentation": s["augmentation"],
+            "run": s["run"], "source": s["source"], "model": s["model"], "backbone": s["backbone"] or "-",
+            "loss": s["loss_name"] or "", "augmentation": s["augmentation"] or "",
             "size": "x".join(str(v) for v in s["image_size"] or []),
-            "params": s["params"], "train time": _duration(s["train_seconds"]),
+            "params": "" if s["params"] is None else s["params"], "train time": _duration(s["train_seconds"]),
             "train loss": _number(s["loss"], 4), "val loss": _number(s["val_loss"], 4),
             "mIoU": _number(s["train_miou"]), "val mIoU": _number(s["val_miou"]),
             "test mIoU": _number(s["miou"]) if tested else "",
             "test mIoU (official)": _number(s["miou_official"]) if tested else "",
+            "images": coverage_text(s) or "all",
             "inference ms": _number(s["inference_ms"], 1),
         })
     return rows
