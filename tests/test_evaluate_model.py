@@ -61,6 +61,27 @@ def test_numbers_and_predictions_equal_a_plain_loop(dataset):
     np.testing.assert_array_equal(result["per_image_confusion"].sum(0), expected.confusion)
 
 
+def test_confidence_maps_and_calibration_equal_a_plain_loop(dataset):
+    from training.evaluation.calibration import calibration_counts, summarize_calibration
+
+    root, entries = dataset
+    class_set = get_class_set("categories8")
+    maps = {}
+    result = evaluate_model(ColourModel(), root, entries, class_set, SIZE, progress=False,
+                            on_confidence=lambda image_id, confidence: maps.setdefault(image_id, confidence))
+    counts, sums = 0, 0
+    for entry in entries:
+        image, label_ids = read_pair(root, entry.image, entry.label)
+        probabilities = ColourModel().predict_on_batch(resize_image(image, SIZE)[None].astype(np.float32) / 255.0)[0]
+        classes, confidence = predict.upsample_with_confidence(probabilities, label_ids.shape)
+        assert maps[entry.id].dtype == np.uint8 and maps[entry.id].shape == label_ids.shape
+        np.testing.assert_array_equal(maps[entry.id], np.rint(confidence * 255).astype(np.uint8))
+        image_counts, image_sums = calibration_counts(class_set.lut[label_ids], classes, confidence, 8)
+        counts, sums = counts + image_counts, sums + image_sums
+    assert result["calibration"] == summarize_calibration(counts, sums)
+    assert 0 < result["calibration"]["ece"] < 1 and result["calibration"]["pixels"] == result["summary"]["pixels"]
+
+
 def test_a_bad_file_fails_at_its_image_after_the_earlier_ones(dataset):
     root, entries = dataset
     label_path(root, "val", entries[3].stem).write_bytes(b"not a png")

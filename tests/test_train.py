@@ -201,7 +201,12 @@ def test_predictions_are_stored_at_the_ground_truths_size(tmp_path):
         clear = top2[..., 1] - top2[..., 0] > 1e-4  # float32 vs float64 may break near-ties only
         np.testing.assert_array_equal(stored[clear], probabilities.argmax(-1)[clear])
         compared += int(clear.sum())
+        assert run.has_confidence(entry.id)  # round(255 x top probability), at the same size
+        np.testing.assert_allclose(run.confidence(entry.id), probabilities.max(-1), atol=0.5 / 255 + 1e-5)
         enlarged = np.repeat(np.repeat(small.argmax(-1), 2, axis=0), 2, axis=1)
         differs_from_enlarged += int((probabilities.argmax(-1) != enlarged).sum())
     assert compared > 0.95 * 4 * 32 * 64
+    calibration = run.metrics["calibration"]
+    assert calibration["bins"] == 15 and calibration["pixels"] == run.metrics["pixels"]
+    assert 0 <= calibration["ece"] <= 1 and sum(calibration["count"]) == calibration["pixels"]
     assert differs_from_enlarged > 0  # the comparison can tell the two ways apart

@@ -98,4 +98,21 @@ def test_running_argmax_on_tiny_masks(shape):
     for classes in (2, 8, 19):
         planes = [rng.random(shape, dtype=np.float32) for _ in range(classes)]
         expected = np.stack(planes, -1).argmax(-1)
-        np.testing.assert_array_equal(_running_argmax([plane.copy() for plane in planes]), expected)
+        classes_found, top = _running_argmax([plane.copy() for plane in planes])
+        np.testing.assert_array_equal(classes_found, expected)
+        np.testing.assert_array_equal(top, np.stack(planes, -1).max(-1))
+
+
+@pytest.mark.parametrize("size", [(40, 60), (2100, 2100)])
+def test_the_confidence_is_the_top_resized_probability(size):
+    """Whole and in bands: the confidence equals the largest of the bilinearly resized planes
+    (Keras' resize as reference), and is a probability."""
+    probabilities = _probabilities((16, 32), 8, seed=3)
+    classes, confidence = predict.upsample_with_confidence(probabilities, size, band_rows=300)
+    import keras
+
+    resized = keras.ops.image.resize(probabilities[None], size, interpolation="bilinear", antialias=False)
+    reference = keras.ops.convert_to_numpy(resized)[0]
+    np.testing.assert_allclose(confidence, reference.max(-1), atol=1e-5)
+    assert confidence.dtype == np.float32 and confidence.max() <= 1.0 + 1e-6
+    assert (classes == upsample_argmax(probabilities, size, band_rows=300)).all()

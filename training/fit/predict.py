@@ -21,6 +21,8 @@ from training.data.cityscapes import read_pair
 from training.data.index import IndexEntry
 from training.data.labels import ClassSet
 from training.data.resize import resize_image
+from training.evaluation.calibration import BINS as CALIBRATION_BINS
+from training.evaluation.calibration import calibration_counts, summarize_calibration
 from training.evaluation.evaluator import Evaluator
 from training.evaluation.metrics import iou_per_class, mean_iou, pixel_accuracy
 from training.files import finite_or_none
@@ -40,7 +42,16 @@ def predict_probabilities(model, image: np.ndarray, size: tuple[int, int]) -> np
 
 
 def upsample_argmax(probabilities: np.ndarray, size: tuple[int, int], band_rows: int = BAND_ROWS) -> np.ndarray:
-    """``(H, W)`` uint8 argmax of ``(h, w, K)`` probabilities resized bilinearly to ``size``.
+    """``(H, W)`` uint8 argmax of ``(h, w, K)`` probabilities resized bilinearly to ``size``
+    (``upsample_with_confidence``, without the confidence)."""
+    return upsample_with_confidence(probabilities, size, band_rows)[0]
+
+
+def upsample_with_confidence(probabilities: np.ndarray, size: tuple[int, int],
+                             band_rows: int = BAND_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    """``(H, W)`` uint8 argmax of ``(h, w, K)`` probabilities resized bilinearly to ``size``, and
+    ``(H, W)`` float32 top probability there (the running maximum comes free with the argmax;
+    bilinear weights sum to 1, so the resized planes are probabilities too).
 
     The same bilinear as ``keras.ops.image.resize`` (half-pixel centres, edges clamped, no
     antialias), computed one class plane at a time with a running maximum: OpenCV resizes a
@@ -60,19 +71,22 @@ def upsample_argmax(probabilities: np.ndarray, size: tuple[int, int], band_rows:
     wide = [cv2.resize(plane, (width, plane.shape[0]), interpolation=cv2.INTER_LINEAR) for plane in planes]
     source_rows = planes[0].shape[0]
     classes = np.empty((height, width), dtype=np.uint8)
+    confidence = np.empty((height, width), dtype=np.float32)
     for top in range(0, height, band_rows):
         rows = np.arange(top, min(top + band_rows, height))
         y = np.clip((rows + 0.5) * (source_rows / height) - 0.5, 0.0, source_rows - 1)
         y0 = np.floor(y).astype(np.intp)
         y1 = np.minimum(y0 + 1, source_rows - 1)
         weight = (y - y0).astype(np.float32)[:, None]
-        classes[rows[0]:rows[-1] + 1] = _running_argmax(
+        band = slice(rows[0], rows[-1] + 1)
+        classes[band], confidence[band] = _running_argmax(
             plane[y0] * (1.0 - weight) + plane[y1] * weight for plane in wide)
-    return classes
+    return classes, confidence
 
 
-def _running_argmax(planes) -> np.ndarray:
-    """Index of the largest plane at every pixel (the first one on ties, as ``argmax``).
+def _running_argmax(planes) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the largest plane at every pixel (the first one on ties, as ``argmax``), and
+    that largest value.
 
     All in OpenCV (twice numpy's speed, without the GIL). Plane ``k`` beats every earlier one
     where it is strictly greater; as ``k`` only grows, ``max(classes, k where better else 0)``
@@ -86,7 +100,7 @@ def _running_argmax(planes) -> np.ndarray:
         np.bitwise_and(better, np.uint8(k), out=better)  # cv2 reads a 1x1 array as a scalar here
         cv2.max(classes, better, dst=classes)
         cv2.max(best, plane, dst=best)
-    return classes
+    return classes, best
 
 
 def predict_classes(model, image: np.ndarray, size: tuple[int, int],
@@ -131,21 +145,27 @@ class Predictor:
 
 def evaluate_model(model, root: Path, entries: Sequence[IndexEntry], class_set: ClassSet,
                    size: tuple[int, int], on_prediction: Callable[[int, np.ndarray], None] | None = None,
-                   progress: bool = True) -> dict:
+                   progress: bool = True, on_confidence: Callable[[int, np.ndarray], None] | None = None) -> dict:
     """Predict every image of ``entries`` and score it against its ground truth.
 
     Reading (decode, shrink to ``size``) runs a few images ahead in a thread while the model,
     the upsampling and ``on_prediction`` (OpenCV, TensorFlow and zlib release the GIL) work on
     the current one: at 2048x1024 the decode of a 2 MB photo costs as much as the forward pass.
 
+    ``on_confidence(id, map)`` gets each image's top probability as uint8 ``round(255 p)``.
+
     Returns:
         ``summary`` (``training.evaluation.evaluator.summarize``), ``confusion`` (K x K),
-        ``per_image`` rows (id, split, mIoU, pixel accuracy, IoU per class) and
-        ``per_image_confusion`` (N x K x K, same order).
+        ``per_image`` rows (id, split, mIoU, pixel accuracy, IoU per class),
+        ``per_image_confusion`` (N x K x K, same order) and ``calibration``
+        (``training.evaluation.calibration.summarize_calibration``: ECE, reliability bins,
+        mIoU against coverage).
     """
     evaluator = Evaluator(class_set, "classes")
     rows, confusions = [], []
     k = class_set.num_classes
+    by_confidence = np.zeros((CALIBRATION_BINS, k, k), dtype=np.int64)
+    confidence_sums = np.zeros(CALIBRATION_BINS)
 
     def load(entry: IndexEntry):
         image, label_ids = read_pair(root, entry.image, entry.label)
@@ -155,8 +175,11 @@ def evaluate_model(model, root: Path, entries: Sequence[IndexEntry], class_set: 
     for entry, small, label_ids in tqdm(examples, total=len(entries), desc="evaluate", unit="img",
                                         disable=not progress):
         probabilities = np.asarray(model.predict_on_batch(small[None].astype(np.float32) / 255.0))[0]
-        predicted = upsample_argmax(probabilities, label_ids.shape)
+        predicted, confidence = upsample_with_confidence(probabilities, label_ids.shape)
         image_confusion = evaluator.add(label_ids, predicted)
+        counts, sums = calibration_counts(class_set.lut[label_ids], predicted, confidence, k)
+        by_confidence += counts
+        confidence_sums += sums
         iou = iou_per_class(image_confusion)[:k]
         rows.append({"id": entry.id, "split": entry.split, "miou": finite_or_none(mean_iou(iou), 6),
                      "pixel_accuracy": finite_or_none(pixel_accuracy(image_confusion), 6),
@@ -164,8 +187,11 @@ def evaluate_model(model, root: Path, entries: Sequence[IndexEntry], class_set: 
         confusions.append(image_confusion)
         if on_prediction is not None:
             on_prediction(entry.id, predicted)
+        if on_confidence is not None:
+            on_confidence(entry.id, cv2.convertScaleAbs(confidence, alpha=255.0))  # round(255 p), saturated
     return {"summary": evaluator.summary(), "confusion": evaluator.confusion.copy(), "per_image": rows,
-            "per_image_confusion": np.stack(confusions).astype(np.int64)}
+            "per_image_confusion": np.stack(confusions).astype(np.int64),
+            "calibration": summarize_calibration(by_confidence, confidence_sums)}
 
 
 def _read_ahead(items: Sequence, load: Callable, depth: int = READ_AHEAD):

@@ -309,7 +309,8 @@ def publish(config: dict, model, state: dict, work: Path, root: Path, index, roo
     try:
         save = config["evaluation"]["save_predictions"]
         result = evaluate_model(model, root, index.split(split), class_set, size,
-                                on_prediction=stage_prediction if save else None, progress=bool(verbose))
+                                on_prediction=stage_prediction if save else None, progress=bool(verbose),
+                                on_confidence=writer.write_confidence if save else None)
         best = next((h for h in state["history"] if h["epoch"] == state["best_epoch"]), {})
         metrics = {
             "run": config["name"], "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "split": split,
@@ -324,6 +325,7 @@ def publish(config: dict, model, state: dict, work: Path, root: Path, index, roo
             "loss": best.get("loss"), "val_loss": best.get("val_loss"),
             "train_miou": best.get("miou"), "val_miou": best.get("val_miou"),
             "inference_ms": inference_ms_per_image(model, size),
+            "calibration": result["calibration"],
             "dataset": {"root": str(root), "fingerprint": index.fingerprint(), "images": len(index)},
             "versions": _versions(),
         }

@@ -9,6 +9,7 @@
     artifacts/runs/<run>/per_image_confusion.npy   N x K x K, rows in per_image.csv order
     artifacts/runs/<run>/predictions/<id>.png  class-index masks of the evaluated split
                                                (255: no class, only in imported runs)
+    artifacts/runs/<run>/confidence/<id>.png   round(255 x top softmax probability), grey
     artifacts/deployed.json                    which run the API serves
 
 A run imported from another tool's predictions (``training.runs.imported``) has the same files
@@ -92,6 +93,7 @@ class RunWriter:
         if self.staging.exists():
             shutil.rmtree(self.staging)
         (self.staging / "predictions").mkdir(parents=True)
+        (self.staging / "confidence").mkdir()
 
     def path(self, filename: str) -> Path:
         return self.staging / filename
@@ -119,6 +121,10 @@ class RunWriter:
         image.putpalette(palette.reshape(-1).tolist())
         # zlib level 3: a 2048x1024 mask in ~8 ms instead of ~50 ms at the default 6, ~1.5x the bytes.
         image.save(self.path(f"predictions/{int(image_id)}.png"), compress_level=3)
+
+    def write_confidence(self, image_id: int, confidence: np.ndarray) -> None:
+        """A uint8 ``round(255 x top probability)`` map as a grey PNG."""
+        Image.fromarray(confidence, mode="L").save(self.path(f"confidence/{int(image_id)}.png"), compress_level=3)
 
     def commit(self) -> Path:
         """Stamp metrics.json with the run's ``uid``, then rename the staging folder to
@@ -293,6 +299,25 @@ class Run:
         if header.mode not in ("P", "L"):
             raise ArtifactError(f"run {self.name}: {filename} is {header.mode}, not a class-index PNG")
         return classes
+
+
+    def has_confidence(self, image_id: int) -> bool:
+        """Whether the run stored a confidence map for ``image_id`` (runs evaluated before
+        confidence maps, and imported runs, have none)."""
+        return (self.path / f"confidence/{int(image_id)}.png").is_file()
+
+    def confidence(self, image_id: int) -> np.ndarray:
+        """``(H, W)`` float32 top probability of each pixel (1/255 steps) for ``image_id``;
+        ArtifactError naming the file when it is missing or not a grey PNG."""
+        filename = f"confidence/{int(image_id)}.png"
+        try:
+            header, values = read_png(self._file(filename), MAX_IMAGE_PIXELS)
+        except (OSError, PngError) as exc:
+            raise ArtifactError(f"run {self.name}: {filename} is not a readable PNG "
+                                f"({type(exc).__name__})") from None
+        if header.mode != "L":
+            raise ArtifactError(f"run {self.name}: {filename} is {header.mode}, not a grey confidence map")
+        return values.astype(np.float32) / 255.0
 
 
 def _read_csv(path: Path) -> list[dict]:
