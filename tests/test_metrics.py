@@ -98,3 +98,30 @@ def test_metrics_module_never_imports_tensorflow():
             " training.data.labels;"
             "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_paired_outcomes_on_hand_made_masks():
+    from training.evaluation.metrics import (
+        BOTH_RIGHT,
+        BOTH_WRONG,
+        ONLY_A_RIGHT,
+        ONLY_B_RIGHT,
+        outcome_counts,
+        paired_outcomes,
+    )
+    from training.viz import OUTCOME_COLORS, outcome_picture
+
+    truth = np.array([[0, 1, 2, 3, 255]], np.uint8)
+    a = np.array([[0, 1, 0, 0, 1]], np.uint8)
+    b = np.array([[0, 0, 2, 1, 1]], np.uint8)
+    outcomes = paired_outcomes(truth, a, b)
+    assert outcomes.tolist() == [[BOTH_RIGHT, ONLY_A_RIGHT, ONLY_B_RIGHT, BOTH_WRONG, 255]]
+    assert outcome_counts(outcomes) == {"both right": 1, "A right, B wrong": 1, "B right, A wrong": 1,
+                                        "both wrong": 1}
+    photo = np.full((1, 5, 3), 100, np.uint8)
+    picture = outcome_picture(photo, outcomes)
+    assert picture[0, 0].tolist() == [30, 30, 30]  # both right: the photo dimmed
+    assert [picture[0, i].tolist() for i in (1, 2, 3)] == OUTCOME_COLORS[1:].tolist()
+    assert picture[0, 4].tolist() == [0, 0, 0]  # no ground truth
+    with pytest.raises(ValueError, match="shapes differ"):
+        paired_outcomes(truth, a[:, :4], b)

@@ -39,6 +39,21 @@ def error_map(photo: np.ndarray, truth: np.ndarray, predicted: np.ndarray, class
     return out
 
 
+# The A-vs-B pixel map: B worse in orange, B better in blue, both wrong in magenta.
+OUTCOME_COLORS = np.array([(0, 0, 0), (255, 140, 0), (30, 144, 255), (200, 0, 200)], dtype=np.uint8)
+
+
+def outcome_picture(photo: np.ndarray, outcomes: np.ndarray) -> np.ndarray:
+    """``paired_outcomes`` drawn over the photo: pixels both runs get right are the photo dimmed
+    to grey (as in ``error_map``), the others in ``OUTCOME_COLORS``, unscored pixels black."""
+    grey = photo.astype(np.float32).mean(axis=-1, keepdims=True) * ERROR_DIM
+    out = np.repeat(grey, 3, axis=-1).round().astype(np.uint8)
+    differs = (outcomes != 0) & (outcomes != IGNORE_INDEX)
+    out[differs] = OUTCOME_COLORS[outcomes[differs]]
+    out[outcomes == IGNORE_INDEX] = 0
+    return out
+
+
 def legend_html(names, colors) -> str:
     """Class names and colours (a class set's, or the API's) as a row of swatches in HTML."""
     items = []

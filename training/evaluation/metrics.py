@@ -139,3 +139,28 @@ def pixel_accuracy(cm: np.ndarray) -> float:
     """Fraction of counted pixels predicted correctly (NaN for an empty matrix)."""
     total = np.asarray(cm).sum()
     return float(np.trace(cm) / total) if total else float("nan")
+
+
+# Two runs on the same pixels: who is right where (the A-vs-B pixel map and its counts).
+BOTH_RIGHT, ONLY_A_RIGHT, ONLY_B_RIGHT, BOTH_WRONG = 0, 1, 2, 3
+OUTCOME_NAMES = ("both right", "A right, B wrong", "B right, A wrong", "both wrong")
+
+
+def paired_outcomes(truth: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(H, W)`` uint8: ``ONLY_A_RIGHT`` where A matches the ground truth and B does not,
+    ``ONLY_B_RIGHT`` the reverse, ``BOTH_WRONG``, ``BOTH_RIGHT``; ``IGNORE_INDEX`` where the
+    ground truth has no class (``truth`` in class indices, 255 = none)."""
+    if not truth.shape == a.shape == b.shape:
+        raise ValueError(f"shapes differ: truth {truth.shape}, A {a.shape}, B {b.shape}")
+    a_right = a == truth
+    b_right = b == truth
+    codes = (~a_right).astype(np.uint8) * np.uint8(2) + (~b_right)  # A wrong: 2, B wrong: 1
+    outcome = np.array([BOTH_RIGHT, ONLY_A_RIGHT, ONLY_B_RIGHT, BOTH_WRONG], dtype=np.uint8)[codes]
+    outcome[truth == IGNORE_INDEX] = IGNORE_INDEX
+    return outcome
+
+
+def outcome_counts(outcomes: np.ndarray) -> dict[str, int]:
+    """Pixels of each outcome of ``paired_outcomes`` (not-scored pixels left out)."""
+    counts = np.bincount(outcomes.ravel(), minlength=256)
+    return {name: int(counts[code]) for code, name in enumerate(OUTCOME_NAMES)}
