@@ -106,15 +106,21 @@ def group_by_class_set(runs: Sequence[str], classes_of: Mapping[str, str]) -> di
 
 
 def prediction_problem(predicted: np.ndarray, truth_shape: tuple[int, ...], num_classes: int,
-                       filename: str) -> str | None:
+                       filename: str, no_class_allowed: bool = False) -> str | None:
     """Why a prediction cannot be shown next to its ground truth (``filename`` names it), or None:
-    another size, or class indices outside the run's ``num_classes`` classes."""
+    another size, or class indices outside the run's ``num_classes`` classes. ``no_class_allowed``:
+    ``IGNORE_INDEX`` means "no class" (an imported run's prediction of a label outside its class
+    set), not damage; a run trained here never predicts it."""
     if predicted.shape != tuple(truth_shape):
         return f"{filename} has shape {predicted.shape}, the ground truth {tuple(truth_shape)}"
     if predicted.size == 0 or int(predicted.max()) < num_classes:
         return None  # the usual case, in one fast pass (a 2048x1024 bincount holds the GIL for 4 ms)
     counts = np.bincount(predicted.ravel(), minlength=256)
+    if no_class_allowed:
+        counts[IGNORE_INDEX] = 0
     outside = np.flatnonzero(counts[num_classes:]) + num_classes
+    if not outside.size:
+        return None
     pixels = int(counts[outside].sum())
     return (f"{filename} holds class {int(outside[0])} ({pixels} pixel{'s' if pixels != 1 else ''} outside "
             f"the {num_classes} classes)")
@@ -138,12 +144,15 @@ def wrong_share(confusion: np.ndarray) -> float:
 def iou_table(confusions: Mapping[str, np.ndarray], class_names: Sequence[str]) -> pd.DataFrame:
     """This image's per-class IoU from each run's K x K confusion matrix of it (rows: classes,
     then mIoU; columns: each class's share of the counted ground truth, then one per run). The
-    runs of one class set share the ground truth, so the first matrix's rows give the shares."""
+    runs of one class set share the ground truth, so the first matrix's rows give the shares.
+    A matrix may have a sink beyond the K classes (an imported run's "no class" predictions): its
+    pixels are wrong for their true class, and it has no IoU of its own."""
+    k = len(class_names)
     columns = {}
     for run, confusion in confusions.items():
-        iou = iou_per_class(confusion)
+        iou = iou_per_class(confusion)[:k]
         columns[run] = list(iou) + [mean_iou(iou)]
-    counts = next(iter(confusions.values())).sum(axis=1) if confusions else np.zeros(len(class_names))
+    counts = next(iter(confusions.values())).sum(axis=1)[:k] if confusions else np.zeros(k)
     share = counts / max(counts.sum(), 1)
     return pd.DataFrame({"share of image": list(share) + [float("nan")], **columns},
                         index=pd.Index(list(class_names) + ["mIoU"], name="class"))
@@ -157,11 +166,12 @@ def hover_grid(height: int, width: int,
     return slice(step_y // 2, None, step_y), slice(step_x // 2, None, step_x), step_y, step_x
 
 
-def class_name_lookup(names: Sequence[str]) -> np.ndarray:
+def class_name_lookup(names: Sequence[str], unlabelled: str = "ignored") -> np.ndarray:
     """A 256-entry array from a class index to its name, so a whole mask is named by indexing;
-    "ignored" at ``IGNORE_INDEX``, "?" for indices no class has."""
+    ``unlabelled`` at ``IGNORE_INDEX`` ("ignored" in a ground truth, "no class" in an imported
+    prediction), "?" for indices no class has."""
     lookup = np.array(list(names) + ["?"] * (256 - len(names)), dtype=object)
-    lookup[IGNORE_INDEX] = "ignored"
+    lookup[IGNORE_INDEX] = unlabelled
     return lookup
 
 

@@ -44,6 +44,11 @@ PNG_LEVEL = 1  # error maps: fast zlib; level 6 is 2.5x slower for 20 % fewer by
 _IDENTITY = np.arange(256, dtype=np.int64)
 
 
+def _no_class_to_sink(k: int) -> np.ndarray:
+    """Class indices as they are, "no class" (255) to the sink column ``k``."""
+    return np.where(_IDENTITY == IGNORE_INDEX, k, _IDENTITY)
+
+
 def _positive_int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     return int(raw) if raw.isdigit() and int(raw) > 0 else default
@@ -129,7 +134,8 @@ class PredictionView:
     problem: str | None  # why it cannot be shown (then the rest is None)
     classes: np.ndarray | None = None  # display size, by nearest
     hover: np.ndarray | None = None  # full-size classes at the hover grid's cells
-    confusion: np.ndarray | None = None  # K x K full-size counts against the ground truth
+    confusion: np.ndarray | None = None  # K x K full-size counts against the ground truth (+ a "no class" sink)
+    no_class: int = 0  # full-size pixels an imported run predicted no class for (255, shown black)
 
 
 def photo_view(photo: np.ndarray, label_ids: np.ndarray, max_width: int) -> PhotoView:
@@ -144,20 +150,24 @@ def photo_view(photo: np.ndarray, label_ids: np.ndarray, max_width: int) -> Phot
 
 def prediction_view(predicted: np.ndarray, truth_shape: tuple[int, int], class_set: ClassSet, max_width: int,
                     filename: str, confusion: np.ndarray | None = None,
-                    label_ids: np.ndarray | None = None) -> PredictionView:
+                    label_ids: np.ndarray | None = None, no_class_allowed: bool = False) -> PredictionView:
     """A full-size prediction (class indices of ``class_set``; ``filename`` names it in a problem)
     for a ground truth of ``truth_shape``. ``confusion``: this image's K x K counts as the run's
-    evaluation stored them; without it, they are counted here against the full-size ``label_ids``."""
-    problem = prediction_problem(predicted, truth_shape, class_set.num_classes, filename)
+    evaluation stored them; without it, they are counted here against the full-size ``label_ids``.
+    ``no_class_allowed`` (an imported run): 255 is "no class", counted in a sink column K, so those
+    pixels are wrong for their true class as the run's evaluation counted them."""
+    k = class_set.num_classes
+    problem = prediction_problem(predicted, truth_shape, k, filename, no_class_allowed)
     if problem:
         return PredictionView(problem)
+    no_class = int(np.count_nonzero(predicted == IGNORE_INDEX)) if predicted.size and predicted.max() >= k else 0
     if confusion is None:  # (labelId, class) pairs in one bincount, then folded through the class set
-        confusion = remap_counts(pair_counts(label_ids, predicted), class_set.lut, _IDENTITY, class_set.num_classes,
-                                 IGNORE_INDEX)
+        column_lut, size = (_IDENTITY, k) if not no_class else (_no_class_to_sink(k), k + 1)
+        confusion = remap_counts(pair_counts(label_ids, predicted), class_set.lut, column_lut, size, IGNORE_INDEX)
     rows, columns, _, _ = hover_grid(*predicted.shape)
     return PredictionView(
         problem=None, classes=shrink_classes(predicted, display_factor(predicted.shape[1], max_width)),
-        hover=np.ascontiguousarray(predicted[rows, columns]), confusion=np.asarray(confusion))
+        hover=np.ascontiguousarray(predicted[rows, columns]), confusion=np.asarray(confusion), no_class=no_class)
 
 
 # ---------------------------------------------------------------------------- pictures

@@ -22,6 +22,7 @@ import streamlit as st
 
 import dashboard.analysis as analysis
 import dashboard.display as display
+import dashboard.imported_runs as imported_runs
 import dashboard.store as store
 from training.data.cityscapes import read_image, read_label_ids, read_pair
 from training.data.labels import get_class_set
@@ -42,14 +43,16 @@ class ImageRef(NamedTuple):
 
 
 class RunRef(NamedTuple):
-    """Which run a name stands for now, the class set it predicts, and whether it was evaluated on
-    the index the page reads (then its stored per-image numbers are this image's)."""
+    """Which run a name stands for now, the class set it predicts, whether it was evaluated on
+    the index the page reads (then its stored per-image numbers are this image's), and whether it
+    is imported (its predictions may say "no class": 255)."""
 
     artifacts: str
     name: str
     uid: str
     classes: str
     same_index: bool
+    imported: bool = False
 
 
 @st.cache_resource(show_spinner=False, max_entries=1)
@@ -76,8 +79,10 @@ def run_refs(key: store.StoreKey, runs: list[str], image: ImageRef) -> dict[str,
     classes_of, refs = store.run_classes(key), {}
     for run in runs:
         try:
-            other = analysis.evaluated_on_another_index(store.run_metrics(key, run), image.fingerprint)
-            refs[run] = RunRef(key.artifacts, run, store.run_uid(key, run), classes_of[run], not other)
+            metrics = store.run_metrics(key, run)
+            other = analysis.evaluated_on_another_index(metrics, image.fingerprint)
+            imported = imported_runs.source(metrics.get("source")) == imported_runs.IMPORTED
+            refs[run] = RunRef(key.artifacts, run, store.run_uid(key, run), classes_of[run], not other, imported)
         except ArtifactError as error:
             refs[run] = error
     return refs
@@ -131,7 +136,9 @@ def _evaluated(artifacts: str, run: str, uid: str) -> tuple[dict[int, int], np.n
 
 
 def _stored_confusion(run: RunRef, image_id: int) -> np.ndarray | None:
-    """This image's K x K counts as the run's evaluation stored them; None when they may be
+    """This image's K x K counts as the run's evaluation stored them, with the sink beyond the K
+    classes where it has one (cityscapes19: the predictions of no class, which only an imported
+    run makes: they are wrong, and dropping them would raise its IoU); None when they may be
     another image's (another index) or cannot be read: the caller counts them itself."""
     if not run.same_index:
         return None
@@ -143,7 +150,8 @@ def _stored_confusion(run: RunRef, image_id: int) -> np.ndarray | None:
     row = rows.get(int(image_id))
     if row is None or row >= len(matrices) or matrices.shape[1] < k:
         return None
-    return np.array(matrices[row, :k, :k], dtype=np.int64)
+    size = min(matrices.shape[1], k + 1)
+    return np.array(matrices[row, :size, :size], dtype=np.int64)
 
 
 def _prediction(lru: ByteLRU, image: ImageRef, run: RunRef, labels: _Labels) -> display.PredictionView | None:
@@ -156,7 +164,7 @@ def _prediction(lru: ByteLRU, image: ImageRef, run: RunRef, labels: _Labels) -> 
         stored = _stored_confusion(run, image.image_id)
         return display.prediction_view(opened.prediction(image.image_id), labels.shape, get_class_set(run.classes),
                                        image.width, f"predictions/{image.image_id}.png", stored,
-                                       labels() if stored is None else None)
+                                       labels() if stored is None else None, no_class_allowed=run.imported)
 
     return lru.get_or_compute(("prediction", image, run), compute)
 

@@ -33,9 +33,11 @@ def set_runs(runs: list[str]) -> None:
     st.query_params["runs"] = ",".join(runs)
 
 
-def runs_ui(available: list[str], widget_key: str, url_key: str, container=st) -> list[str]:
+def runs_ui(available: list[str], widget_key: str, url_key: str, container=st,
+            labels: dict[str, str] | None = None) -> list[str]:
     """A multiselect of up to ``MAX_RUNS`` runs in ``container`` (``st.sidebar``, or the page
-    body), synchronised with ``?runs=``.
+    body), synchronised with ``?runs=``; ``labels`` names the runs' chips (an imported run tagged,
+    with its coverage), the values stay run names.
 
     ``url_key`` remembers what the URL said when the page last wrote it: only a change of the URL
     (a link, another page) overrides the widget, so the user's own choice survives a rerun.
@@ -43,7 +45,9 @@ def runs_ui(available: list[str], widget_key: str, url_key: str, container=st) -
     url_runs = selected_runs(available)
     if widget_key not in st.session_state or url_runs != st.session_state.get(url_key):
         st.session_state[widget_key] = url_runs
+    labels = labels or {}
     runs = container.multiselect("Runs", available, key=widget_key, max_selections=MAX_RUNS,
+                                 format_func=lambda run: labels.get(run, run),
                                  help="At most four; the URL remembers them.")
     if st.query_params.get("runs") != ",".join(runs):
         set_runs(runs)

@@ -27,13 +27,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from dashboard import imported_runs
 from training.data.cityscapes import DatasetError, read_label_ids
 from training.data.dataset import Dataset, DataSettings
 from training.data.index import DatasetIndex
 from training.data.labels import CLASS_SET_NAMES, get_class_set
 from training.files import file_stamp
 from training.runs.store import ArtifactError, Run, artifacts_dir, deployed_run, get_run, list_runs, store_version
-from training.runs.summary import run_summaries
+from training.runs.summary import coverage_text, run_summaries
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 HOW_TO_TRAIN = ("`make demo` trains the demo model set (about 10 minutes on 2 cores); or train one config: "
@@ -102,9 +103,10 @@ def api_base_url() -> str:
 
 # ---------------------------------------------------------------------------- runs
 
-LEADERBOARD_COLUMNS = ["run", "uid", "model", "backbone", "loss_name", "augmentation", "size", "params",
+LEADERBOARD_COLUMNS = ["run", "uid", "source", "model", "backbone", "loss_name", "augmentation", "size", "params",
                        "train_seconds", "val_miou", "miou", "miou_official", "inference_ms", "split",
-                       "classes", "deployed"]
+                       "classes", "coverage", "deployed"]
+TRAINING_TEXT = ("backbone", "loss_name", "augmentation")  # what only a run trained here has
 
 
 @st.cache_data(show_spinner=False)
@@ -113,12 +115,25 @@ def _summaries(key: StoreKey) -> list[dict]:
     return run_summaries(Path(key.artifacts))
 
 
+def _leaderboard_row(summary: dict) -> dict:
+    """A run summary as the runs table holds it. An imported run has no training: its training
+    columns are empty (not "-", which says a trained run has none, nor "None"); ``coverage`` is
+    "60 of 100" for a run scored on part of its split, else ""."""
+    source = imported_runs.source(summary["source"])
+    imported = source == imported_runs.IMPORTED
+    blank = "" if imported else "-"
+    row = {**summary, "source": source, "classes": str(summary["classes"]),
+           "backbone": summary["backbone"] or blank, "coverage": coverage_text(summary),
+           "size": "x".join(map(str, summary["image_size"])) if isinstance(summary["image_size"], list) else blank}
+    if imported:
+        row.update({column: row[column] or "" for column in TRAINING_TEXT})
+    return row
+
+
 @st.cache_data(show_spinner=False)
 def runs_table(key: StoreKey) -> pd.DataFrame:
     """One row per whole run, oldest first: what the leaderboard shows (``uid`` included)."""
-    rows = [{**s, "backbone": s["backbone"] or "-", "classes": str(s["classes"]),
-             "size": "x".join(map(str, s["image_size"])) if isinstance(s["image_size"], list) else "-"}
-            for s in _summaries(key) if "error" not in s]
+    rows = [_leaderboard_row(s) for s in _summaries(key) if "error" not in s]
     table = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
     for column in ("params", "train_seconds", "val_miou", "miou", "miou_official", "inference_ms"):
         table[column] = pd.to_numeric(table[column], errors="coerce")  # a damaged number: NaN, shown "-"

@@ -104,3 +104,30 @@ def class_sets_store(tmp_path_factory, dashboard_store):
     deploy(first, artifacts)
     return SimpleNamespace(artifacts=artifacts, data_root=dashboard_store.data_root, runs=[first, second],
                            classes=["categories8", "cityscapes19"])
+
+
+@pytest.fixture(scope="session")
+def imported_store(tmp_path_factory, dashboard_store):
+    """``dashboard_store``'s runs (``tiny_simple`` deployed, ``tiny_unet``), copied, and two runs
+    imported from another tool's prediction PNGs written from the ground truth with known mistakes
+    (``dashboard_fixtures.add_imported_runs``): ``imported_c8`` (categories8, 3 of the 4 test
+    images, inference time given) and ``imported_c19`` (cityscapes19, 2 of 4, "no class" pixels)."""
+    import shutil
+    from types import SimpleNamespace
+
+    from dashboard_fixtures import add_imported_runs
+
+    base = tmp_path_factory.mktemp("imported_store")
+    artifacts = shutil.copytree(dashboard_store.artifacts, base / "artifacts")
+    covered = add_imported_runs(artifacts, dashboard_store.data_root, base / "predictions")
+    return SimpleNamespace(artifacts=artifacts, data_root=dashboard_store.data_root, trained=list(dashboard_store.runs),
+                           imported=list(covered), covered=covered)
+
+
+@pytest.fixture
+def imported_env(imported_store, monkeypatch):
+    """Environment of a dashboard test on ``imported_store``: no API (a closed port)."""
+    monkeypatch.setenv("ARTIFACTS_DIR", str(imported_store.artifacts))
+    monkeypatch.setenv("CITYSCAPES_DATASET", str(imported_store.data_root))
+    monkeypatch.setenv("SEGMENTATION_API_URL", "http://127.0.0.1:9")
+    return imported_store

@@ -105,3 +105,55 @@ def fake_api(run: str = "tiny_simple", class_names=("void", "flat"), colors=((0,
         finally:
             server.shutdown()
             thread.join(timeout=10)
+
+
+# ---------------------------------------------------------------------------- imported runs
+
+IMPORTED_C8, IMPORTED_C19 = "imported_c8", "imported_c19"
+IMPORTED_C8_MS = 7.5  # the inference time given at import
+CAR_LABEL_ID, ROAD_LABEL_ID = 26, 7
+
+
+def imported_predictions(data_root: Path, out: Path, classes: str, covered: int) -> list[int]:
+    """Prediction PNGs of another tool for the first ``covered`` test images of the tiny dataset,
+    written from their ground truth with known mistakes; returns the ids they cover.
+
+    categories8 (labelIds): the two leftmost columns of every car predicted as road.
+    cityscapes19 (trainIds): every car pixel predicted as 255, "no class".
+    """
+    from training.data.cityscapes import read_label_ids
+    from training.data.index import load_or_build_index
+    from training.data.labels import get_class_set
+
+    index = load_or_build_index(data_root, write=False, report=lambda message: None)
+    entries = index.split("test")[:covered]
+    out.mkdir(parents=True)
+    for entry in entries:
+        label_ids = read_label_ids(data_root / entry.label)
+        if classes == "categories8":
+            predicted = label_ids.copy()
+            columns = np.flatnonzero((label_ids == CAR_LABEL_ID).any(axis=0))[:2]
+            car_rows = label_ids[:, columns] == CAR_LABEL_ID
+            predicted[:, columns] = np.where(car_rows, ROAD_LABEL_ID, label_ids[:, columns])
+        else:
+            predicted = get_class_set("cityscapes19").lut[label_ids]  # trainIds, 255 where no class
+            predicted[label_ids == CAR_LABEL_ID] = 255
+        Image.fromarray(predicted.astype(np.uint8)).save(out / f"{entry.stem}_prediction.png")
+    return [entry.id for entry in entries]
+
+
+def add_imported_runs(artifacts: Path, data_root: Path, scratch: Path) -> dict[str, list[int]]:
+    """Two imported runs published into ``artifacts`` by ``import_predictions`` itself:
+    ``IMPORTED_C8`` (categories8, 3 of the 4 test images, inference time given) and
+    ``IMPORTED_C19`` (cityscapes19, 2 of 4, with "no class" pixels). Returns the ids each covers."""
+    from training.runs.imported import import_predictions
+
+    covered = {}
+    for name, classes, count, image_format, extra in (
+            (IMPORTED_C8, "categories8", 3, "labelIds", {"model": "othernet", "inference_ms": IMPORTED_C8_MS}),
+            (IMPORTED_C19, "cityscapes19", 2, "trainIds", {})):
+        covered[name] = imported_predictions(data_root, scratch / name, classes, count)
+        run_dir, _ = import_predictions(scratch / name, name, data_root, classes=classes, format=image_format,
+                                        artifacts=artifacts, workers=1, progress=False, **extra)
+        assert run_dir.name == name
+    return covered

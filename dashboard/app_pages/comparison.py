@@ -17,6 +17,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 import dashboard.analysis as analysis
+import dashboard.imported_runs as imported_runs
 import dashboard.state as state
 import dashboard.store as store
 
@@ -43,30 +44,33 @@ def confused_images(key, run: str, true_class: int, predicted_class: int) -> pd.
 
 # ---------------------------------------------------------------------------- the page
 
-def per_class_ui(key, groups: dict[str, list[str]]) -> None:
+def per_class_ui(key, groups: dict[str, list[str]], table: pd.DataFrame) -> None:
     st.subheader("IoU per class")
     order = [run for runs in groups.values() for run in runs]  # a run keeps its colour across charts
     for classes, runs in groups.items():
         if len(groups) > 1:
             st.markdown(f"**{classes}**: {', '.join(runs)}")
-        per_class_chart(key, runs, [order.index(run) for run in runs], classes)
+        per_class_chart(key, runs, [order.index(run) for run in runs], classes, imported_runs.run_labels(table))
     st.caption("From each run's metrics.json (its evaluation split); "
                "an empty cell: the class never occurs there.")
+    for note in (imported_runs.imported_note(table, order), imported_runs.partial_coverage_note(table, order)):
+        if note:
+            st.caption(note)
 
 
-def per_class_chart(key, runs: list[str], numbers: list[int], classes: str) -> None:
+def per_class_chart(key, runs: list[str], numbers: list[int], classes: str, labels: dict[str, str]) -> None:
     frame = iou_frame(key, runs)
     figure = go.Figure()
     for number, run in zip(numbers, runs, strict=True):
         values = frame[run].drop("mIoU")
-        figure.add_bar(name=run, x=list(values.index), y=values.tolist(),
+        figure.add_bar(name=labels.get(run, run), x=list(values.index), y=values.tolist(),
                        marker_color=COLORS[number % len(COLORS)], textposition="outside",
                        text=[f"{v:.2f}" if pd.notna(v) else "" for v in values.values],
                        hovertemplate=f"{run}<br>%{{x}}: %{{y:.3f}}<extra></extra>")
     figure.update_layout(barmode="group", height=380, margin=dict(l=10, r=10, t=10, b=10),
                          yaxis=dict(title="test IoU", range=[0, 1.08]), legend=dict(orientation="h", y=-0.15))
     st.plotly_chart(figure, width="stretch", key=f"comparison_iou_chart_{classes}")
-    st.dataframe(frame, width="stretch",
+    st.dataframe(frame, width="stretch", placeholder="",
                  column_config={run: st.column_config.NumberColumn(run, format="%.3f") for run in runs})
 
 
@@ -79,11 +83,12 @@ def _select_cell() -> None:
         pass  # a click elsewhere, or a cleared selection: keep the selectboxes
 
 
-def confusion_ui(key, runs: list[str]) -> tuple[str, int, int, list[str]]:
+def confusion_ui(key, runs: list[str], table: pd.DataFrame) -> tuple[str, int, int, list[str]]:
     """One run's confusion matrix; returns (run, true class, predicted class, names)."""
     st.subheader("Confusion")
     left, right = st.columns([3, 2])
-    run = left.selectbox("Run", runs, key="comparison_confusion_run")
+    labels = imported_runs.run_labels(table)
+    run = left.selectbox("Run", runs, key="comparison_confusion_run", format_func=lambda name: labels.get(name, name))
     mode = right.radio("Values", (COUNTS, NORMALISED), horizontal=True, key="comparison_confusion_mode")
     matrix = store.confusion(key, run)
     names = analysis.confusion_names(store.run_metrics(key, run), matrix.shape[0])
@@ -109,6 +114,9 @@ def confusion_ui(key, runs: list[str]) -> tuple[str, int, int, list[str]]:
                          yaxis=dict(title="true", autorange="reversed"))
     st.plotly_chart(figure, width="stretch", key="comparison_confusion_chart", on_select=_select_cell,
                     selection_mode="points")
+    row = table.set_index("run").loc[run]
+    if row["coverage"]:
+        st.caption(f"{run}: the pixels of the {row['coverage']} {row['split']} images its import covers.")
     with st.expander("The matrix as numbers"):
         st.dataframe(pd.DataFrame(shown, index=pd.Index(names, name="true \\ predicted"), columns=names),
                      width="stretch")
@@ -124,7 +132,7 @@ def confused_images_ui(key, run: str, a: int, b: int, names: list[str]) -> None:
     if frame.empty:
         st.caption("No image has such pixels.")
         return
-    st.dataframe(frame, hide_index=True, width="stretch", column_config={
+    st.dataframe(frame, hide_index=True, width="stretch", placeholder="", column_config={
         "share of image": st.column_config.NumberColumn("share of image", format="percent"),
         "image mIoU": st.column_config.NumberColumn("image mIoU", format="%.3f")})
     choice, go_button = st.columns([3, 1], vertical_alignment="bottom")
@@ -137,19 +145,22 @@ def confused_images_ui(key, run: str, a: int, b: int, names: list[str]) -> None:
         st.switch_page(EXPLORER, query_params=st.query_params.to_dict())
 
 
-def curves_ui(key, groups: dict[str, list[str]]) -> None:
+def curves_ui(key, groups: dict[str, list[str]], table: pd.DataFrame) -> None:
     st.subheader("Training curves")
     runs = [run for members in groups.values() for run in members]
-    without = [run for run in runs if store.run_history(key, run).empty]
+    imported = set(table.loc[table["source"] == imported_runs.IMPORTED, "run"])
+    never_trained = [run for run in runs if run in imported]  # imported: its history.csv is empty by design
+    without = [run for run in runs if run not in imported and store.run_history(key, run).empty]
     for classes, members in groups.items():
-        shown = [run for run in members if run not in without]
+        shown = [run for run in members if run not in without and run not in imported]
         if not shown:
             continue
         if len(groups) > 1:
             st.markdown(f"**{classes}**: {', '.join(shown)}")
         curves_chart(key, shown, [runs.index(run) for run in shown], classes)
     st.caption("Solid: training; dashed: validation."
-               + (f" No training history: {', '.join(without)}." if without else ""))
+               + (f" No training history: {', '.join(without)}." if without else "")
+               + (f" Imported, never trained here (no curves): {', '.join(never_trained)}." if never_trained else ""))
 
 
 def curves_chart(key, runs: list[str], numbers: list[int], classes: str) -> None:
@@ -168,14 +179,20 @@ def curves_chart(key, runs: list[str], numbers: list[int], classes: str) -> None
     st.plotly_chart(figure, width="stretch", key=f"comparison_curves_{classes}")
 
 
-def difference_ui(key, available: list[str], runs: list[str], classes_of: dict[str, str]) -> None:
+def difference_ui(key, available: list[str], runs: list[str], classes_of: dict[str, str],
+                  table: pd.DataFrame) -> None:
     st.subheader("Run A against run B")
     if len(available) < 2:
-        st.caption("One run only: train another to compare.")
+        st.caption("One run only: train or import another to compare.")
         return
     defaults = analysis.pick_pair(runs, available, classes_of)
     left, right = st.columns(2)
-    label = (lambda run: f"{run} ({classes_of[run]})") if len(set(classes_of.values())) > 1 else str
+    labels = imported_runs.run_labels(table)
+    named = imported_runs.run_labels(table, with_classes=len(set(classes_of.values())) > 1)  # the selectors'
+
+    def label(run: str) -> str:
+        return named.get(run, run)
+
     run_a = left.selectbox("Run A", available, index=available.index(defaults[0]), key="comparison_run_a",
                            format_func=label)
     run_b = right.selectbox("Run B", available, index=available.index(defaults[1]), key="comparison_run_b",
@@ -188,7 +205,10 @@ def difference_ui(key, available: list[str], runs: list[str], classes_of: dict[s
                 f"{classes_of[run_b]}: their classes and mIoU cannot be compared. Choose two runs of one "
                 "class set.")
         return
-    frame = analysis.difference_frame(store.run_metrics(key, run_a), store.run_metrics(key, run_b))
+    pair = metrics_of_pair(key, run_a, run_b, table)
+    if pair is None:
+        return
+    frame = analysis.difference_frame(*pair)
     per_class = frame.drop("mIoU")
     delta = per_class["B - A"]
     figure = go.Figure(go.Bar(
@@ -197,16 +217,36 @@ def difference_ui(key, available: list[str], runs: list[str], classes_of: dict[s
         text=[f"{v:+.3f}" if pd.notna(v) else "" for v in delta.values], textposition="outside"))
     limit = analysis.symmetric_limit(delta.values)
     figure.update_layout(height=80 + 34 * len(delta), margin=dict(l=10, r=10, t=10, b=10),
-                         xaxis=dict(title=f"IoU of B ({run_b}) - IoU of A ({run_a})", range=[-limit, limit],
+                         xaxis=dict(title=f"IoU of B ({labels.get(run_b, run_b)}) - IoU of A "
+                                          f"({labels.get(run_a, run_a)})", range=[-limit, limit],
                                     zeroline=True, zerolinewidth=2),
                          yaxis=dict(autorange="reversed"))
     st.plotly_chart(figure, width="stretch", key="comparison_difference")
     change = analysis.number_text(frame.loc["mIoU", "B - A"], "+.3f")
     st.metric("mIoU of B (against A)", analysis.number_text(frame.loc["mIoU", "B"]),
               None if change == "-" else change)
-    st.dataframe(frame, width="stretch", column_config={
+    st.dataframe(frame, width="stretch", placeholder="", column_config={
         name: st.column_config.NumberColumn(name, format="%+.3f" if name == "B - A" else "%.3f")
         for name in ("A", "B", "B - A")})
+
+
+def metrics_of_pair(key, run_a: str, run_b: str, table: pd.DataFrame) -> tuple[dict, dict] | None:
+    """The per-class IoU of A and of B to compare: their metrics.json when they scored the same
+    images; else both over the images both have (said on the page), None when they share none."""
+    metrics_a, metrics_b = store.run_metrics(key, run_a), store.run_metrics(key, run_b)
+    if set(store.per_image(key, run_a)["id"]) == set(store.per_image(key, run_b)["id"]):
+        return metrics_a, metrics_b  # the usual case: the per-image matrices are not even read
+    ids_a, matrices_a = store.per_image_confusion(key, run_a)
+    ids_b, matrices_b = store.per_image_confusion(key, run_b)
+    shared = imported_runs.shared_ids(ids_a, ids_b)
+    split = table.set_index("run").loc[run_a, "split"]
+    if not shared:
+        st.info(f"{run_a} and {run_b} scored no image in common: their numbers cannot be compared.")
+        return None
+    st.info(imported_runs.shared_images_text(run_a, len(imported_runs.scored_ids(ids_a)), run_b,
+                                             len(imported_runs.scored_ids(ids_b)), len(shared), split))
+    return (imported_runs.metrics_over(ids_a, matrices_a, shared, analysis.class_names(metrics_a)),
+            imported_runs.metrics_over(ids_b, matrices_b, shared, analysis.class_names(metrics_b)))
 
 
 def main() -> None:
@@ -214,7 +254,7 @@ def main() -> None:
     key = store.store_key()
     available = list(table["run"])
     st.title("Model comparison")
-    runs = state.runs_ui(available, RUNS_KEY, URL_RUNS)
+    runs = state.runs_ui(available, RUNS_KEY, URL_RUNS, labels=imported_runs.run_labels(table))
     if not runs:
         st.info("Choose at least one run.")
         st.stop()
@@ -223,11 +263,11 @@ def main() -> None:
     if len(groups) > 1:
         st.info("These runs predict different class sets, which are never mixed in one chart or table: "
                 + "; ".join(f"{classes}: {', '.join(members)}" for classes, members in groups.items()) + ".")
-    per_class_ui(key, groups)
-    run, a, b, names = confusion_ui(key, runs)
+    per_class_ui(key, groups, table)
+    run, a, b, names = confusion_ui(key, runs, table)
     confused_images_ui(key, run, a, b, names)
-    curves_ui(key, groups)
-    difference_ui(key, available, runs, classes_of)
+    curves_ui(key, groups, table)
+    difference_ui(key, available, runs, classes_of, table)
 
 
 main()

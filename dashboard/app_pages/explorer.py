@@ -27,6 +27,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import dashboard.analysis as analysis
+import dashboard.imported_runs as imported_runs
 import dashboard.pictures as pictures
 import dashboard.state as state
 import dashboard.store as store
@@ -90,7 +91,7 @@ def hover_figure(picture: bytes, mime: str, scale: int, shape: tuple[int, int], 
     cells = {"text": lookup[truth]}
     template = "true: %{text}"
     if predicted is not None:
-        cells["hovertext"] = lookup[predicted]
+        cells["hovertext"] = analysis.class_name_lookup(names, imported_runs.NO_CLASS)[predicted]
         template += "<br>predicted: %{hovertext}"
     source = f"data:{mime};base64," + base64.b64encode(picture).decode("ascii")
     centre = (scale - 1) / 2  # the centre of the picture's first pixel, in the image's pixels
@@ -138,9 +139,10 @@ def _class_set_changed() -> None:
     _first_candidate()
 
 
-def filters_ui(key, runs: list[str], class_sets: list[str]) -> tuple[str, str, tuple[str, ...], str]:
+def filters_ui(key, runs: list[str], class_sets: list[str],
+               labels: dict[str, str]) -> tuple[str, str, tuple[str, ...], str]:
     """Sidebar: split, classes present (in a class set of the runs, when they have several),
-    order. Returns (split, class set, classes, order run or BY_ID)."""
+    order (``labels`` name the runs). Returns (split, class set, classes, order run or BY_ID)."""
     st.sidebar.subheader("Images")
     split = st.sidebar.selectbox("Split", SPLITS, key=SPLIT_KEY, on_change=_first_candidate,
                                  help="Runs store predictions for their evaluation split (usually test).")
@@ -155,7 +157,7 @@ def filters_ui(key, runs: list[str], class_sets: list[str]) -> tuple[str, str, t
     classes = st.sidebar.multiselect("Ground truth contains", get_class_set(class_set).names, key=CLASSES_KEY,
                                      on_change=_first_candidate, placeholder="any classes")
     order = st.sidebar.selectbox("Order", [BY_ID, *runs], key=ORDER_KEY, on_change=_first_candidate,
-                                 format_func=lambda run: f"worst first: {run}" if run else "by id",
+                                 format_func=lambda run: f"worst first: {labels.get(run, run)}" if run else "by id",
                                  help="Worst first: the images the run evaluated, "
                                       "lowest per-image mIoU first.")
     return split, class_set, tuple(classes), order
@@ -223,7 +225,8 @@ def images_ui(key, image: pictures.ImageRef, refs: Refs, groups: dict[str, list[
     if not runs:
         st.info("Choose runs in the sidebar to see their predictions.")
         return predictions
-    split_of = dict(zip(table["run"], table["split"], strict=True))
+    rows = table.set_index("run")
+    entry_split = store.dataset(key).index[image_id].split
     prediction_row, error_row = st.columns(max(2, len(runs))), st.columns(max(2, len(runs)))
     # the rows are as wide as the photo and ground-truth row (two columns at least), so pictures line up
     cells = [(classes, run) for classes, members in groups.items() for run in members]
@@ -237,8 +240,7 @@ def images_ui(key, image: pictures.ImageRef, refs: Refs, groups: dict[str, list[
             column.warning(f"Run {store.readable(error, key).removeprefix('run ')}")
             continue
         if predicted is None:
-            column.info(f"Run {run} evaluated the {split_of.get(run) or 'test'} split only: "
-                        f"no prediction for image {image_id}.")
+            column.info(_no_prediction_note(run, rows.loc[run], image_id, entry_split))
             continue
         if predicted.problem:
             column.warning(f"Run {run}: {predicted.problem}.")
@@ -247,13 +249,32 @@ def images_ui(key, image: pictures.ImageRef, refs: Refs, groups: dict[str, list[
             column.warning(f"{run} was evaluated on another index of the dataset: its image {image_id} "
                            "may be another picture than this one.")
         predictions[classes][run] = predicted
+        tag = " (imported)" if ref.imported else ""
         column.image(pictures.prediction_picture(image, ref, opacity), output_format="JPEG",
-                     caption=f"{run}: prediction", width="stretch")
+                     caption=f"{run}: prediction{tag}", width="stretch")
         errors.image(pictures.error_picture(image, ref), output_format="PNG", width="stretch",
                      caption=f"{run}: errors ({analysis.wrong_share(predicted.confusion):.1%} of pixels wrong)")
     st.caption("Error maps: wrong pixels in the colour of the true class, correct ones dimmed, "
-               "ignored ones black." + _size_note(photo))
+               "ignored ones black." + _size_note(photo) + _no_class_note(predictions))
     return predictions
+
+
+def _no_prediction_note(run: str, row: pd.Series, image_id: int, image_split: str) -> str:
+    """Why a run has no prediction for the image: a partial import left it out, or the run
+    evaluated another split."""
+    split = row["split"] or "test"
+    if row["coverage"] and image_split == split:
+        return f"Run {run}: image {image_id} is not in this import: it covers {row['coverage']} {split} images."
+    return f"Run {run} evaluated the {split} split only: no prediction for image {image_id}."
+
+
+def _no_class_note(predictions: Predictions) -> str:
+    """Where an imported prediction names no class of its set (255), its picture is black."""
+    runs = [run for members in predictions.values() for run, view in members.items() if view.no_class]
+    if not runs:
+        return ""
+    return (f" Black in the prediction of {', '.join(runs)}: the imported prediction names no class of the set "
+            "there (counted wrong wherever the ground truth has a class).")
 
 
 def _size_note(photo) -> str:
@@ -280,18 +301,19 @@ def iou_ui(predictions: Predictions) -> None:
                                    get_class_set(classes).names)
         config = {run: st.column_config.NumberColumn(run, format="%.3f") for run in runs}
         config["share of image"] = st.column_config.NumberColumn("share of image (truth)", format="percent")
-        st.dataframe(frame, column_config=config, width="stretch")
+        st.dataframe(frame, column_config=config, width="stretch", placeholder="")
     st.caption("IoU of this image alone (empty: the class is neither in the ground truth nor predicted)"
                + ("; each class set against the ground truth in its own classes." if several else "."))
 
 
 def hover_ui(image: pictures.ImageRef, refs: Refs, predictions: Predictions, default_classes: str,
-             opacity: float, view: str) -> None:
+             opacity: float, view: str, labels: dict[str, str]) -> None:
     st.subheader("Zoom and hover")
     classes_of = {run: classes for classes, runs in predictions.items() for run in runs}
     run = None
     if classes_of:
-        run = st.selectbox("Run under the cursor", list(classes_of), key="explorer_hover_run")
+        run = st.selectbox("Run under the cursor", list(classes_of), key="explorer_hover_run",
+                           format_func=lambda name: labels.get(name, name))
     classes = classes_of.get(run, default_classes)
     class_set = get_class_set(classes)
     photo = pictures.photo_view(image)
@@ -321,14 +343,15 @@ def main() -> None:
     classes_of = store.run_classes(key)
     st.title("Image explorer")
 
-    runs = state.runs_ui(available, RUNS_KEY, URL_RUNS, st.sidebar)
+    labels = imported_runs.run_labels(table)
+    runs = state.runs_ui(available, RUNS_KEY, URL_RUNS, st.sidebar, labels)
     unknown = [run for run in runs if not store.known_class_set(classes_of[run])]
     for run in unknown:
         st.warning(f"Run {run} predicts the class set {classes_of[run]!r}, which this dashboard does not know.")
     runs = [run for run in runs if run not in unknown]
     class_sets = list(dict.fromkeys([data.class_set.name, *(classes_of[run] for run in available
                                                              if store.known_class_set(classes_of[run]))]))
-    split, filter_set, classes, order = filters_ui(key, available, class_sets)
+    split, filter_set, classes, order = filters_ui(key, available, class_sets, labels)
     opacity, view = display_ui()
 
     candidates = candidate_ids(key, split, filter_set, classes, order)
@@ -347,7 +370,7 @@ def main() -> None:
     groups = analysis.group_by_class_set(runs, classes_of) or {data.class_set.name: []}
     predictions = images_ui(key, image, refs, groups, table, opacity)
     iou_ui(predictions)
-    hover_ui(image, refs, predictions, next(iter(groups)), opacity, view)
+    hover_ui(image, refs, predictions, next(iter(groups)), opacity, view, labels)
 
 
 main()

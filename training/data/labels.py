@@ -80,7 +80,7 @@ class ClassSet:
 
     @property
     def eval_names(self) -> tuple[str, ...]:
-        extra = ("void (ignored in evaluation)",) * (self.num_eval_classes - self.num_classes)
+        extra = ("no class (ignored label)",) * (self.num_eval_classes - self.num_classes)
         return self.names + extra
 
     def palette(self) -> np.ndarray:

@@ -41,9 +41,13 @@ def run_summary(run: Run, deployed: str | None = None) -> dict:
 def coverage_text(summary: dict) -> str:
     """"60 of 100" for a run scored on part of its split, "" for a whole one (or unknown)."""
     coverage = summary.get("coverage")
-    if not isinstance(coverage, dict) or coverage.get("images") == coverage.get("split_images"):
+    if not isinstance(coverage, dict):
         return ""
-    return f"{coverage.get('images')} of {coverage.get('split_images')}"
+    images, split_images = coverage.get("images"), coverage.get("split_images")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (images, split_images)) \
+            or images == split_images:
+        return ""
+    return f"{images} of {split_images}"
 
 
 def deployed_name(root: str | os.PathLike | None = None) -> str | None:
