@@ -206,6 +206,20 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from training.evaluation.significance import compare_runs, format_comparison
+    from training.files import write_json_atomic
+    from training.runs.store import get_run
+
+    result = compare_runs(get_run(args.run_a, args.artifacts), get_run(args.run_b, args.artifacts),
+                          args.resamples, args.seed)
+    print(format_comparison(result))
+    if args.json:
+        write_json_atomic(args.json, result)
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _add_artifacts(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--artifacts", help="run store (default: $ARTIFACTS_DIR, else artifacts/)")
 
@@ -320,6 +334,16 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--best", action="store_true", help="the run with the highest validation mIoU")
     _add_artifacts(deploy)
     deploy.set_defaults(handler=cmd_deploy)
+
+    compare = commands.add_parser("compare", help="is run B better than run A, or noise? (paired bootstrap "
+                                  "over the images both evaluated)")
+    compare.add_argument("run_a", metavar="A")
+    compare.add_argument("run_b", metavar="B")
+    compare.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default: 1000)")
+    compare.add_argument("--seed", type=int, default=0, help="seed of the resamples (default: 0)")
+    compare.add_argument("--json", help="also write the result as JSON")
+    _add_artifacts(compare)
+    compare.set_defaults(handler=cmd_compare)
 
     runs = commands.add_parser("runs", help="list the runs (* = deployed)")
     _add_artifacts(runs)
