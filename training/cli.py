@@ -158,8 +158,10 @@ def cmd_evaluate(args) -> int:
     predictor = Predictor.load(run)
     result = evaluate_model(predictor.model, dataset.root, dataset.index.split(args.split), dataset.class_set,
                             predictor.size, progress=not args.quiet)
-    summary = {**result["summary"], "split": args.split, "per_image": result["per_image"]}
+    summary = {**result["summary"], "split": args.split, "per_image": result["per_image"],
+               "calibration": result["calibration"]}
     print(format_report(summary))
+    print(f"{'ECE (15 bins)':<28}{_rounded(result['calibration']['ece'])}")
     if args.json:
         write_json_atomic(args.json, summary)
     return 0
