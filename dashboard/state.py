@@ -1,8 +1,11 @@
-"""The view a URL reproduces: the selected image id and runs live in ``st.query_params``."""
+"""The view a URL reproduces: the selected image id, the runs and the way mIoU is averaged live in
+``st.query_params``."""
 
 from __future__ import annotations
 
 import streamlit as st
+
+from dashboard.paired import MIOU_EXPLANATION, MIOU_MODES, PER_IMAGE, POOLED
 
 MAX_RUNS = 4
 
@@ -53,3 +56,35 @@ def runs_ui(available: list[str], widget_key: str, url_key: str, container=st,
         set_runs(runs)
     st.session_state[url_key] = list(runs)
     return list(runs)
+
+
+# The mIoU shown: pooled over the dataset (official) or the mean of per-image mIoU (``?miou=per-image``).
+MIOU_PARAM, MIOU_WIDGET, MIOU_SESSION = "miou", "miou_mode", "_miou_mode"
+
+
+def _remember_miou_mode(mode: str) -> None:
+    """The URL says a per-image mode (absent: pooled, the default, so older links stay as they
+    were); the session remembers it for pages reached by the sidebar, whose links drop the URL's
+    parameters."""
+    st.session_state[MIOU_SESSION] = mode
+    if mode == PER_IMAGE:
+        st.query_params[MIOU_PARAM] = PER_IMAGE
+    elif MIOU_PARAM in st.query_params:
+        del st.query_params[MIOU_PARAM]
+
+
+def _miou_mode_changed() -> None:
+    _remember_miou_mode(st.session_state[MIOU_WIDGET])
+
+
+def miou_mode_ui(container=st) -> str:
+    """A switch between the two ways to average mIoU (with the line that says how they differ),
+    synchronised with ``?miou=``; returns ``paired.POOLED`` or ``paired.PER_IMAGE``."""
+    raw = st.query_params.get(MIOU_PARAM)
+    mode = raw if raw in MIOU_MODES else st.session_state.get(MIOU_SESSION, POOLED)
+    st.session_state[MIOU_WIDGET] = mode  # the URL (or the session) decides; a click changes it first
+    container.radio("mIoU", list(MIOU_MODES), key=MIOU_WIDGET, horizontal=True, on_change=_miou_mode_changed,
+                    format_func=MIOU_MODES.get)
+    container.caption(MIOU_EXPLANATION)
+    _remember_miou_mode(mode)
+    return mode

@@ -1,6 +1,6 @@
 """Street-scene segmentation dashboard: ``streamlit run dashboard/streamlit_app.py``.
 
-Pages: Overview (the stakeholder landing), Image explorer, Model comparison, Deployed model.
+Pages: Overview (the stakeholder landing), Image explorer, Model comparison, Calibration, Deployed model.
 It reads the run store (``$ARTIFACTS_DIR`` or ``artifacts/``) and calls the API at
 ``$SEGMENTATION_API_URL`` (or ``api_url`` in Streamlit secrets); it never imports TensorFlow.
 """
@@ -28,6 +28,7 @@ PAGES = [
             url_path="explorer"),
     st.Page("app_pages/comparison.py", title="Model comparison", icon=":material/compare:",
             url_path="comparison"),
+    st.Page("app_pages/calibration.py", title="Calibration", icon=":material/insights:", url_path="calibration"),
     st.Page("app_pages/deployed.py", title="Deployed model", icon=":material/cloud:", url_path="deployed"),
 ]
 

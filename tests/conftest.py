@@ -131,3 +131,33 @@ def imported_env(imported_store, monkeypatch):
     monkeypatch.setenv("CITYSCAPES_DATASET", str(imported_store.data_root))
     monkeypatch.setenv("SEGMENTATION_API_URL", "http://127.0.0.1:9")
     return imported_store
+
+
+@pytest.fixture(scope="session")
+def known_outputs_store(tmp_path_factory, dashboard_store):
+    """``dashboard_store``'s runs, copied, their test images' outputs rewritten with known contents
+    (``dashboard_fixtures.write_known_outputs``): ``tiny_simple`` predicts the ground truth,
+    ``tiny_unet`` gets the leftmost columns wrong (how many: ``wrong``, by image id), and its
+    confidence rises from left to right, its calibration block recomputed from those files. Plus
+    ``imported``: ``tiny_unet``'s predictions imported and scored by ``import_predictions`` (every
+    file of the run agrees with them; its pooled and per-image mIoU differ)."""
+    import shutil
+    from types import SimpleNamespace
+
+    from dashboard_fixtures import add_imported_worse, write_known_outputs
+
+    base = tmp_path_factory.mktemp("known_outputs")
+    artifacts = shutil.copytree(dashboard_store.artifacts, base / "artifacts")
+    wrong = write_known_outputs(artifacts, dashboard_store.data_root, *dashboard_store.runs)
+    imported = add_imported_worse(artifacts, dashboard_store.data_root, base / "predictions")
+    return SimpleNamespace(artifacts=artifacts, data_root=dashboard_store.data_root, runs=list(dashboard_store.runs),
+                           wrong=wrong, imported=imported)
+
+
+@pytest.fixture
+def known_outputs_env(known_outputs_store, monkeypatch):
+    """Environment of a dashboard test on ``known_outputs_store``: no API (a closed port)."""
+    monkeypatch.setenv("ARTIFACTS_DIR", str(known_outputs_store.artifacts))
+    monkeypatch.setenv("CITYSCAPES_DATASET", str(known_outputs_store.data_root))
+    monkeypatch.setenv("SEGMENTATION_API_URL", "http://127.0.0.1:9")
+    return known_outputs_store

@@ -157,3 +157,81 @@ def add_imported_runs(artifacts: Path, data_root: Path, scratch: Path) -> dict[s
                                         artifacts=artifacts, workers=1, progress=False, **extra)
         assert run_dir.name == name
     return covered
+
+
+# ---------------------------------------------------------------------------- known predictions and confidence
+
+CALIBRATION_PAGE = "app_pages/calibration.py"  # not in PAGES: the damaged-store tests check PAGES' pictures
+WRONG_COLUMNS = (2, 5, 9, 1)  # per test image, in id order: the leftmost columns the second run gets wrong
+IMPORTED_WORSE = "imported_worse"
+
+
+def _known_masks(data_root: Path):
+    """(entry, ground truth in categories8 classes, the right prediction, the worse one, wrong columns)
+    for each test image of the tiny dataset."""
+    from training.data.cityscapes import read_label_ids
+    from training.data.index import load_or_build_index
+    from training.data.labels import get_class_set
+
+    class_set = get_class_set("categories8")
+    index = load_or_build_index(data_root, write=False, report=lambda message: None)
+    entries = index.split("test")
+    assert len(entries) == len(WRONG_COLUMNS)
+    for entry, columns in zip(entries, WRONG_COLUMNS):
+        truth = class_set.lut[read_label_ids(data_root / entry.label)]
+        right = np.where(truth == 255, 0, truth).astype(np.uint8)  # a prediction names a class everywhere
+        worse = right.copy()
+        worse[:, :columns] = (right[:, :columns] + 1) % class_set.num_classes
+        yield entry, truth, right, worse, columns
+
+
+def add_imported_worse(artifacts: Path, data_root: Path, scratch: Path) -> str:
+    """The worse predictions of ``write_known_outputs`` published by ``import_predictions`` (as
+    labelIds, one per class): a run whose every file its evaluation wrote agrees with them, and
+    whose images differ (a few columns wrong or many), so its pooled and per-image mIoU differ."""
+    from training.data.labels import get_class_set
+    from training.runs.imported import import_predictions
+
+    lut = get_class_set("categories8").lut
+    label_of_class = np.array([int(np.flatnonzero(lut == c)[0]) for c in range(8)], dtype=np.uint8)
+    scratch.mkdir(parents=True)
+    for entry, _, _, worse, _ in _known_masks(data_root):
+        Image.fromarray(label_of_class[worse]).save(scratch / f"{entry.stem}_prediction.png")
+    run_dir, _ = import_predictions(scratch, IMPORTED_WORSE, data_root, classes="categories8", format="labelIds",
+                                    artifacts=artifacts, workers=1, progress=False)
+    assert run_dir.name == IMPORTED_WORSE
+    return IMPORTED_WORSE
+
+
+def write_known_outputs(artifacts: Path, data_root: Path, run_a: str, run_b: str) -> dict[int, int]:
+    """Rewrites two categories8 runs' outputs for the test images of the tiny dataset, as their
+    evaluation writes them (palette / grey PNGs): ``run_a`` predicts the ground truth exactly;
+    ``run_b`` the ground truth with its ``WRONG_COLUMNS`` leftmost columns wrong (another class), so
+    the images where B gets worse rank neither by id nor backwards; ``run_b``'s confidence rises from
+    0 (left) to 1 (right), and its metrics.json's calibration block is recomputed from these files by
+    the evaluation's own functions. Returns image id -> wrong columns of ``run_b``."""
+    import json
+
+    from training.data.labels import get_class_set
+    from training.evaluation.calibration import calibration_counts, summarize_calibration
+
+    class_set = get_class_set("categories8")
+    k = class_set.num_classes
+    palette = class_set.palette().reshape(-1).tolist()
+    counts, sums, wrong = 0, 0, {}
+    for entry, truth, right, worse, columns in _known_masks(data_root):
+        confidence = np.broadcast_to(np.rint(np.linspace(0, 255, truth.shape[1])).astype(np.uint8), truth.shape)
+        for run, predicted in ((run_a, right), (run_b, worse)):
+            image = Image.fromarray(predicted, mode="P")
+            image.putpalette(palette)
+            image.save(artifacts / "runs" / run / "predictions" / f"{entry.id}.png")
+        Image.fromarray(np.ascontiguousarray(confidence), mode="L").save(
+            artifacts / "runs" / run_b / "confidence" / f"{entry.id}.png")
+        image_counts, image_sums = calibration_counts(truth, worse, confidence.astype(np.float32) / 255.0, k)
+        counts, sums = counts + image_counts, sums + image_sums
+        wrong[entry.id] = columns
+    metrics_path = artifacts / "runs" / run_b / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics["calibration"] = summarize_calibration(counts, sums)
+    metrics_path.write_text(json.dumps(metrics, indent=2))
+    return wrong

@@ -97,11 +97,12 @@ def test_cli_train_table_deploy_runs(tiny, capsys):
     assert main(["-q", "train", "configs/demo/_base_.yaml", *args, "--artifacts", str(artifacts)]) == 0
     assert "published" in capsys.readouterr().out
     assert main(["table", "--artifacts", str(artifacts), "--format", "csv", "--out", str(artifacts / "t.csv")]) == 0
-    assert capsys.readouterr().out.startswith("run,model,backbone")
+    assert capsys.readouterr().out.startswith("run,source,model,backbone")
     evaluation = artifacts / "validation.json"
     assert main(["-q", "evaluate", "cli_run", "--split", "validation", "--artifacts", str(artifacts),
                  "--json", str(evaluation)]) == 0
-    assert "split validation" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "split validation" in printed and "ECE (15 bins)" in printed
     assert json.loads(evaluation.read_text())["images"] == 2  # the validation split of the tiny set
     assert main(["deploy", "--best", "--artifacts", str(artifacts)]) == 0
     assert main(["runs", "--artifacts", str(artifacts)]) == 0

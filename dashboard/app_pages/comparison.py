@@ -1,10 +1,13 @@
 """Model comparison: per-class IoU across runs, confusion matrices, the images behind a
-confusion, training curves, and run A against run B.
+confusion, training curves, and run A against run B (per class, each difference with its 95%
+interval from a paired bootstrap over the images, and the overall verdict).
 
 Every number comes from the run store (metrics.json, confusion.npy, per_image_confusion.npy,
 per_image.csv, history.csv); the selected runs live in the URL (``?runs=a,b``). Runs of different
 class sets are never mixed: the IoU bars and the curves come one chart per class set, and run A
-is only compared with a run B of its class set.
+is only compared with a run B of its class set. The sidebar switches the mIoU shown between pooled
+over the dataset (official) and the mean of per-image mIoU (``?miou=per-image``); per-class IoU are
+always pooled.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from plotly.subplots import make_subplots
 
 import dashboard.analysis as analysis
 import dashboard.imported_runs as imported_runs
+import dashboard.pair_store as pair_store
+import dashboard.paired as paired
 import dashboard.state as state
 import dashboard.store as store
 
@@ -26,13 +31,19 @@ TRUE_KEY, PREDICTED_KEY, CELL_RUN = "comparison_true", "comparison_predicted", "
 COUNTS, NORMALISED = "counts", "row-normalised"
 EXPLORER = "app_pages/explorer.py"
 COLORS = qualitative.Plotly
+MIOU_ROW = {paired.POOLED: "mIoU", paired.PER_IMAGE: "mIoU (mean per image)"}
 
 
 # ---------------------------------------------------------------------------- data
 
-def iou_frame(key, runs: list[str]) -> pd.DataFrame:
-    """Per-class IoU from each run's metrics.json (rows: classes, then mIoU; columns: runs)."""
-    return analysis.iou_frame({run: store.run_metrics(key, run) for run in runs})
+def iou_frame(key, runs: list[str], mode: str = paired.POOLED) -> pd.DataFrame:
+    """Per-class IoU from each run's metrics.json (rows: classes, then mIoU; columns: runs); in
+    the per-image mode the last row is each run's mean per-image mIoU (per_image.csv)."""
+    frame = analysis.iou_frame({run: store.run_metrics(key, run) for run in runs})
+    if mode == paired.PER_IMAGE:
+        frame.loc["mIoU"] = [paired.per_image_mean(store.per_image(key, run)) for run in runs]
+        frame = frame.rename(index={"mIoU": MIOU_ROW[mode]})
+    return frame
 
 
 def confused_images(key, run: str, true_class: int, predicted_class: int) -> pd.DataFrame:
@@ -44,13 +55,13 @@ def confused_images(key, run: str, true_class: int, predicted_class: int) -> pd.
 
 # ---------------------------------------------------------------------------- the page
 
-def per_class_ui(key, groups: dict[str, list[str]], table: pd.DataFrame) -> None:
+def per_class_ui(key, groups: dict[str, list[str]], table: pd.DataFrame, mode: str) -> None:
     st.subheader("IoU per class")
     order = [run for runs in groups.values() for run in runs]  # a run keeps its colour across charts
     for classes, runs in groups.items():
         if len(groups) > 1:
             st.markdown(f"**{classes}**: {', '.join(runs)}")
-        per_class_chart(key, runs, [order.index(run) for run in runs], classes, imported_runs.run_labels(table))
+        per_class_chart(key, runs, [order.index(run) for run in runs], classes, imported_runs.run_labels(table), mode)
     st.caption("From each run's metrics.json (its evaluation split); "
                "an empty cell: the class never occurs there.")
     for note in (imported_runs.imported_note(table, order), imported_runs.partial_coverage_note(table, order)):
@@ -58,11 +69,12 @@ def per_class_ui(key, groups: dict[str, list[str]], table: pd.DataFrame) -> None
             st.caption(note)
 
 
-def per_class_chart(key, runs: list[str], numbers: list[int], classes: str, labels: dict[str, str]) -> None:
-    frame = iou_frame(key, runs)
+def per_class_chart(key, runs: list[str], numbers: list[int], classes: str, labels: dict[str, str],
+                    mode: str) -> None:
+    frame = iou_frame(key, runs, mode)
     figure = go.Figure()
     for number, run in zip(numbers, runs, strict=True):
-        values = frame[run].drop("mIoU")
+        values = frame[run].drop(MIOU_ROW[mode])
         figure.add_bar(name=labels.get(run, run), x=list(values.index), y=values.tolist(),
                        marker_color=COLORS[number % len(COLORS)], textposition="outside",
                        text=[f"{v:.2f}" if pd.notna(v) else "" for v in values.values],
@@ -180,7 +192,7 @@ def curves_chart(key, runs: list[str], numbers: list[int], classes: str) -> None
 
 
 def difference_ui(key, available: list[str], runs: list[str], classes_of: dict[str, str],
-                  table: pd.DataFrame) -> None:
+                  table: pd.DataFrame, mode: str) -> None:
     st.subheader("Run A against run B")
     if len(available) < 2:
         st.caption("One run only: train or import another to compare.")
@@ -208,26 +220,51 @@ def difference_ui(key, available: list[str], runs: list[str], classes_of: dict[s
     pair = metrics_of_pair(key, run_a, run_b, table)
     if pair is None:
         return
-    frame = analysis.difference_frame(*pair)
-    per_class = frame.drop("mIoU")
-    delta = per_class["B - A"]
+    result = pair_store.comparison(key, run_a, run_b)
+    if "error" in result:
+        st.info(f"No interval for these two runs: {result['error']}.")
+        result = None
+    frame, miou_row = difference_frame(key, run_a, run_b, pair, mode)
+    delta = frame.drop(miou_row)["B - A"]
+    intervals = paired.per_class_intervals(result) if result else {}
+    words = {name: paired.significance_text(row) for name, row in intervals.items()}
+    ends = [row[end] for row in intervals.values() for end in ("ci95_low", "ci95_high") if row[end] is not None]
     figure = go.Figure(go.Bar(
         x=delta.tolist(), y=list(delta.index), orientation="h",
         marker_color=["#2ca02c" if v >= 0 else "#d62728" for v in delta.fillna(0).values],
-        text=[f"{v:+.3f}" if pd.notna(v) else "" for v in delta.values], textposition="outside"))
-    limit = analysis.symmetric_limit(delta.values)
+        text=[(f"{v:+.3f}" + (", not significant" if words.get(name) == "not significant" else ""))
+              if pd.notna(v) else "" for name, v in delta.items()], textposition="outside",
+        error_x=paired.error_bars(delta, intervals) if intervals else None,
+        customdata=[paired.interval_text(intervals.get(name, {})) or "-" for name in delta.index],
+        hovertemplate="%{y}: B - A %{x:+.3f}<br>95% interval %{customdata}<extra></extra>"))
+    limit = analysis.symmetric_limit(np.array([*delta.values, *ends], dtype=float))
     figure.update_layout(height=80 + 34 * len(delta), margin=dict(l=10, r=10, t=10, b=10),
                          xaxis=dict(title=f"IoU of B ({labels.get(run_b, run_b)}) - IoU of A "
                                           f"({labels.get(run_a, run_a)})", range=[-limit, limit],
                                     zeroline=True, zerolinewidth=2),
                          yaxis=dict(autorange="reversed"))
     st.plotly_chart(figure, width="stretch", key="comparison_difference")
-    change = analysis.number_text(frame.loc["mIoU", "B - A"], "+.3f")
-    st.metric("mIoU of B (against A)", analysis.number_text(frame.loc["mIoU", "B"]),
-              None if change == "-" else change)
-    st.dataframe(frame, width="stretch", placeholder="", column_config={
-        name: st.column_config.NumberColumn(name, format="%+.3f" if name == "B - A" else "%.3f")
-        for name in ("A", "B", "B - A")})
+    if result:
+        st.markdown(paired.verdict_line(result, mode))
+        st.caption("Error bars: the 95% interval of each class's IoU difference (pooled over the images), "
+                   "from the same resamples; not significant where it holds 0.")
+    change = analysis.number_text(frame.loc[miou_row, "B - A"], "+.3f")
+    st.metric("mIoU of B (against A)" if mode == paired.POOLED else "mean per-image mIoU of B (against A)",
+              analysis.number_text(frame.loc[miou_row, "B"]), None if change == "-" else change)
+    st.dataframe(paired.difference_columns(frame, result, mode, miou_row) if result else frame, width="stretch",
+                 placeholder="", column_config={
+                     name: st.column_config.NumberColumn(name, format="%+.3f" if name == "B - A" else "%.3f")
+                     for name in ("A", "B", "B - A")})
+
+
+def difference_frame(key, run_a: str, run_b: str, pair: tuple[dict, dict], mode: str) -> tuple[pd.DataFrame, str]:
+    """``analysis.difference_frame`` of the pair, its last row the mean per-image mIoU over the images
+    both scored in the per-image mode; and that row's name."""
+    frame = analysis.difference_frame(*pair)
+    if mode == paired.PER_IMAGE:
+        a, b = paired.per_image_means(store.per_image(key, run_a), store.per_image(key, run_b))
+        frame.loc["mIoU"] = [a, b, b - a]
+    return frame.rename(index={"mIoU": MIOU_ROW[mode]}), MIOU_ROW[mode]
 
 
 def metrics_of_pair(key, run_a: str, run_b: str, table: pd.DataFrame) -> tuple[dict, dict] | None:
@@ -255,6 +292,7 @@ def main() -> None:
     available = list(table["run"])
     st.title("Model comparison")
     runs = state.runs_ui(available, RUNS_KEY, URL_RUNS, labels=imported_runs.run_labels(table))
+    mode = state.miou_mode_ui(st.sidebar)
     if not runs:
         st.info("Choose at least one run.")
         st.stop()
@@ -263,11 +301,11 @@ def main() -> None:
     if len(groups) > 1:
         st.info("These runs predict different class sets, which are never mixed in one chart or table: "
                 + "; ".join(f"{classes}: {', '.join(members)}" for classes, members in groups.items()) + ".")
-    per_class_ui(key, groups, table)
+    per_class_ui(key, groups, table, mode)
     run, a, b, names = confusion_ui(key, runs, table)
     confused_images_ui(key, run, a, b, names)
     curves_ui(key, groups, table)
-    difference_ui(key, available, runs, classes_of, table)
+    difference_ui(key, available, runs, classes_of, table, mode)
 
 
 main()

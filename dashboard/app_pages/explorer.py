@@ -2,8 +2,10 @@
 
 Choose the image (id box, previous / next / random, filters by split and by the classes its
 ground truth contains, or the worst images of a run first), then see the photo, the ground
-truth, each run's prediction and error map, this image's per-class IoU for every run, and a
-zoomable picture that tells the true and the predicted class under the cursor.
+truth, each run's prediction and error map, this image's per-class IoU for every run, a
+zoomable picture that tells the true and the predicted class under the cursor (or the confidence,
+in the confidence view), a run's confidence with a threshold (``confidence_section``), and run A
+against run B pixel by pixel with the images where B got worse (``outcomes_section``).
 
 Each run is shown and scored in its own class set (categories8, cityscapes19): its ground truth,
 colours, legend and per-class IoU; runs of different class sets get one of each per class set.
@@ -18,20 +20,22 @@ The image id and the runs live in the URL (``?id=301&runs=a,b``): a link reprodu
 
 from __future__ import annotations
 
-import base64
 import random
 
-import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 import dashboard.analysis as analysis
+import dashboard.app_pages.confidence_section as confidence_section
+import dashboard.app_pages.outcomes_section as outcomes_section
+import dashboard.confidence as confidence
+import dashboard.confidence_pictures as confidence_pictures
 import dashboard.imported_runs as imported_runs
 import dashboard.pictures as pictures
 import dashboard.state as state
 import dashboard.store as store
 from dashboard.display import PredictionView
+from dashboard.hover import hover_figure
 from training.data.cityscapes import DatasetError
 from training.data.labels import get_class_set
 from training.runs.store import ArtifactError
@@ -39,7 +43,7 @@ from training.viz import legend_html
 
 SPLITS = ("test", "validation", "train", "all")
 BY_ID = ""  # the "order" choice that keeps ids in order (any other value is a run: worst first)
-HOVER_VIEWS = ("prediction", "error map", "ground truth", "photo")
+HOVER_VIEWS = ("prediction", "error map", "confidence", "ground truth", "photo")
 
 # Session-state keys: the widgets, and what the URL said when we last wrote it.
 ID_KEY, RUNS_KEY = "explorer_id", "explorer_runs"
@@ -75,38 +79,6 @@ def _current_candidates() -> list[int]:
                          tuple(st.session_state.get(CLASSES_KEY, ())), st.session_state.get(ORDER_KEY, BY_ID))
 
 
-def hover_figure(picture: bytes, mime: str, scale: int, shape: tuple[int, int], truth: np.ndarray,
-                 predicted: np.ndarray | None, names: tuple[str, ...], title: str) -> go.Figure:
-    """The picture (encoded bytes embedded in the figure, one of its pixels for ``scale`` x ``scale``
-    of the image's) under a transparent heatmap whose cells name the true (``text``) and predicted
-    (``hovertext``) class. ``truth`` and ``predicted`` are the full-size classes at the cells of
-    ``analysis.hover_grid(*shape)``; the axes count the image's own pixels, whatever the picture's size.
-
-    Plain string arrays in ``text``/``hovertext`` are much cheaper for plotly to validate and
-    serialise than an object ``customdata`` array (about 20 ms instead of 70 ms for 128 x 256).
-    """
-    height, width = shape
-    _, _, step_y, step_x = analysis.hover_grid(height, width)
-    lookup = analysis.class_name_lookup(names)
-    cells = {"text": lookup[truth]}
-    template = "true: %{text}"
-    if predicted is not None:
-        cells["hovertext"] = analysis.class_name_lookup(names, imported_runs.NO_CLASS)[predicted]
-        template += "<br>predicted: %{hovertext}"
-    source = f"data:{mime};base64," + base64.b64encode(picture).decode("ascii")
-    centre = (scale - 1) / 2  # the centre of the picture's first pixel, in the image's pixels
-    figure = go.Figure(go.Image(source=source, x0=centre, dx=scale, y0=centre, dy=scale, hoverinfo="skip"))
-    figure.add_trace(go.Heatmap(
-        z=np.zeros(truth.shape, dtype=np.uint8), x0=(step_x - 1) / 2, dx=step_x, y0=(step_y - 1) / 2, dy=step_y,
-        **cells, hovertemplate=template + "<br>x %{x:.0f}, y %{y:.0f}<extra></extra>",
-        colorscale=[[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]], showscale=False, opacity=0))
-    figure.update_layout(title=dict(text=title, font=dict(size=14)), margin=dict(l=0, r=0, t=30, b=0),
-                         height=int(min(620, 60 + 900 * height / max(width, 1))), dragmode="zoom")
-    figure.update_xaxes(showticklabels=False, range=[-0.5, width - 0.5])
-    figure.update_yaxes(showticklabels=False, range=[height - 0.5, -0.5], scaleanchor="x")
-    return figure
-
-
 # ---------------------------------------------------------------------------- choosing the view
 
 def _go(step: int) -> None:
@@ -119,6 +91,11 @@ def _go(step: int) -> None:
         st.session_state[ID_KEY] = ids[(ids.index(current) + step) % len(ids)]
     else:
         st.session_state[ID_KEY] = ids[0] if step > 0 else ids[-1]
+
+
+def _open_image(image_id: int) -> None:
+    """A button of a list of images (the sections') shows that image."""
+    st.session_state[ID_KEY] = int(image_id)
 
 
 def _random() -> None:
@@ -326,10 +303,22 @@ def hover_ui(image: pictures.ImageRef, refs: Refs, predictions: Predictions, def
         full_size = st.toggle(f"Full resolution ({width}x{height})", key="explorer_zoom_full",
                               help="Load the picture at the image's own size, to zoom into single pixels "
                                    "(slower: the files are decoded again).")
-    picture, mime = pictures.zoom_picture(image, refs[run] if predicted else None, classes, view, opacity, full_size)
-    title = f"image {image.image_id}: {view}" + (f" ({run})" if run and view in ("prediction", "error map") else "")
+    notes = None
+    if view == "confidence":  # needs the run's map of this image: else its prediction, saying why
+        shown = confidence_section.available_map(image, refs[run])
+        if isinstance(shown, str):
+            st.caption(f"{run}: {shown}; the picture shows its prediction.")
+            view = "prediction"
+        else:
+            notes = confidence.hover_notes(shown.hover)
+    if view == "confidence":
+        picture, mime = confidence_pictures.zoom_picture(image, refs[run], full_size)
+    else:
+        picture, mime = pictures.zoom_picture(image, refs[run] if predicted else None, classes, view, opacity,
+                                              full_size)
+    title = f"image {image.image_id}: {view}" + (f" ({run})" if run and view not in ("photo", "ground truth") else "")
     figure = hover_figure(picture, mime, 1 if full_size else photo.factor, photo.shape, photo.hover_truth(class_set),
-                          None if predicted is None else predicted.hover, class_set.names, title)
+                          None if predicted is None else predicted.hover, class_set.names, title, notes)
     st.plotly_chart(figure, width="stretch", config={"displaylogo": False}, key="explorer_hover_chart")
     st.caption("Drag to zoom, double-click to reset; the cursor tells the true and the predicted class"
                + (f" (in {classes})." if len(predictions) > 1 else "."))
@@ -371,6 +360,8 @@ def main() -> None:
     predictions = images_ui(key, image, refs, groups, table, opacity)
     iou_ui(predictions)
     hover_ui(image, refs, predictions, next(iter(groups)), opacity, view, labels)
+    confidence_section.confidence_ui(image, refs, predictions, opacity, labels)
+    outcomes_section.outcomes_ui(key, image, refs, labels, _open_image)
 
 
 main()
