@@ -239,3 +239,16 @@ def test_the_command_in_a_real_process(tiny_root, tmp_path):
     assert "predictions: color (detected from" in completed.stdout
     metrics = json.loads((tmp_path / "art" / "runs" / "colours" / "metrics.json").read_text())
     assert metrics["classes"] == "cityscapes19" and isinstance(metrics["uid"], str)
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tiny_root, tmp_path):
+    """`python -m training runs | head -1`: the pipe closes before the listing is written."""
+    pred_dir = tmp_path / "pred"
+    _write_predictions(tiny_root, pred_dir, "labelIds")
+    for name in ("one", "two"):
+        import_predictions(pred_dir, name, tiny_root, artifacts=tmp_path / "art", progress=False)
+    process = subprocess.Popen([sys.executable, "-m", "training", "runs", "--artifacts", str(tmp_path / "art")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # long before the interpreter has started
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0 and b"Broken pipe" not in err and b"error" not in err
