@@ -157,9 +157,9 @@ def _read_prediction(gt_path: Path, pred_path: Path, resize: str | None) -> _Rea
 
 def ordered_map(function: Callable, items: Sequence, workers: int, depth: int | None = None) -> Iterable:
     """``function(item)`` for each item, in order, up to ``depth`` items ahead in ``workers``
-    threads: memory stays bounded however slow the consumer is."""
+    threads: memory stays bounded however slow the consumer is. A failure is raised at its item."""
     depth = depth or 2 * workers
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read-predictions") as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read-ahead") as pool:
         waiting = deque(pool.submit(function, item) for item in items[:depth])
         for item in items[depth:]:
             done = waiting.popleft().result()

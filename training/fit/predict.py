@@ -8,8 +8,6 @@ and with the official evaluation, whatever size each model was trained at.
 from __future__ import annotations
 
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -24,6 +22,7 @@ from training.data.resize import resize_image
 from training.evaluation.calibration import BINS as CALIBRATION_BINS
 from training.evaluation.calibration import calibration_counts, summarize_calibration
 from training.evaluation.evaluator import Evaluator
+from training.evaluation.masks import ordered_map
 from training.evaluation.metrics import iou_per_class, mean_iou, pixel_accuracy
 from training.files import finite_or_none
 
@@ -197,14 +196,7 @@ def evaluate_model(model, root: Path, entries: Sequence[IndexEntry], class_set: 
 def _read_ahead(items: Sequence, load: Callable, depth: int = READ_AHEAD):
     """``load(item)`` for each item, in order, computed up to ``depth`` items ahead in one thread
     (bounded memory: at most ``depth`` loaded items wait). A failure is raised at its item."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
-        waiting = deque(pool.submit(load, item) for item in items[:depth])
-        for item in items[depth:]:
-            done = waiting.popleft().result()
-            waiting.append(pool.submit(load, item))
-            yield done
-        while waiting:
-            yield waiting.popleft().result()
+    return ordered_map(load, items, workers=1, depth=depth)
 
 
 def inference_ms_per_image(model, size: tuple[int, int], repeats: int = 10) -> float:
