@@ -62,9 +62,9 @@ def dashboard_store(tmp_path_factory, api_store):
 @pytest.fixture
 def dashboard_env(dashboard_store, monkeypatch):
     """Environment of a dashboard test: the tiny store, no API (a closed port)."""
-    monkeypatch.setenv("ARTIFACTS_DIR", str(dashboard_store.artifacts))
-    monkeypatch.setenv("CITYSCAPES_DATASET", str(dashboard_store.data_root))
-    monkeypatch.setenv("SEGMENTATION_API_URL", "http://127.0.0.1:9")
+    from dashboard_fixtures import point_dashboard_at
+
+    point_dashboard_at(monkeypatch, dashboard_store.artifacts, dashboard_store.data_root)
     return dashboard_store
 
 
@@ -76,9 +76,9 @@ def dashboard_store_copy(dashboard_store, tmp_path, monkeypatch):
     from types import SimpleNamespace
 
     artifacts = shutil.copytree(dashboard_store.artifacts, tmp_path / "copied" / "artifacts")
-    monkeypatch.setenv("ARTIFACTS_DIR", str(artifacts))
-    monkeypatch.setenv("CITYSCAPES_DATASET", str(dashboard_store.data_root))
-    monkeypatch.setenv("SEGMENTATION_API_URL", "http://127.0.0.1:9")
+    from dashboard_fixtures import point_dashboard_at
+
+    point_dashboard_at(monkeypatch, artifacts, dashboard_store.data_root)
     return SimpleNamespace(artifacts=artifacts, data_root=dashboard_store.data_root, runs=list(dashboard_store.runs))
 
 
@@ -127,9 +127,9 @@ def imported_store(tmp_path_factory, dashboard_store):
 @pytest.fixture
 def imported_env(imported_store, monkeypatch):
     """Environment of a dashboard test on ``imported_store``: no API (a closed port)."""
-    monkeypatch.setenv("ARTIFACTS_DIR", str(imported_store.artifacts))
-    monkeypatch.setenv("CITYSCAPES_DATASET", str(imported_store.data_root))
-    monkeypatch.setenv("SEGMENTATION_API_URL", "http://127.0.0.1:9")
+    from dashboard_fixtures import point_dashboard_at
+
+    point_dashboard_at(monkeypatch, imported_store.artifacts, imported_store.data_root)
     return imported_store
 
 
@@ -157,7 +157,7 @@ def known_outputs_store(tmp_path_factory, dashboard_store):
 @pytest.fixture
 def known_outputs_env(known_outputs_store, monkeypatch):
     """Environment of a dashboard test on ``known_outputs_store``: no API (a closed port)."""
-    monkeypatch.setenv("ARTIFACTS_DIR", str(known_outputs_store.artifacts))
-    monkeypatch.setenv("CITYSCAPES_DATASET", str(known_outputs_store.data_root))
-    monkeypatch.setenv("SEGMENTATION_API_URL", "http://127.0.0.1:9")
+    from dashboard_fixtures import point_dashboard_at
+
+    point_dashboard_at(monkeypatch, known_outputs_store.artifacts, known_outputs_store.data_root)
     return known_outputs_store

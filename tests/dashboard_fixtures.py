@@ -58,6 +58,14 @@ def image_captions(at: AppTest) -> list[str]:
     return [caption for image in at.image for caption in image.captions]
 
 
+def point_dashboard_at(monkeypatch, artifacts, data_root) -> None:
+    """The environment a dashboard test runs in: this run store and dataset, and no API (a
+    closed port, so the Deployed page shows its 'API down' state)."""
+    monkeypatch.setenv("ARTIFACTS_DIR", str(artifacts))
+    monkeypatch.setenv("CITYSCAPES_DATASET", str(data_root))
+    monkeypatch.setenv("SEGMENTATION_API_URL", "http://127.0.0.1:9")
+
+
 # ---------------------------------------------------------------------------- a stand-in API
 
 def _png(rgb: np.ndarray) -> str:

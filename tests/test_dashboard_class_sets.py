@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from dashboard_fixtures import fake_api, image_captions, notes, open_page
+from dashboard_fixtures import fake_api, image_captions, notes, open_page, point_dashboard_at
 
 from training.data.cityscapes import read_label_ids
 from training.data.index import load_or_build_index
@@ -21,9 +21,7 @@ from training.runs.store import deploy, get_run
 
 @pytest.fixture
 def mixed(class_sets_store, monkeypatch):
-    monkeypatch.setenv("ARTIFACTS_DIR", str(class_sets_store.artifacts))
-    monkeypatch.setenv("CITYSCAPES_DATASET", str(class_sets_store.data_root))
-    monkeypatch.setenv("SEGMENTATION_API_URL", "http://127.0.0.1:9")
+    point_dashboard_at(monkeypatch, class_sets_store.artifacts, class_sets_store.data_root)
     return class_sets_store
 
 

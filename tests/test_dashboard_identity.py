@@ -9,7 +9,7 @@ import shutil
 
 import numpy as np
 import pytest
-from dashboard_fixtures import image_captions, notes, open_page
+from dashboard_fixtures import image_captions, notes, open_page, point_dashboard_at
 
 from training.cli import main as training_cli
 from training.data.cityscapes import read_label_ids
@@ -89,9 +89,7 @@ def _copy_with_its_dataset(store, box):
 
 def test_a_rebuilt_index_shows_the_new_image_of_an_id(dashboard_store, tmp_path, monkeypatch):
     artifacts, data_root = _copy_with_its_dataset(dashboard_store, tmp_path)
-    monkeypatch.setenv("ARTIFACTS_DIR", str(artifacts))
-    monkeypatch.setenv("CITYSCAPES_DATASET", str(data_root))
-    monkeypatch.setenv("SEGMENTATION_API_URL", "http://127.0.0.1:9")
+    point_dashboard_at(monkeypatch, artifacts, data_root)
     old = load_or_build_index(data_root, write=False, report=lambda message: None)
     first, image_id = [entry.id for entry in old.split("test")][:2]
 

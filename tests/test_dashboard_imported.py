@@ -28,6 +28,7 @@ from dashboard_fixtures import (
     image_captions,
     notes,
     open_page,
+    point_dashboard_at,
 )
 
 from training.data.cityscapes import read_label_ids
@@ -150,9 +151,7 @@ def test_deploying_an_imported_run_is_never_offered(imported_store, tmp_path, mo
     artifacts = tmp_path / "artifacts"
     for run in imported_store.imported:
         shutil.copytree(imported_store.artifacts / "runs" / run, artifacts / "runs" / run)
-    monkeypatch.setenv("ARTIFACTS_DIR", str(artifacts))
-    monkeypatch.setenv("CITYSCAPES_DATASET", str(imported_store.data_root))
-    monkeypatch.setenv("SEGMENTATION_API_URL", "http://127.0.0.1:9")
+    point_dashboard_at(monkeypatch, artifacts, imported_store.data_root)
     at = open_page("overview")
     _assert_clean(at)
     warning = " ".join(w.value for w in at.warning)
