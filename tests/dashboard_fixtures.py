@@ -235,7 +235,7 @@ def write_known_outputs(artifacts: Path, data_root: Path, run_a: str, run_b: str
             image.save(artifacts / "runs" / run / "predictions" / f"{entry.id}.png")
         Image.fromarray(np.ascontiguousarray(confidence), mode="L").save(
             artifacts / "runs" / run_b / "confidence" / f"{entry.id}.png")
-        image_counts, image_sums = calibration_counts(truth, worse, confidence.astype(np.float32) / 255.0, k)
+        image_counts, image_sums = calibration_counts(truth, worse, np.ascontiguousarray(confidence), k)
         counts, sums = counts + image_counts, sums + image_sums
         wrong[entry.id] = columns
     metrics_path = artifacts / "runs" / run_b / "metrics.json"

@@ -195,7 +195,7 @@ def test_reliability_and_coverage_frames_read_a_calibration_block():
     rng = np.random.default_rng(1)
     truth = rng.integers(0, 3, (32, 32)).astype(np.uint8)
     predicted = np.where(rng.random((32, 32)) < 0.7, truth, (truth + 1) % 3).astype(np.uint8)
-    values = rng.random((32, 32)).astype(np.float32) * 0.5 + 0.5  # the lower half of the bins stays empty
+    values = rng.integers(128, 256, (32, 32)).astype(np.uint8)  # the lower half of the bins stays empty
     block = json.loads(json.dumps(summarize_calibration(*calibration_counts(truth, predicted, values, 3))))
     assert confidence.calibration_of(block) is None  # a metrics.json, not a block
     assert confidence.calibration_of({"calibration": block}) is block

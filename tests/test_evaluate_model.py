@@ -76,7 +76,7 @@ def test_confidence_maps_and_calibration_equal_a_plain_loop(dataset):
         classes, confidence = predict.upsample_with_confidence(probabilities, label_ids.shape)
         assert maps[entry.id].dtype == np.uint8 and maps[entry.id].shape == label_ids.shape
         np.testing.assert_array_equal(maps[entry.id], np.rint(confidence * 255).astype(np.uint8))
-        image_counts, image_sums = calibration_counts(class_set.lut[label_ids], classes, confidence, 8)
+        image_counts, image_sums = calibration_counts(class_set.lut[label_ids], classes, maps[entry.id], 8)
         counts, sums = counts + image_counts, sums + image_sums
     assert result["calibration"] == summarize_calibration(counts, sums)
     assert 0 < result["calibration"]["ece"] < 1 and result["calibration"]["pixels"] == result["summary"]["pixels"]

@@ -176,7 +176,8 @@ def evaluate_model(model, root: Path, entries: Sequence[IndexEntry], class_set: 
         probabilities = np.asarray(model.predict_on_batch(small[None].astype(np.float32) / 255.0))[0]
         predicted, confidence = upsample_with_confidence(probabilities, label_ids.shape)
         image_confusion = evaluator.add(label_ids, predicted)
-        counts, sums = calibration_counts(class_set.lut[label_ids], predicted, confidence, k)
+        levels = cv2.convertScaleAbs(confidence, alpha=255.0)  # round(255 p), saturated
+        counts, sums = calibration_counts(class_set.lut[label_ids], predicted, levels, k)
         by_confidence += counts
         confidence_sums += sums
         iou = iou_per_class(image_confusion)[:k]
@@ -187,7 +188,7 @@ def evaluate_model(model, root: Path, entries: Sequence[IndexEntry], class_set: 
         if on_prediction is not None:
             on_prediction(entry.id, predicted)
         if on_confidence is not None:
-            on_confidence(entry.id, cv2.convertScaleAbs(confidence, alpha=255.0))  # round(255 p), saturated
+            on_confidence(entry.id, levels)
     return {"summary": evaluator.summary(), "confusion": evaluator.confusion.copy(), "per_image": rows,
             "per_image_confusion": np.stack(confusions).astype(np.int64),
             "calibration": summarize_calibration(by_confidence, confidence_sums)}
