@@ -87,12 +87,15 @@ test: $(STAMP) $(DASHBOARD_STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_evaluation.py --resolution demo full
 	$(PY) bench/bench_import.py --resolution demo full
+	$(PY) bench/bench_anatomy.py --resolution demo full
+	$(PY) bench/bench_consensus.py --resolution demo full
 	for r in demo full; do \
 	    $(PY) bench/bench_batches.py --resolution $$r && $(PY) bench/bench_generation.py --resolution $$r && \
 	    $(PY) bench/bench_api.py --resolution $$r && $(PY) bench/bench_dashboard.py --resolution $$r || exit 1; \
 	done
 	$(PY) bench/bench_training.py
 	$(PY) bench/bench_models.py
+	$(PY) bench/bench_export.py  # the runs of artifacts/ (make demo trains them)
 
 clean-data:
 	rm -rf $(EMBEDDED)

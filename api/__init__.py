@@ -7,6 +7,8 @@ e.g. ``SEGAPI_RUN=my_run``):
 - ``DATA_ROOT``: the dataset (default: the served run's ``data.root``, ``$CITYSCAPES_DATASET``, then
   the embedded dataset);
 - ``RUN``: serve this run instead of the one in ``artifacts/deployed.json``;
+- ``EXPORT``: with ``RUN``, serve this TFLite export of it instead of its Keras model (``deploy RUN
+  --export NAME`` records one in ``deployed.json``);
 - ``MAX_CONTENT_LENGTH`` (bytes) and ``MAX_UPLOAD_PIXELS``: upload limits (413 beyond);
 - ``CACHE_BYTES``: memory for cached predictions, responses and pictures;
 - ``INPUT_CACHE_BYTES``: memory for decoded photos and labels, shared by the routes of an image;
@@ -28,6 +30,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         ARTIFACTS_DIR=None,
         DATA_ROOT=None,
         RUN=None,
+        EXPORT=None,
         MAX_CONTENT_LENGTH=16 * 2**20,
         MAX_UPLOAD_PIXELS=40_000_000,
         CACHE_BYTES=256 * 2**20,

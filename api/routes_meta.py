@@ -26,7 +26,7 @@ deployed model.</p>
 {% if run %}
 <p>Deployed model: <b>{{ run.name }}</b> ({{ run.metrics.get("model") }}{% if run.metrics.get("backbone") %},
 {{ run.metrics.get("backbone") }}{% endif %}), test mIoU <b>{{ "%.3f"|format(run.metrics.get("miou") or 0) }}</b>
-on {{ run.metrics.get("classes") }}.</p>
+on {{ run.metrics.get("classes") }}{% if run.export %}, served from its TFLite export <code>{{ run.served_file }}</code>{% endif %}.</p>
 {% endif %}
 {% if problem %}
 <p><b>The model cannot be served.</b> {{ problem }}</p>
@@ -112,7 +112,7 @@ def model_card():
     """The deployed model.
     ---
     get:
-      summary: The deployed run's card (config summary and metrics)
+      summary: The deployed run's card (config summary and metrics) and the model file served (served.file - model.keras or a TFLite export - with the export's quantisation, size, latency and scores)
       responses:
         200: {description: The card, content: {application/json: {schema: {type: object}}}}
         503: {$ref: "#/components/responses/Error"}
@@ -120,7 +120,7 @@ def model_card():
     state = serving()
     run = state.run()
     return jsonify(**_card(run, deployed_name(state.artifacts)), config=state.paths.value(state.run_config(run)),
-                   model_loaded=state.model_loaded_for(run))
+                   model_loaded=state.model_loaded_for(run), served=state.served_model(run))
 
 
 @bp.get("/api/runs")

@@ -8,10 +8,14 @@ two files. Every cache key is made of these, never of a name alone.
 
 The model is loaded on first use (or at start with ``WARM_UP``), under a lock, and again only
 when another run is served. TensorFlow is imported then, never at import time, so ``/health``,
-listing and metadata stay light. Predictions and whole responses are kept in a least-recently-
-used cache bounded in bytes; decoded photos and labels, which every route of an image may need,
-in a second one (a 2048x1024 photo takes ~30 ms to decode, and 6 MB: the two budgets are kept
-apart so that a few photos do not push out hundreds of answers).
+listing and metadata stay light. The model is the run's model.keras, or the TFLite export that
+``deployed.json`` names (``python -m training deploy RUN --export NAME``, or ``EXPORT`` with
+``RUN``): the same routes, the same resizing and upsampling (``training.fit.tflite.TFLitePredictor``);
+an export is part of the served identity, so nothing the Keras model answered is served for it.
+Predictions and whole responses are kept in a least-recently-used cache bounded in bytes;
+decoded photos and labels, which every route of an image may need, in a second one (a 2048x1024
+photo takes ~30 ms to decode, and 6 MB: the two budgets are kept apart so that a few photos do
+not push out hundreds of answers).
 
 A damaged store (a run folder edited by hand, a disk that filled up) is answered with 503 and
 what is wrong and how to fix it; ``/`` and ``/health`` explain it too, nothing answers 500.
@@ -23,6 +27,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from flask import Flask, current_app
@@ -36,6 +41,7 @@ from training.data.labels import get_class_set
 from training.data.png import PngError, PngHeader, read_header
 from training.files import file_stamp
 from training.memory import ByteLRU
+from training.runs.exports import EXPORTS, check_export_name, read_export
 from training.runs.store import ArtifactError, Run, artifacts_dir, deployed_record, get_run
 
 log = logging.getLogger(__name__)
@@ -45,9 +51,26 @@ MAX_IMAGE_ID = 999_999_999_999_999_999  # ids are int64 in every client; the spe
 DATASET_HINT = "point the server at the run's dataset with SEGAPI_DATA_ROOT (or CITYSCAPES_DATASET)"
 
 
-def identity(run: Run) -> tuple[str, str]:
-    """What a run is, for caches: its name and its uid (names are reused, uids never)."""
-    return run.name, run.uid
+@dataclass
+class ServedRun(Run):
+    """A run as the API serves it: its Keras model, or (``export``) one of its TFLite exports;
+    ``export_stamp`` is the stamp of the export's report (an export replaced under its name is
+    another model)."""
+
+    export: str | None = None
+    export_stamp: tuple | None = None
+
+    @property
+    def served_file(self) -> str:
+        """The model file served, relative to the run: model.keras or exports/<name>.tflite."""
+        return "model.keras" if self.export is None else f"{EXPORTS}/{self.export}.tflite"
+
+
+def identity(run: Run) -> tuple:
+    """What a run is, for caches: its name and its uid (names are reused, uids never), and the
+    export served in place of its Keras model, if any."""
+    export = getattr(run, "export", None)
+    return (run.name, run.uid) if export is None else (run.name, run.uid, export, run.export_stamp)
 
 
 class Serving:
@@ -56,6 +79,7 @@ class Serving:
     def __init__(self, config):
         self.artifacts = artifacts_dir(config.get("ARTIFACTS_DIR"))
         self.pinned_run = config.get("RUN")
+        self.pinned_export = config.get("EXPORT")  # with RUN: serve this export of it
         self.data_root = config.get("DATA_ROOT")
         self.paths = ServerPaths((self.artifacts, None), (self.data_root, None), (REPO_ROOT, "."),
                                  (os.environ.get("CITYSCAPES_DATASET"), None))
@@ -64,7 +88,8 @@ class Serving:
         self._lock = threading.RLock()
         self._inference_lock = threading.Lock()  # one forward pass at a time per process
         self._model = None  # a training.fit.predict.Predictor
-        self._model_identity: tuple[str, str] | None = None
+        self._model_identity: tuple | None = None
+        self._exports: dict = {}  # (identity, report stamp) -> the export's report
         self._load_failure: tuple[tuple, ApiError] | None = None  # (identity and model stamp, the 503)
         self._datasets: dict = {}
         self._configs: dict = {}
@@ -77,7 +102,8 @@ class Serving:
 
     def run(self, required: bool = True) -> Run | None:
         """The run to serve (``RUN``, else the deployed one), checked whole enough to serve: its
-        metrics.json, its config.yaml (input size, class set) and its model.keras.
+        metrics.json, its config.yaml (input size, class set) and its model.keras (or the export
+        served instead, with its report).
 
         Raises:
             ApiError: 503 when the run cannot be served (what is wrong and the fix), or when
@@ -86,6 +112,7 @@ class Serving:
         try:
             if self.pinned_run:
                 run, deployed_uid = get_run(self.pinned_run, self.artifacts), None
+                run = self._served(run, self.pinned_export)
             else:
                 record = deployed_record(self.artifacts)
                 if record is None:
@@ -93,15 +120,52 @@ class Serving:
                         raise no_deployed_run()
                     return None
                 run, deployed_uid = get_run(record["run"], self.artifacts), record.get("uid")
+                run = self._served(run, record.get("export"))
             if deployed_uid is not None and run.uid != deployed_uid:
                 # a run published under the deployed one's name has never been deployed
                 raise ArtifactError(f"run {run.name} was replaced after it was deployed (uid {deployed_uid} "
                                     f"then, {run.uid} now)")
             self._checked(run)
-            _ = run.model_path  # present (whether it loads is known when it is loaded)
+            if run.export is None:
+                _ = run.model_path  # present (whether it loads is known when it is loaded)
+            else:
+                self.export_report(run)  # its report readable and its .tflite there
         except (ArtifactError, OSError) as error:  # OSError: a file that cannot be read (permissions)
             raise self.unavailable(error) from None
         return run
+
+    def _served(self, run: Run, export) -> ServedRun:
+        if export is not None and not isinstance(export, str):
+            raise ArtifactError("deployed.json names an export that is not a name")
+        if export:
+            check_export_name(export)
+        stamp = None if export is None else file_stamp(run.path / EXPORTS / f"{export}.json")
+        return ServedRun(run.name, run.path, export or None, stamp)
+
+    def export_report(self, run: ServedRun) -> dict:
+        """The served export's report (read once per report file).
+
+        Raises:
+            ArtifactError: the export is missing, or its report or model file is damaged.
+        """
+        key = identity(run)
+        if key not in self._exports:
+            self._exports[key] = read_export(run, run.export)
+        return self._exports[key]
+
+    def served_model(self, run: ServedRun) -> dict:
+        """Which file answers for ``run`` (the model card says it): model.keras, or an export with
+        its quantisation, size, latency and scores (from its report)."""
+        if run.export is None:
+            return {"file": run.served_file, "format": "keras"}
+        report = self.export_report(run)
+        latency = report.get("latency") or {}
+        return {"file": run.served_file, "format": report.get("format", "tflite"), "export": run.export,
+                "quantize": report.get("quantize"), "file_bytes": report.get("file_bytes"),
+                "latency_ms": latency.get("ms_per_image"), "threads": latency.get("threads"),
+                "miou": report.get("miou"), "miou_official": report.get("miou_official"),
+                "delta_miou": report.get("delta_miou"),
+                "changed_pixels": (report.get("changed_pixels") or {}).get("share")}
 
     def run_config(self, run: Run) -> dict:
         """The run's resolved config (parsed and checked once per run identity, see ``_checked``)."""
@@ -162,18 +226,16 @@ class Serving:
         key = identity(run)
         with self._lock:
             if self._model_identity != key:
-                attempt = (key, file_stamp(run.path / "model.keras"))
+                served_file = getattr(run, "served_file", "model.keras")
+                attempt = (key, file_stamp(run.path / served_file))
                 if self._load_failure and self._load_failure[0] == attempt:
                     raise self._load_failure[1]
                 self._model, self._model_identity = None, None  # the old model's memory goes first
-                # The one place the API reaches the Keras side: TensorFlow loads here, on first use.
-                from training.fit.predict import Predictor
-
                 try:
-                    self._model = Predictor.load(run)
-                except Exception as error:  # whatever Keras raises, the model cannot be used
-                    log.warning("run %s: cannot load %s: %r", run.name, run.path / "model.keras", error)
-                    failure = self.unavailable(f"run {run.name}: model.keras cannot be loaded "
+                    self._model = _load_predictor(run)
+                except Exception as error:  # whatever Keras or TFLite raises, the model cannot be used
+                    log.warning("run %s: cannot load %s: %r", run.name, run.path / served_file, error)
+                    failure = self.unavailable(f"run {run.name}: {served_file} cannot be loaded "
                                                f"({type(error).__name__})", "model unavailable")
                     self._load_failure = (attempt, failure)
                     raise failure from None
@@ -286,6 +348,19 @@ class Serving:
                 self.predict(run, np.zeros((*self.input_size(run), 3), np.uint8))
         except ApiError as error:
             log.warning("warm-up: %s", error.detail)
+
+
+def _load_predictor(run: Run):
+    """The run's model, or its export's, behind ``Predictor``'s interface. The one place the API
+    reaches the Keras side: TensorFlow loads here, on first use."""
+    export = getattr(run, "export", None)
+    if export is not None:
+        from training.fit.tflite import TFLitePredictor
+
+        return TFLitePredictor.load(run, export)
+    from training.fit.predict import Predictor
+
+    return Predictor.load(run)
 
 
 def init_app(app: Flask) -> None:

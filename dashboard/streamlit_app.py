@@ -1,6 +1,7 @@
 """Street-scene segmentation dashboard: ``streamlit run dashboard/streamlit_app.py``.
 
-Pages: Overview (the stakeholder landing), Image explorer, Model comparison, Calibration, Deployed model.
+Pages: Overview (the stakeholder landing), Image explorer, Model comparison, Calibration, Error
+anatomy, Check labels, Embedded exports, Deployed model.
 It reads the run store (``$ARTIFACTS_DIR`` or ``artifacts/``) and calls the API at
 ``$SEGMENTATION_API_URL`` (or ``api_url`` in Streamlit secrets); it never imports TensorFlow.
 """
@@ -29,6 +30,9 @@ PAGES = [
     st.Page("app_pages/comparison.py", title="Model comparison", icon=":material/compare:",
             url_path="comparison"),
     st.Page("app_pages/calibration.py", title="Calibration", icon=":material/insights:", url_path="calibration"),
+    st.Page("app_pages/anatomy.py", title="Error anatomy", icon=":material/troubleshoot:", url_path="anatomy"),
+    st.Page("app_pages/labels_check.py", title="Check labels", icon=":material/rule:", url_path="labels"),
+    st.Page("app_pages/exports.py", title="Embedded exports", icon=":material/memory:", url_path="exports"),
     st.Page("app_pages/deployed.py", title="Deployed model", icon=":material/cloud:", url_path="deployed"),
 ]
 

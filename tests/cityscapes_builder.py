@@ -32,8 +32,17 @@ def image_for(label_ids: np.ndarray) -> np.ndarray:
     return palette[label_ids]
 
 
+def instance_ids_for(label_ids: np.ndarray) -> np.ndarray:
+    """gtFine_instanceIds of a label map: ``labelId x 1000`` (one object) for persons and cars,
+    the labelId elsewhere, as the official files and the embedded generator write them."""
+    ids = label_ids.astype(np.int32)
+    objects = np.isin(label_ids, (PERSON, CAR))
+    ids[objects] *= 1000
+    return ids
+
+
 def write_pair(root: Path, split: str, city: str, seq: int, frame: int,
-               label_ids: np.ndarray, image: np.ndarray | None = None) -> str:
+               label_ids: np.ndarray, image: np.ndarray | None = None, instances: bool = True) -> str:
     stem = f"{city}_{seq:06d}_{frame:06d}"
     image_dir = root / IMAGE_DIR / split / city
     label_dir = root / LABEL_DIR / split / city
@@ -41,6 +50,9 @@ def write_pair(root: Path, split: str, city: str, seq: int, frame: int,
     label_dir.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image_for(label_ids) if image is None else image).save(image_dir / f"{stem}{IMAGE_SUFFIX}")
     Image.fromarray(label_ids, mode=None).save(label_dir / f"{stem}{LABEL_SUFFIX}")
+    if instances:
+        instance_file = label_dir / f"{stem}{LABEL_SUFFIX.replace('labelIds', 'instanceIds')}"
+        Image.fromarray(instance_ids_for(label_ids).astype(np.uint16)).save(instance_file)
     return stem
 
 

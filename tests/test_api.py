@@ -279,13 +279,14 @@ def test_model_card_and_runs(client, api_store):
     assert (card["run"], card["uid"], card["deployed"], card["model_loaded"]) == (api_store.run, run.uid, True, False)
     for key in SUMMARY_KEYS + ("class_names", "iou", "iou_official", "versions"):
         assert card[key] == metrics.get(key), key
+    assert card["served"] == {"file": "model.keras", "format": "keras"}  # not a TFLite export
     # the dataset and the config as trained, but no server path: the data folder by its name
     assert card["dataset"] == {**metrics["dataset"], "root": api_store.data_root.name}
     assert card["config"] == {**run.config, "data": {**run.config["data"], "root": api_store.data_root.name}}
     runs = client.get("/api/runs").json
     assert runs["deployed"] == api_store.run and len(runs["runs"]) == 1
     row = runs["runs"][0]
-    assert row == {key: value for key, value in card.items() if key not in ("config", "model_loaded")}
+    assert row == {key: value for key, value in card.items() if key not in ("config", "model_loaded", "served")}
 
 
 def test_openapi_describes_every_route(client):

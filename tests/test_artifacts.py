@@ -89,13 +89,13 @@ def test_deploy(tmp_path):
         deployed_run(tmp_path)
 
 
-def test_store_version_follows_publication_replacement_and_deployment_only(tmp_path):
+def test_store_version_follows_publication_replacement_anatomy_and_deployment_only(tmp_path):
     writer = _complete_writer(tmp_path)
     staged = store_version(tmp_path)  # a staging folder is not a run: nothing to show yet
     assert staged == store_version(tmp_path) and staged[0] == ()
     first = writer.commit()
     published = store_version(tmp_path)
-    assert published != staged and [name for name, _ in published[0]] == ["demo_run"]
+    assert published != staged and [name for name, *_ in published[0]] == ["demo_run"]
     _complete_writer(tmp_path, name="other")  # staged only
     assert store_version(tmp_path) == published
     # the same name, another run: delete it and publish a new one under the name
@@ -104,8 +104,11 @@ def test_store_version_follows_publication_replacement_and_deployment_only(tmp_p
     _complete_writer(tmp_path, miou=0.75).commit()
     replaced = store_version(tmp_path)
     assert replaced != published and get_run("demo_run", tmp_path).uid != uid
+    (tmp_path / "runs" / "demo_run" / "anatomy.json").write_text("{}")  # `anatomy RUN` added it
+    with_anatomy = store_version(tmp_path)
+    assert with_anatomy != replaced
     deploy("demo_run", tmp_path)
-    assert store_version(tmp_path) != replaced
+    assert store_version(tmp_path) != with_anatomy
 
 
 def test_uids_are_stamped_at_publication_and_derived_for_older_runs(tmp_path):

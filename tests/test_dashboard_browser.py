@@ -36,7 +36,8 @@ WIDTH, HEIGHT = 1400, 900
 START_TIMEOUT_S = 90  # bounds, not measurements
 PAGE_TIMEOUT_MS = 90_000
 PAGES = [("overview", "", "Overview"), ("explorer", "explorer", "Image explorer"),
-         ("comparison", "comparison", "Model comparison"), ("deployed", "deployed", "Deployed model")]
+         ("comparison", "comparison", "Model comparison"), ("deployed", "deployed", "Deployed model"),
+         ("anatomy", "anatomy", "Error anatomy"), ("labels", "labels", "Check labels")]
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 EXCEPTION = '[data-testid="stException"]'
 

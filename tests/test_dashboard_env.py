@@ -212,6 +212,17 @@ def comparison(at):
     assert list(at.dataframe[0].value.columns) == RUNS
 
 
+def anatomy(at):
+    frames = [frame.value for frame in at.dataframe]
+    assert any(list(frame.index) == RUNS for frame in frames), "no table of the runs' error anatomy"
+    assert at.get("plotly_chart"), "no chart"
+
+
+def labels_check(at):
+    text = " ".join(str(m.value) for m in at.markdown)
+    assert "candidate region" in text and "images scanned" in text, f"no scan shown: {text!r}"
+
+
 def deployed(at):
     message = " ".join(error.value for error in at.error)
     assert "unreachable" in message and params["api_url"] + "/health" in message, f"errors: {message!r}"
@@ -219,7 +230,9 @@ def deployed(at):
 
 
 for page, check in [(None, overview), ("app_pages/overview.py", overview), ("app_pages/explorer.py", explorer),
-                    ("app_pages/comparison.py", comparison), ("app_pages/deployed.py", deployed)]:
+                    ("app_pages/comparison.py", comparison), ("app_pages/anatomy.py", anatomy),
+                    ("app_pages/labels_check.py", labels_check),
+                    ("app_pages/deployed.py", deployed)]:
     label = page or "the app's landing page"
     try:
         at = opened(page)

@@ -8,7 +8,7 @@ import stat
 import numpy as np
 import pytest
 
-from training.files import finite_or_none, jsonable, write_json_atomic, write_text_atomic
+from training.files import finite_or_none, jsonable, write_bytes_atomic, write_json_atomic, write_text_atomic
 
 
 @pytest.mark.parametrize("value, digits, expected", [
@@ -38,7 +38,7 @@ def test_write_json_atomic_writes_null_for_nan_and_leaves_no_temporary(tmp_path)
 def test_a_failed_write_keeps_the_old_file(tmp_path):
     path = write_text_atomic(tmp_path / "table.csv", "old\n")
     with pytest.raises(TypeError):
-        write_text_atomic(path, None)  # fails while writing the temporary file
+        write_bytes_atomic(path, "text, not bytes")  # fails while writing the temporary file
     assert path.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
 

@@ -7,6 +7,7 @@ traceback, and exits with status 2; ``data check`` exits with 1 when it found ba
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from training.data.cityscapes import DatasetError, resolve_data_root
 from training.data.labels import CLASS_SET_NAMES
 from training.evaluation.formats import FORMATS
 from training.evaluation.masks import RESIZE_CHOICES
-from training.runs.store import ArtifactError
+from training.runs.store import ANATOMY, ArtifactError
 
 EXIT_BAD_FILES, EXIT_ERROR = 1, 2
 
@@ -92,13 +93,15 @@ def cmd_data_preview(args) -> int:
 
 
 def cmd_evaluate_masks(args) -> int:
+    from training.evaluation.anatomy import format_anatomy
     from training.evaluation.masks import evaluate_masks, format_report
     from training.files import write_json_atomic
 
     result = evaluate_masks(Path(args.gt_root), Path(args.pred_dir), args.split, args.classes,
                             args.workers, progress=not args.quiet, index_path=args.index, format=args.format,
-                            resize=args.resize, partial=args.partial)
+                            resize=args.resize, partial=args.partial, boundary_ratio=args.boundary_ratio)
     print(format_report(result))
+    print(format_anatomy(result))
     if args.json:
         write_json_atomic(args.json, result)
         print(f"wrote {args.json}")
@@ -106,6 +109,7 @@ def cmd_evaluate_masks(args) -> int:
 
 
 def cmd_import_predictions(args) -> int:
+    from training.evaluation.anatomy import format_anatomy
     from training.runs.imported import import_predictions
 
     run_dir, metrics = import_predictions(
@@ -118,6 +122,7 @@ def cmd_import_predictions(args) -> int:
     print(f"scored {coverage['images']} of {coverage['split_images']} {metrics['split']} images in "
           f"{imported['seconds']:.1f} s ({imported['ms_per_image']:.1f} ms/image): mIoU {_rounded(metrics['miou'])}, "
           f"official-compatible {_rounded(metrics['miou_official'])}")
+    print(format_anatomy(json.loads((run_dir / ANATOMY).read_text())))
     print(f"published {run_dir}")
     return 0
 
@@ -134,24 +139,38 @@ def cmd_export_predictions(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from training.fit.tflite_export import export_tflite, format_export
+
+    report = export_tflite(args.run, args.quantize, args.name, args.calibration_images, args.artifacts,
+                           args.data_root, args.threads, args.latency_runs, replace=args.replace,
+                           format=args.format, progress=not args.quiet)
+    print(format_export(report))
+    return 0
+
+
 def _rounded(value) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
 def cmd_train(args) -> int:
+    from training.evaluation.anatomy import format_anatomy
     from training.fit.config import load_config
     from training.fit.runner import train
 
     config = load_config(args.config, args.set or [])
     run_dir = train(config, args.artifacts, resume=args.resume, verbose=0 if args.quiet else 1)
+    print(format_anatomy(json.loads((run_dir / ANATOMY).read_text())))
     print(f"published {run_dir}")
     return 0
 
 
 def cmd_evaluate(args) -> int:
+    from training.evaluation.anatomy import format_anatomy
     from training.evaluation.masks import format_report
     from training.files import write_json_atomic
     from training.fit.predict import Predictor, evaluate_model
+    from training.runs.anatomy import anatomy_document
     from training.runs.store import get_run
 
     run = get_run(args.run, args.artifacts)
@@ -161,10 +180,25 @@ def cmd_evaluate(args) -> int:
                             predictor.size, progress=not args.quiet)
     summary = {**result["summary"], "split": args.split, "per_image": result["per_image"],
                "calibration": result["calibration"]}
+    summary.update(anatomy_document(result["anatomy"], args.split))
     print(format_report(summary))
     print(f"{'ECE (15 bins)':<28}{_rounded(result['calibration']['ece'])}")
+    print(format_anatomy(summary))
     if args.json:
         write_json_atomic(args.json, summary)
+    return 0
+
+
+def cmd_anatomy(args) -> int:
+    from training.evaluation.anatomy import format_anatomy
+    from training.runs.anatomy import anatomize_run
+    from training.runs.store import get_run
+
+    run = get_run(args.run, args.artifacts)
+    summary = anatomize_run(run, args.data_root, args.ratio, args.replace, progress=not args.quiet)
+    print(f"run {run.name}: error anatomy of {summary['images']} {summary['split']} images "
+          f"in {summary['seconds']:.1f} s")
+    print(format_anatomy(summary))
     return 0
 
 
@@ -185,7 +219,15 @@ def cmd_deploy(args) -> int:
 
     if (args.run is None) == (not args.best):
         raise ValueError("deploy takes a run name or --best (the highest validation mIoU)")
-    record = deploy(args.run or best_run(args.artifacts).name, args.artifacts)
+    name = args.run or best_run(args.artifacts).name
+    if args.export:
+        from training.runs.exports import deploy_export
+
+        record = deploy_export(name, args.export, args.artifacts)
+        print(f"deployed {record['run']}, export {record['export']} ({record['export_file']}, "
+              f"{record['export_quantize']}; test mIoU {_rounded(record['export_miou'])})")
+        return 0
+    record = deploy(name, args.artifacts)
     print(f"deployed {record['run']} (test mIoU {record['miou_test']})")
     return 0
 
@@ -281,7 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prediction_format(evaluate)
     evaluate.add_argument("--partial", action="store_true",
                           help="score the images that have a prediction (default: a missing one is an error)")
-    evaluate.add_argument("--json", help="also write per-class IoU, means and per-image scores as JSON")
+    evaluate.add_argument("--boundary-ratio", type=float, default=0.005,
+                          help="Boundary IoU width as a share of the image diagonal (default: 0.005)")
+    evaluate.add_argument("--json", help="also write per-class IoU, means, Boundary IoU, iIoU and per-image "
+                          "scores as JSON")
     evaluate.set_defaults(handler=cmd_evaluate_masks)
 
     imports = commands.add_parser("import-predictions",
@@ -311,6 +356,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_artifacts(exports)
     exports.set_defaults(handler=cmd_export_predictions)
 
+    export = commands.add_parser("export", help="convert a run's model for a device (TFLite), with its per-class "
+                                 "IoU change and latency")
+    export.add_argument("run")
+    export.add_argument("--format", choices=("tflite",), default="tflite")
+    export.add_argument("--quantize", choices=("none", "float16", "int8"), default="none",
+                        help="none (float32), float16 weights, or int8 (full-integer, calibrated on train images)")
+    export.add_argument("--name", help="export name (default: tflite-float32, tflite-float16 or tflite-int8)")
+    export.add_argument("--calibration-images", type=int, default=100,
+                        help="int8: images of the run's training split to calibrate on (default: 100)")
+    export.add_argument("--threads", type=int, help="interpreter threads (default: all cores)")
+    export.add_argument("--latency-runs", type=int, default=50, help="timed runs, the median is kept (default: 50)")
+    export.add_argument("--replace", action="store_true", help="replace an export of the same name")
+    export.add_argument("--data-root", help="the run's dataset, if it moved")
+    _add_artifacts(export)
+    export.set_defaults(handler=cmd_export)
+
     train = commands.add_parser("train", help="train a config, evaluate it, publish the run")
     train.add_argument("config", help="YAML config (see configs/)")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
@@ -326,6 +387,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_artifacts(run_eval)
     run_eval.set_defaults(handler=cmd_evaluate)
 
+    anatomy = commands.add_parser("anatomy", help="add the error anatomy (Boundary IoU, iIoU, objects, "
+                                  "errors in the frame) to a run evaluated before it, from its stored predictions")
+    anatomy.add_argument("run")
+    anatomy.add_argument("--ratio", type=float, default=0.005,
+                         help="boundary width as a share of the image diagonal (default: 0.005)")
+    anatomy.add_argument("--replace", action="store_true", help="compute it again if the run has one")
+    anatomy.add_argument("--data-root")
+    _add_artifacts(anatomy)
+    anatomy.set_defaults(handler=cmd_anatomy)
+
     table = commands.add_parser("table", help="comparison table of all runs")
     table.add_argument("--format", choices=("markdown", "csv"), default="markdown")
     table.add_argument("--out", help="also write it to this file")
@@ -335,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     deploy = commands.add_parser("deploy", help="make a run the one the API serves")
     deploy.add_argument("run", nargs="?")
     deploy.add_argument("--best", action="store_true", help="the run with the highest validation mIoU")
+    deploy.add_argument("--export", metavar="NAME", help="serve this TFLite export of the run "
+                        "(python -m training export) instead of its Keras model")
     _add_artifacts(deploy)
     deploy.set_defaults(handler=cmd_deploy)
 

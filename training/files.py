@@ -23,12 +23,17 @@ import numpy as np
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to a temporary file in the same folder, fsync it, rename it over ``path``,
     then fsync the folder (the rename lives in the folder's own data)."""
+    return write_bytes_atomic(path, text.encode())
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """``write_text_atomic`` for bytes (e.g. a ``.npy`` file made in memory)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = _create_temporary(path)
     try:
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(text)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)

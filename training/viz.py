@@ -1,5 +1,6 @@
 """Pictures of segmentations, shared by the API, the dashboard and the contact sheets: overlays,
-error maps, legends, and a contact sheet of a dataset (photo | ground truth | overlay).
+error maps, flip maps (where an exported model changed the Keras model's class), legends, and a
+contact sheet of a dataset (photo | ground truth | overlay).
 
 numpy and Pillow only; colours are the official Cityscapes ones (``ClassSet.colors``).
 """
@@ -52,6 +53,69 @@ def outcome_picture(photo: np.ndarray, outcomes: np.ndarray) -> np.ndarray:
     out[differs] = OUTCOME_COLORS[outcomes[differs]]
     out[outcomes == IGNORE_INDEX] = 0
     return out
+
+
+# A flip map's unchanged pixels: the photo in grey at 15 % (darker than an error map's: flips are
+# thin lines of single pixels), or without a photo a dark grey that is not the black of void.
+FLIP_DIM, FLIP_BACKGROUND = 0.15, 40
+
+
+def flipped(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """``(H, W)`` bool: the pixels whose class differs between two class-index masks."""
+    if before.shape != after.shape:
+        raise ValueError(f"masks of different sizes: {before.shape} and {after.shape}")
+    return before != after
+
+
+def flip_map(before: np.ndarray, after: np.ndarray, class_set: ClassSet, photo: np.ndarray | None = None) -> np.ndarray:
+    """``(H, W, 3)``: the pixels whose class changed from ``before`` (the Keras model's classes) to
+    ``after`` (an export's) in the colour of their ``before`` class; the others dark: the photo
+    dimmed to grey (``FLIP_DIM``), or dark grey without a photo."""
+    return flip_picture(flipped(before, after), before, class_set, photo)
+
+
+def flip_picture(changed: np.ndarray, before: np.ndarray, class_set: ClassSet,
+                 photo: np.ndarray | None = None) -> np.ndarray:
+    """``flip_map`` from the changed pixels (``(H, W)`` bool) and the classes they had."""
+    if photo is None:
+        out = np.full((*before.shape, 3), FLIP_BACKGROUND, dtype=np.uint8)
+    else:
+        grey = photo.astype(np.float32).mean(axis=-1, keepdims=True) * FLIP_DIM
+        out = np.repeat(grey, 3, axis=-1).round().astype(np.uint8)
+    out[changed] = class_set.palette()[before[changed]]
+    return out
+
+
+def shrink_flips(before: np.ndarray, after: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(classes, changed)`` at ``(H // k, W // k)`` for a picture ``k`` times smaller, where a
+    flip stays visible: a small pixel is changed when any pixel of its k x k block is, and then has
+    the ``before`` class of the first such pixel (row by row); an unchanged one has the block's
+    centre class (nearest, as the dashboard shrinks class maps). Partial blocks at the right and
+    bottom edges are dropped."""
+    changed = flipped(before, after)
+    if factor == 1:
+        return before, changed
+    height, width = before.shape[0] // factor, before.shape[1] // factor
+
+    def blocks(values: np.ndarray) -> np.ndarray:  # (h, w, k * k), each block's pixels row by row
+        cropped = values[:height * factor, :width * factor]
+        return cropped.reshape(height, factor, width, factor).transpose(0, 2, 1, 3).reshape(height, width, -1)
+
+    changed_blocks, class_blocks = blocks(changed), blocks(before)
+    first = changed_blocks.argmax(axis=-1)  # the first changed pixel (0 where none: unused then)
+    any_changed = changed_blocks.any(axis=-1)
+    centre = (factor // 2) * factor + factor // 2
+    index = np.where(any_changed, first, centre)
+    return np.take_along_axis(class_blocks, index[..., None], axis=-1)[..., 0], any_changed
+
+
+def flip_counts(before: np.ndarray, after: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(changed, pixels)``, each ``(num_classes,)`` int64: per class of ``before``, its pixels
+    whose class differs in ``after``, and all its pixels (classes beyond ``num_classes`` are not
+    counted)."""
+    changed = flipped(before, after)
+    pixels = np.bincount(before.ravel(), minlength=256)[:num_classes]
+    return np.bincount(before[changed].ravel(), minlength=256)[:num_classes].astype(np.int64), pixels.astype(np.int64)
 
 
 def legend_html(names, colors) -> str:

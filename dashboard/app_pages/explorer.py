@@ -16,6 +16,8 @@ the classes under the cursor are the full-size ones; the zoom view loads the ful
 only when asked to.
 
 The image id and the runs live in the URL (``?id=301&runs=a,b``): a link reproduces the view.
+A link may add a region to outline (``&outline=instance:26001`` or ``&outline=box:x0,y0,x1,y1``), and
+the error maps can show the boundary band only (``marks_section``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import streamlit as st
 
 import dashboard.analysis as analysis
 import dashboard.app_pages.confidence_section as confidence_section
+import dashboard.app_pages.flip_section as flip_section
+import dashboard.app_pages.marks_section as marks_section
 import dashboard.app_pages.outcomes_section as outcomes_section
 import dashboard.confidence as confidence
 import dashboard.confidence_pictures as confidence_pictures
@@ -181,7 +185,7 @@ def _label(classes: str, several: bool) -> str:
 
 
 def images_ui(key, image: pictures.ImageRef, refs: Refs, groups: dict[str, list[str]], table: pd.DataFrame,
-              opacity: float) -> Predictions:
+              opacity: float, marks: marks_section.Marks = marks_section.NO_MARKS) -> Predictions:
     """Photo and the ground truth in each class set of the runs, then each run's prediction and
     error map in its own class set, all at display size. Returns the predictions that can be
     shown, by class set then run."""
@@ -196,7 +200,7 @@ def images_ui(key, image: pictures.ImageRef, refs: Refs, groups: dict[str, list[
     top = st.columns(max(2, 1 + len(groups), len(runs)))
     top[0].image(photo.jpeg, caption="photo", width="stretch", output_format="JPEG")
     for column, classes in zip(top[1:], groups, strict=False):
-        column.image(pictures.truth_picture(image, classes, opacity), output_format="JPEG",
+        column.image(marks_section.truth_picture(image, classes, opacity, marks), output_format="JPEG",
                      caption="ground truth" + _label(classes, several), width="stretch")
     predictions: Predictions = {classes: {} for classes in groups}
     if not runs:
@@ -227,9 +231,9 @@ def images_ui(key, image: pictures.ImageRef, refs: Refs, groups: dict[str, list[
                            "may be another picture than this one.")
         predictions[classes][run] = predicted
         tag = " (imported)" if ref.imported else ""
-        column.image(pictures.prediction_picture(image, ref, opacity), output_format="JPEG",
+        column.image(marks_section.prediction_picture(image, ref, opacity, marks), output_format="JPEG",
                      caption=f"{run}: prediction{tag}", width="stretch")
-        errors.image(pictures.error_picture(image, ref), output_format="PNG", width="stretch",
+        errors.image(marks_section.error_picture(image, ref, marks), output_format="PNG", width="stretch",
                      caption=f"{run}: errors ({analysis.wrong_share(predicted.confusion):.1%} of pixels wrong)")
     st.caption("Error maps: wrong pixels in the colour of the true class, correct ones dimmed, "
                "ignored ones black." + _size_note(photo) + _no_class_note(predictions))
@@ -357,10 +361,13 @@ def main() -> None:
         st.error(f"Image {image_id} cannot be read: {store.readable(error, key, data.root)}")
         st.stop()
     groups = analysis.group_by_class_set(runs, classes_of) or {data.class_set.name: []}
-    predictions = images_ui(key, image, refs, groups, table, opacity)
+    marks = marks_section.marks_ui(key, image, refs)  # ?outline=, the boundary band
+    predictions = images_ui(key, image, refs, groups, table, opacity, marks)
+    marks_section.band_ui(image, refs, predictions, marks)
     iou_ui(predictions)
     hover_ui(image, refs, predictions, next(iter(groups)), opacity, view, labels)
     confidence_section.confidence_ui(image, refs, predictions, opacity, labels)
+    flip_section.flip_ui(image, refs, predictions, labels)
     outcomes_section.outcomes_ui(key, image, refs, labels, _open_image)
 
 

@@ -25,6 +25,8 @@ from tqdm import tqdm
 
 from training.data.cityscapes import DatasetError, read_label_ids, read_png_file
 from training.data.index import DatasetIndex, IndexEntry, load_or_build_index
+from training.evaluation.anatomy import Anatomy, Truth, read_instance_ids
+from training.evaluation.boundary import DEFAULT_RATIO
 from training.evaluation.evaluator import Evaluator
 from training.evaluation.formats import (
     COLOR_MODES,
@@ -134,9 +136,18 @@ class _Read:
     color: bool
     resized: bool
     problem: str | None = None  # colours outside the palette: said once the format is known
+    label_ids: np.ndarray | None = None  # the ground truth
+    truth: Truth | None = None  # the ground truth prepared for the anatomy
 
 
-def _read_prediction(gt_path: Path, pred_path: Path, resize: str | None) -> _Read:
+def _read_prediction(gt_path: Path, pred_path: Path, resize: str | None, anatomy: Anatomy | None = None) -> _Read:
+    read = _read_pixels(gt_path, pred_path, resize)
+    if anatomy is not None and read.problem is None:
+        read.truth = anatomy.truth(read.label_ids, read_instance_ids(gt_path))
+    return read
+
+
+def _read_pixels(gt_path: Path, pred_path: Path, resize: str | None) -> _Read:
     gt = read_label_ids(gt_path)
     pixels = read_png_file(pred_path, SINGLE_CHANNEL_MODES + COLOR_MODES,
                            "labelIds, trainIds or colours of the official palette")
@@ -152,7 +163,7 @@ def _read_prediction(gt_path: Path, pred_path: Path, resize: str | None) -> _Rea
             raise DatasetError(f"{pred_path}: size {pixels.shape[1]}x{pixels.shape[0]}, the ground truth is "
                                f"{gt.shape[1]}x{gt.shape[0]} (--resize nearest scales predictions to it)")
         pixels = np.asarray(Image.fromarray(pixels).resize((gt.shape[1], gt.shape[0]), Image.NEAREST))
-    return _Read(pixels, pair_counts(gt, pixels), color, resized)
+    return _Read(pixels, pair_counts(gt, pixels), color, resized, label_ids=gt)
 
 
 def ordered_map(function: Callable, items: Sequence, workers: int, depth: int | None = None) -> Iterable:
@@ -181,7 +192,8 @@ def _label_counts(counts: np.ndarray, table: np.ndarray) -> np.ndarray:
 
 def score_predictions(gt_root: Path, matched: Matched, classes: str = "categories8", format: str = "auto",
                       resize: str | None = None, workers: int | None = None, progress: bool = True,
-                      on_prediction: Callable[[IndexEntry, np.ndarray], None] | None = None) -> dict:
+                      on_prediction: Callable[[IndexEntry, np.ndarray], None] | None = None,
+                      boundary_ratio: float = DEFAULT_RATIO) -> dict:
     """Score every matched prediction; ``on_prediction(entry, classes)`` gets each as class
     indices of ``classes`` (255 where it names no class of the set) at ground-truth size.
 
@@ -189,7 +201,8 @@ def score_predictions(gt_root: Path, matched: Matched, classes: str = "categorie
         ``summary`` (``training.evaluation.evaluator.summarize``), ``confusion`` (K x K),
         ``per_image`` rows (id, stem, split, mIoU, pixel accuracy, IoU per class),
         ``per_image_confusion`` (N x K x K), ``format`` and ``format_reason`` (how it was
-        known), ``resized`` (stems scaled to the ground truth) and ``seconds``.
+        known), ``resized`` (stems scaled to the ground truth), ``seconds`` and ``anatomy``
+        (``training.evaluation.anatomy.Anatomy``: Boundary IoU, iIoU, objects, frame).
 
     Raises:
         DatasetError: a file that cannot be read, or is not in the format (named).
@@ -203,9 +216,10 @@ def score_predictions(gt_root: Path, matched: Matched, classes: str = "categorie
     class_set = evaluator.class_set
     k = class_set.num_classes
     chosen, reason = (None, "") if format == "auto" else (format, "given")
+    anatomy = Anatomy(class_set, "label_ids", boundary_ratio)
     rows, confusions, resized = [], [], []
     jobs = [(gt_root / e.label, path) for e, path in zip(matched.entries, matched.paths)]
-    reads = ordered_map(lambda job: _read_prediction(*job, resize), jobs, workers or os.cpu_count() or 1)
+    reads = ordered_map(lambda job: _read_prediction(*job, resize, anatomy), jobs, workers or os.cpu_count() or 1)
     bar = tqdm(reads, total=len(jobs), desc="score", unit="img", disable=not progress)
     for entry, path, read in zip(matched.entries, matched.paths, bar):
         try:
@@ -222,7 +236,9 @@ def score_predictions(gt_root: Path, matched: Matched, classes: str = "categorie
                 check_values(read.counts.sum(axis=0), chosen)
         except FormatError as error:
             raise DatasetError(f"{path}: {error}") from None
-        image_confusion = evaluator.add_counts(_label_counts(read.counts, table))
+        label_counts = _label_counts(read.counts, table)
+        image_confusion = evaluator.add_counts(label_counts)
+        anatomy.add(entry.id, read.truth, table[read.values], label_counts)
         iou = iou_per_class(image_confusion)[:k]
         rows.append({"id": entry.id, "stem": entry.stem, "split": entry.split,
                      "miou": finite_or_none(mean_iou(iou), 6),
@@ -235,7 +251,8 @@ def score_predictions(gt_root: Path, matched: Matched, classes: str = "categorie
             on_prediction(entry, class_set.lut[table][read.values])
     return {"summary": evaluator.summary(), "confusion": evaluator.confusion.copy(), "per_image": rows,
             "per_image_confusion": np.stack(confusions).astype(np.int64), "format": chosen,
-            "format_reason": reason, "resized": resized, "seconds": time.perf_counter() - start}
+            "format_reason": reason, "resized": resized, "seconds": time.perf_counter() - start,
+            "anatomy": anatomy}
 
 
 def evaluate_masks(
@@ -249,12 +266,14 @@ def evaluate_masks(
     format: str = "auto",
     resize: str | None = None,
     partial: bool = False,
+    boundary_ratio: float = DEFAULT_RATIO,
 ) -> dict:
     """Evaluate the ground-truth images of ``split`` against their predictions.
 
     Returns:
-        The summary of ``training.evaluation.evaluator.summarize`` plus ``per_image`` (id, stem,
-        mIoU, pixel accuracy), ``coverage`` (images scored, images in the split), ``format``
+        The summary of ``training.evaluation.evaluator.summarize``, the anatomy's
+        (``Anatomy.summary``: ``boundary_iou``, ``mean_boundary_iou``, ``iiou``, ``mean_iiou``...),
+        ``per_image`` (id, stem, mIoU, pixel accuracy), ``coverage`` (images scored, images in the split), ``format``
         and the folders evaluated.
 
     Raises:
@@ -264,8 +283,9 @@ def evaluate_masks(
     gt_root, pred_dir = Path(gt_root), Path(pred_dir)
     index = load_or_build_index(gt_root, index_path)
     matched = match_predictions(index, split, pred_dir, partial=partial)
-    scored = score_predictions(gt_root, matched, classes, format, resize, workers, progress)
-    result = scored["summary"]
+    scored = score_predictions(gt_root, matched, classes, format, resize, workers, progress,
+                               boundary_ratio=boundary_ratio)
+    result = {**scored["summary"], **scored["anatomy"].summary()}
     result.update(split=matched.split, gt_root=str(gt_root), pred_dir=str(pred_dir),
                   format=scored["format"], format_reason=scored["format_reason"], coverage=matched.coverage,
                   resized=len(scored["resized"]),

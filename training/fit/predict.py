@@ -19,11 +19,13 @@ from training.data.cityscapes import read_pair
 from training.data.index import IndexEntry
 from training.data.labels import ClassSet
 from training.data.resize import resize_image
+from training.evaluation.anatomy import Anatomy, read_instance_ids
+from training.evaluation.boundary import DEFAULT_RATIO
 from training.evaluation.calibration import BINS as CALIBRATION_BINS
 from training.evaluation.calibration import calibration_counts, summarize_calibration
 from training.evaluation.evaluator import Evaluator
 from training.evaluation.masks import ordered_map
-from training.evaluation.metrics import iou_per_class, mean_iou, pixel_accuracy
+from training.evaluation.metrics import iou_per_class, mean_iou, pair_counts, pixel_accuracy
 from training.files import finite_or_none
 
 # Up to this many output pixels (4 MP) the planes are resized whole; above, in bands of rows,
@@ -144,7 +146,8 @@ class Predictor:
 
 def evaluate_model(model, root: Path, entries: Sequence[IndexEntry], class_set: ClassSet,
                    size: tuple[int, int], on_prediction: Callable[[int, np.ndarray], None] | None = None,
-                   progress: bool = True, on_confidence: Callable[[int, np.ndarray], None] | None = None) -> dict:
+                   progress: bool = True, on_confidence: Callable[[int, np.ndarray], None] | None = None,
+                   boundary_ratio: float = DEFAULT_RATIO, with_anatomy: bool = True) -> dict:
     """Predict every image of ``entries`` and score it against its ground truth.
 
     Reading (decode, shrink to ``size``) runs a few images ahead in a thread while the model,
@@ -158,7 +161,9 @@ def evaluate_model(model, root: Path, entries: Sequence[IndexEntry], class_set: 
         ``per_image`` rows (id, split, mIoU, pixel accuracy, IoU per class),
         ``per_image_confusion`` (N x K x K, same order) and ``calibration``
         (``training.evaluation.calibration.summarize_calibration``: ECE, reliability bins,
-        mIoU against coverage).
+        mIoU against coverage) and ``anatomy`` (``training.evaluation.anatomy.Anatomy``:
+        Boundary IoU, iIoU, objects, errors in the frame; None without ``with_anatomy``, which
+        only ``bench/bench_anatomy.py`` turns off to measure its cost).
     """
     evaluator = Evaluator(class_set, "classes")
     rows, confusions = [], []
@@ -166,16 +171,22 @@ def evaluate_model(model, root: Path, entries: Sequence[IndexEntry], class_set: 
     by_confidence = np.zeros((CALIBRATION_BINS, k, k), dtype=np.int64)
     confidence_sums = np.zeros(CALIBRATION_BINS)
 
+    anatomy = Anatomy(class_set, "classes", boundary_ratio) if with_anatomy else None
+
     def load(entry: IndexEntry):
         image, label_ids = read_pair(root, entry.image, entry.label)
-        return entry, resize_image(image, size), label_ids
+        truth = anatomy.truth(label_ids, read_instance_ids(root / entry.label)) if anatomy else None  # ahead
+        return entry, resize_image(image, size), label_ids, truth
 
     examples = _read_ahead(entries, load)
-    for entry, small, label_ids in tqdm(examples, total=len(entries), desc="evaluate", unit="img",
-                                        disable=not progress):
+    for entry, small, label_ids, truth in tqdm(examples, total=len(entries), desc="evaluate", unit="img",
+                                               disable=not progress):
         probabilities = np.asarray(model.predict_on_batch(small[None].astype(np.float32) / 255.0))[0]
         predicted, confidence = upsample_with_confidence(probabilities, label_ids.shape)
-        image_confusion = evaluator.add(label_ids, predicted)
+        counts = pair_counts(label_ids, predicted)
+        image_confusion = evaluator.add_counts(counts)
+        if anatomy is not None:
+            anatomy.add(entry.id, truth, predicted, counts)
         levels = cv2.convertScaleAbs(confidence, alpha=255.0)  # round(255 p), saturated
         counts, sums = calibration_counts(class_set.lut[label_ids], predicted, levels, k)
         by_confidence += counts
@@ -191,7 +202,7 @@ def evaluate_model(model, root: Path, entries: Sequence[IndexEntry], class_set: 
             on_confidence(entry.id, levels)
     return {"summary": evaluator.summary(), "confusion": evaluator.confusion.copy(), "per_image": rows,
             "per_image_confusion": np.stack(confusions).astype(np.int64),
-            "calibration": summarize_calibration(by_confidence, confidence_sums)}
+            "calibration": summarize_calibration(by_confidence, confidence_sums), "anatomy": anatomy}
 
 
 def _read_ahead(items: Sequence, load: Callable, depth: int = READ_AHEAD):

@@ -49,6 +49,7 @@ from training.fit.keras_metrics import StreamingMeanIoU  # imported here: regist
 from training.fit.predict import evaluate_model, inference_ms_per_image
 from training.losses import build_loss  # imported here: registers the losses for checkpoints
 from training.models import build_model, count_parameters, load_model
+from training.runs.anatomy import stage_anatomy
 from training.runs.store import ArtifactError, Run, RunWriter, artifacts_dir, list_runs, remove_stale_staging
 
 WORK = "work"  # artifacts/work/<run>/: in-progress state, never read by the API or dashboard
@@ -336,6 +337,7 @@ def publish(config: dict, model, state: dict, work: Path, root: Path, index, roo
         writer.write_array("confusion.npy", result["confusion"])
         writer.write_array("per_image_confusion.npy", result["per_image_confusion"])
         writer.write_csv("per_image.csv", result["per_image"])
+        stage_anatomy(writer, result["anatomy"], split)
         state["publishing"] = writer.uid
         write_json_atomic(work / STATE, state)
         fault_point("before_commit")

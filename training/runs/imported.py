@@ -27,6 +27,7 @@ from training.data.cityscapes import resolve_data_root
 from training.data.index import IndexEntry, load_or_build_index
 from training.data.labels import get_class_set
 from training.evaluation.masks import match_predictions, score_predictions
+from training.runs.anatomy import stage_anatomy
 from training.runs.store import IMPORTED, RunWriter
 
 IMPORT_SPLIT_DEFAULT = "test"
@@ -86,6 +87,7 @@ def import_predictions(
         writer.write_array("per_image_confusion.npy", scored["per_image_confusion"])
         writer.write_csv("per_image.csv", [{k: v for k, v in row.items() if k != "stem"}
                                            for row in scored["per_image"]])
+        stage_anatomy(writer, scored["anatomy"], matched.split)
         return writer.commit(), metrics
     except BaseException:
         writer.abort()

@@ -10,6 +10,8 @@
     artifacts/runs/<run>/predictions/<id>.png  class-index masks of the evaluated split
                                                (255: no class, only in imported runs)
     artifacts/runs/<run>/confidence/<id>.png   round(255 x top softmax probability), grey
+    artifacts/runs/<run>/anatomy.json, instances.csv, per_image_anatomy.csv, frame_errors.npy
+                                               error anatomy (``training.runs.anatomy``)
     artifacts/deployed.json                    which run the API serves
 
 A run imported from another tool's predictions (``training.runs.imported``) has the same files
@@ -48,6 +50,7 @@ DEFAULT_ARTIFACTS = REPO_ROOT / "artifacts"
 RUNS, STAGING_PREFIX, DEPLOYED = "runs", ".staging-", "deployed.json"
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 RUN_FILES = ("config.yaml", "model.keras", "history.csv", "metrics.json", "confusion.npy", "per_image.csv")
+ANATOMY = "anatomy.json"  # error anatomy (training.runs.anatomy); runs evaluated before it have none
 IMPORTED = "imported"  # metrics.json "source" of a run made from another tool's predictions: no model
 
 
@@ -108,12 +111,7 @@ class RunWriter:
         np.save(self.path(filename), array)
 
     def write_csv(self, filename: str, rows: list[dict]) -> None:
-        buffer = io.StringIO()
-        if rows:
-            writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
-        self.write_text(filename, buffer.getvalue())
+        self.write_text(filename, csv_text(rows))
 
     def write_prediction(self, image_id: int, classes: np.ndarray, palette: np.ndarray) -> None:
         """A class-index mask as a palette PNG: values are class indices, viewers show colours."""
@@ -150,6 +148,17 @@ class RunWriter:
 
     def abort(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def csv_text(rows: list[dict], columns: tuple[str, ...] | None = None) -> str:
+    """Rows as CSV text (the header alone when ``columns`` are given and there are no rows)."""
+    buffer = io.StringIO()
+    fieldnames = list(columns) if columns else list(rows[0]) if rows else []
+    if fieldnames:
+        writer = csv.DictWriter(buffer, fieldnames=fieldnames, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def _staging_pid(folder: Path) -> int | None:
@@ -319,6 +328,32 @@ class Run:
             raise ArtifactError(f"run {self.name}: {filename} is {header.mode}, not a grey confidence map")
         return values.astype(np.float32) / 255.0
 
+    @property
+    def has_anatomy(self) -> bool:
+        """Whether the run has its error anatomy (runs evaluated before it have none until
+        ``python -m training anatomy RUN``)."""
+        return (self.path / ANATOMY).is_file()
+
+    def anatomy(self) -> dict:
+        """anatomy.json: Boundary IoU, iIoU, settings (``training.evaluation.anatomy``)."""
+        return self._document(ANATOMY, json.loads, json.JSONDecodeError, dict, "JSON", "an object")
+
+    def instances(self) -> list[dict]:
+        """instances.csv: one row per object (id, instance, label, class, pixels, box, recall, missed)."""
+        return self._csv("instances.csv")
+
+    def per_image_anatomy(self) -> list[dict]:
+        """per_image_anatomy.csv: id, boundary_miou, objects, missed."""
+        return self._csv("per_image_anatomy.csv")
+
+    def frame_errors(self) -> np.ndarray:
+        """``(2, rows, columns)`` counts per cell of the frame grid: pixels counted, pixels wrong."""
+        counts = self._array("frame_errors.npy")
+        if counts.ndim != 3 or counts.shape[0] != 2 or counts.dtype.kind not in "iu":
+            raise ArtifactError(f"run {self.name}: frame_errors.npy holds {counts.dtype} {counts.shape}, "
+                                "not (2, rows, columns) counts")
+        return counts
+
 
 def _read_csv(path: Path) -> list[dict]:
     def number(text: str):
@@ -354,11 +389,13 @@ def get_run(name: str, root: str | os.PathLike | None = None) -> Run:
 
 def store_version(root: str | os.PathLike | None = None) -> tuple:
     """A cache key for readers, from ``stat`` calls only: it changes whenever a run is published,
-    removed, replaced under the same name (a new metrics.json) or deployed."""
+    removed, replaced under the same name (a new metrics.json), given its anatomy or deployed."""
     base = artifacts_dir(root)
     runs = base / RUNS
     names = sorted(p.name for p in runs.iterdir() if not p.name.startswith(".")) if runs.is_dir() else []
-    return tuple((name, file_stamp(runs / name / "metrics.json")) for name in names), file_stamp(base / DEPLOYED)
+    stamps = tuple((name, file_stamp(runs / name / "metrics.json"), file_stamp(runs / name / ANATOMY))
+                   for name in names)
+    return stamps, file_stamp(base / DEPLOYED)
 
 
 # ---------------------------------------------------------------------------- deployment

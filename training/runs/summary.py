@@ -21,8 +21,9 @@ SUMMARY_KEYS = ("model", "backbone", "encoder_weights", "loss_name", "augmentati
                 "coverage")
 
 COLUMNS = ("run", "source", "model", "backbone", "loss", "augmentation", "size", "params", "train time",
-           "train loss", "val loss", "mIoU", "val mIoU", "test mIoU", "test mIoU (official)", "images",
-           "inference ms")
+           "train loss", "val loss", "mIoU", "val mIoU", "test mIoU", "test mIoU (official)",
+           "boundary mIoU", "iIoU", "images", "inference ms")
+ANATOMY_KEYS = ("mean_boundary_iou", "mean_iiou")  # of anatomy.json, None for a run without one
 
 
 def run_summary(run: Run, deployed: str | None = None) -> dict:
@@ -35,7 +36,18 @@ def run_summary(run: Run, deployed: str | None = None) -> dict:
     summary = {"run": run.name, "uid": run.uid, **{key: metrics.get(key) for key in SUMMARY_KEYS}}
     summary["deployed"] = deployed is not None and deployed == run.name
     summary["source"] = summary["source"] or "trained"
+    summary.update(_anatomy_headline(run))
     return summary
+
+
+def _anatomy_headline(run: Run) -> dict:
+    """Mean Boundary IoU and iIoU; None when the run has no anatomy (or a damaged one: the
+    run's own numbers still show, the anatomy pages say what is wrong)."""
+    try:
+        anatomy = run.anatomy() if run.has_anatomy else {}
+    except ArtifactError:
+        anatomy = {}
+    return {key: anatomy.get(key) if isinstance(anatomy.get(key), (int, float)) else None for key in ANATOMY_KEYS}
 
 
 def coverage_text(summary: dict) -> str:
@@ -102,6 +114,8 @@ def table_rows(summaries: list[dict]) -> list[dict]:
             "mIoU": _number(s["train_miou"]), "val mIoU": _number(s["val_miou"]),
             "test mIoU": _number(s["miou"]) if tested else "",
             "test mIoU (official)": _number(s["miou_official"]) if tested else "",
+            "boundary mIoU": _number(s.get("mean_boundary_iou")) if tested else "",
+            "iIoU": _number(s.get("mean_iiou")) if tested else "",
             "images": coverage_text(s) or "all",
             "inference ms": _number(s["inference_ms"], 1),
         })

@@ -1,0 +1,122 @@
+"""Embedded exports: a run's TFLite exports side by side with its Keras model (file size, latency,
+mIoU, the pixels whose class changed) and, per class, what each export's quantisation cost: its
+IoU minus the Keras model's. One aggregate mIoU drop hides which classes pay for it; thin classes
+(poles, signs, people) are what matters on a car.
+
+Every number is an export's report (``runs/<run>/exports/<name>.json``, written by ``python -m
+training export``) or the run's metrics.json: nothing here runs a model. The explorer's flip map
+shows where, on one image, an export changed the Keras model's class.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.colors import qualitative
+
+import dashboard.export_store as export_store
+import dashboard.imported_runs as imported_runs
+import dashboard.store as store
+
+RUN_KEY = "exports_run"
+KERAS = "Keras (model.keras)"
+COLORS = qualitative.Plotly
+
+
+def exports_table(metrics: dict, reports: dict[str, dict]) -> pd.DataFrame:
+    """One row for the Keras model (its metrics.json), one per export (its report)."""
+    keras_bytes = next((r.get("keras_file_bytes") for r in reports.values() if r.get("keras_file_bytes")), None)
+    rows = [{"model": KERAS, "quantisation": "float32", "size (MB)": _megabytes(keras_bytes),
+             "latency (ms)": metrics.get("inference_ms"), "threads": None, "mIoU": metrics.get("miou"),
+             "mIoU (official)": metrics.get("miou_official"), "mIoU - Keras": 0.0, "pixels changed": 0.0}]
+    for name, report in reports.items():
+        latency, quantize = report.get("latency") or {}, report.get("quantize")
+        rows.append({"model": name, "quantisation": "float32" if quantize == "none" else quantize,
+                     "size (MB)": _megabytes(report.get("file_bytes")), "latency (ms)": latency.get("ms_per_image"),
+                     "threads": latency.get("threads"), "mIoU": report.get("miou"),
+                     "mIoU (official)": report.get("miou_official"), "mIoU - Keras": report.get("delta_miou"),
+                     "pixels changed": (report.get("changed_pixels") or {}).get("share")})
+    frame = pd.DataFrame(rows)
+    for column in frame.columns[2:]:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
+def _megabytes(size) -> float | None:
+    return None if size is None else size / 1e6
+
+
+def delta_frame(reports: dict[str, dict], names: list[str], official: bool = False) -> pd.DataFrame:
+    """Per class (rows) and export (columns): the export's IoU minus the Keras model's."""
+    field = "delta_official" if official else "delta"
+    return pd.DataFrame({name: [(report.get(field) or {}).get(c) for c in names] for name, report in reports.items()},
+                        index=names, dtype=float)
+
+
+def changed_frame(reports: dict[str, dict], names: list[str]) -> pd.DataFrame:
+    """Per Keras class (rows) and export (columns): the share of its pixels the export changed."""
+    return pd.DataFrame({name: [((report.get("changed_pixels") or {}).get("by_keras_class") or {}).get(c)
+                                for c in names] for name, report in reports.items()}, index=names, dtype=float)
+
+
+def delta_figure(deltas: pd.DataFrame) -> go.Figure:
+    figure = go.Figure()
+    for number, export in enumerate(deltas.columns):
+        values = deltas[export]
+        figure.add_bar(name=export, x=list(values.index), y=values.tolist(), marker_color=COLORS[number % len(COLORS)],
+                       text=[f"{v:+.3f}" if pd.notna(v) else "" for v in values], textposition="outside")
+    figure.add_hline(y=0, line_color="#888", line_width=1)
+    figure.update_layout(barmode="group", yaxis_title="IoU export - IoU Keras", height=420,
+                         margin=dict(l=10, r=10, t=30, b=10), legend_title_text="export")
+    return figure
+
+
+def main() -> None:
+    table = store.require_runs()
+    key = store.store_key()
+    st.title("Embedded exports")
+    labels = imported_runs.run_labels(table)
+    runs = export_store.runs_with_exports(key, list(table["run"]))
+    if not runs:
+        st.info(f"No run has an embedded export yet. `{export_store.EXPORT_COMMAND}` converts a run's model "
+                "(float32: `--quantize none`, `float16`, `int8`) and measures it.")
+        st.stop()
+    run = st.sidebar.selectbox("Run", runs, key=RUN_KEY, format_func=lambda name: labels.get(name, name))
+    reports, problems = export_store.reports(key, run)
+    for name, problem in problems.items():
+        st.warning(f"Export {name} cannot be shown: {problem}")
+    if not reports:
+        st.stop()
+    metrics = store.run_metrics(key, run)
+    names = list(metrics.get("class_names") or next(iter(reports.values())).get("class_names") or [])
+    st.subheader(f"{run}: the Keras model and its exports")
+    st.dataframe(exports_table(metrics, reports), hide_index=True, width="stretch", column_config={
+        "size (MB)": st.column_config.NumberColumn(format="%.2f"),
+        "latency (ms)": st.column_config.NumberColumn(format="%.1f"),
+        "mIoU": st.column_config.NumberColumn(format="%.4f"),
+        "mIoU (official)": st.column_config.NumberColumn(format="%.4f"),
+        "mIoU - Keras": st.column_config.NumberColumn(format="%.4f"),
+        "pixels changed": st.column_config.NumberColumn(format="percent",
+                                                        help="of the split's pixels, against the Keras model's "
+                                                             "stored predictions")})
+    conditions = sorted({f"{(r.get('latency') or {}).get('threads')} threads, batch 1, median of "
+                         f"{(r.get('latency') or {}).get('runs')} runs" for r in reports.values()})
+    st.caption(f"Exports on the {metrics.get('split')} split at ground-truth resolution. Latency: one image at "
+               f"the model's size through the CPU TFLite interpreter ({'; '.join(conditions)}); the Keras row's is "
+               "metrics.json's, measured with TensorFlow when the run was trained.")
+
+    st.subheader("What each class pays")
+    official = st.toggle("Official-compatible IoU", key="exports_official",
+                         help="The official rules (void left out for the categories); off: every class counts.")
+    deltas = delta_frame(reports, names, official)
+    st.plotly_chart(delta_figure(deltas), width="stretch", config={"displaylogo": False}, key="exports_deltas")
+    st.caption("Per class, the export's IoU minus the Keras model's (metrics.json), on the same images. "
+               "Below 0: the class lost overlap in the conversion.")
+    st.markdown("**Pixels whose class changed, per Keras class**")
+    st.dataframe(changed_frame(reports, names), width="stretch",
+                 column_config={name: st.column_config.NumberColumn(name, format="percent") for name in reports})
+    st.caption("The explorer's flip map shows where, image by image.")
+
+
+main()

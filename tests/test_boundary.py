@@ -1,0 +1,105 @@
+"""Boundary IoU: the boundary band against the reference ``mask_to_boundary`` (written here with
+OpenCV exactly as published), and hand-made cases."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from training.evaluation.boundary import (
+    boundary_band,
+    boundary_counts,
+    boundary_iou,
+    boundary_width,
+    mean_boundary_iou,
+)
+
+
+def reference_mask_to_boundary(mask: np.ndarray, dilation: int) -> np.ndarray:
+    """The boundary-iou-api's ``mask_to_boundary`` with the dilation given in pixels."""
+    h, w = mask.shape
+    padded = cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    eroded = cv2.erode(padded, np.ones((3, 3), dtype=np.uint8), iterations=dilation)[1:h + 1, 1:w + 1]
+    return mask - eroded
+
+
+def test_the_width_follows_the_reference_rule():
+    assert boundary_width((1024, 2048)) == 11  # round(0.005 x 2289.7)
+    assert boundary_width((256, 512)) == 3
+    assert boundary_width((16, 32)) == 1  # never below one pixel
+    assert boundary_width((1024, 2048), 0.02) == 46
+    with pytest.raises(ValueError, match="positive"):
+        boundary_width((16, 32), 0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_every_class_boundary_equals_the_reference(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        h, w = (int(v) for v in rng.integers(1, 48, 2))
+        d = int(rng.integers(1, 7))
+        blocky = cv2.resize(rng.integers(0, 4, (max(1, h // 4), max(1, w // 4)), dtype=np.uint8), (w, h),
+                            interpolation=cv2.INTER_NEAREST)
+        noisy = rng.integers(0, 3, (h, w), dtype=np.uint8)
+        for class_map in (blocky, noisy):
+            band = boundary_band(class_map, d)
+            for c in np.unique(class_map):
+                expected = reference_mask_to_boundary((class_map == c).astype(np.uint8), d).astype(bool)
+                assert np.array_equal((class_map == c) & band, expected), (h, w, d, c)
+
+
+def test_a_one_pixel_object_is_all_boundary_and_a_shifted_one_scores_zero():
+    truth = np.zeros((20, 20), dtype=np.uint8)
+    truth[10, 10] = 1
+    predicted = np.zeros_like(truth)
+    predicted[10, 11] = 1
+    band = boundary_band(truth, 1)
+    assert band[10, 10] and band[9:12, 9:12].all() and not band[5, 5]  # the dot and its ring
+    intersection, union = boundary_counts(truth, predicted, 2, 1)
+    # class 1: G_d = {(10,10)}, P_d = {(10,11)}: no overlap, union 2
+    assert intersection[1] == 0 and union[1] == 2
+    # class 0: its boundary is the ring around each dot and the image border (d = 1)
+    ring_truth = {(y, x) for y in range(9, 12) for x in range(9, 12)} - {(10, 10)}
+    ring_predicted = {(y, x) for y in range(9, 12) for x in range(10, 13)} - {(10, 11)}
+    border = {(y, x) for y in range(20) for x in range(20) if y in (0, 19) or x in (0, 19)}
+    g, p = ring_truth | border, ring_predicted | border
+    assert intersection[0] == len(g & p) and union[0] == len(g | p)
+    assert boundary_counts(truth, truth, 2, 1)[0][1] == 1  # a perfect dot: 1 of 1
+
+
+def test_the_image_border_is_boundary_d_pixels_deep():
+    """An image of one class still has a boundary: the reference pads with zeros, so everything
+    within d of the border is boundary, and a prediction wrong only there scores 0 on it."""
+    truth = np.ones((30, 40), dtype=np.uint8)
+    band = boundary_band(truth, 3)
+    assert band.sum() == 30 * 40 - 24 * 34
+    assert not band[3:27, 3:37].any()
+    predicted = truth.copy()
+    predicted[:3] = 0  # the top three rows, all of them border band
+    intersection, union = boundary_counts(truth, predicted, 2, 3)
+    # truth's band of class 1: 1200 - 816 = 384 pixels; the prediction's class 1 is rows 3..29,
+    # whose band is rows 3..5 (its new top edge) and the other three sides.
+    predicted_band = boundary_band(predicted, 3) & (predicted == 1)
+    truth_band = band & (truth == 1)
+    assert intersection[1] == (truth_band & predicted_band).sum()
+    assert union[1] == (truth_band | predicted_band).sum()
+    assert 0 < boundary_iou(intersection, union)[1] < 1
+
+
+def test_ignored_ground_truth_is_not_counted_and_means_skip_empty_classes():
+    truth = np.array([[0, 0, 255, 255], [0, 0, 255, 255]], dtype=np.uint8)
+    predicted = np.array([[0, 0, 1, 1], [0, 0, 1, 1]], dtype=np.uint8)
+    intersection, union = boundary_counts(truth, predicted, 3, 1)
+    assert intersection.tolist() == [4, 0, 0] and union.tolist() == [4, 0, 0]  # class 1 only where ignored
+    iou = boundary_iou(intersection, union)
+    assert iou[0] == 1.0 and np.isnan(iou[1]) and np.isnan(iou[2])
+    assert mean_boundary_iou(intersection, union) == 1.0
+    assert np.isnan(mean_boundary_iou(np.zeros(2), np.zeros(2)))
+
+
+def test_shapes_must_agree():
+    with pytest.raises(ValueError, match="differ"):
+        boundary_counts(np.zeros((4, 4), np.uint8), np.zeros((4, 5), np.uint8), 2, 1)
+    with pytest.raises(ValueError, match="at least 1"):
+        boundary_band(np.zeros((4, 4), np.uint8), 0)

@@ -1,0 +1,188 @@
+"""Ground truth that looks wrong (``training.evaluation.consensus``): the rule on hand-made masks
+(255 in the ground truth and in a prediction), connected regions against ``scipy.ndimage.label``
+on random masks and on hand-made ones (a 1-pixel region, a region against the border, two regions
+touching only at a corner), the ranking, and the scan of a split from PNG files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from training.data.labels import get_class_set
+from training.evaluation.consensus import (
+    Candidate,
+    Region,
+    connected_regions,
+    consensus_errors,
+    image_candidates,
+    runs_mask,
+    scan_images,
+)
+
+STRUCTURES = {4: ndimage.generate_binary_structure(2, 1), 8: ndimage.generate_binary_structure(2, 2)}
+
+
+def _same_partition(mask: np.ndarray, regions: list[Region], connectivity: int) -> None:
+    """``regions`` are exactly scipy's components of ``mask``: same count, each region one of them
+    pixel for pixel, with its size and bounding box."""
+    labels, count = ndimage.label(mask, structure=STRUCTURES[connectivity])
+    assert len(regions) == count
+    seen = set()
+    slices = ndimage.find_objects(labels)
+    for region in regions:
+        pixels = region.mask(mask.shape)
+        found = np.unique(labels[pixels])
+        assert len(found) == 1 and found[0] > 0
+        label = int(found[0])
+        assert label not in seen
+        seen.add(label)
+        assert np.array_equal(pixels, labels == label)
+        assert region.pixels == int(pixels.sum())
+        rows, columns = slices[label - 1]
+        assert region.box == (columns.start, rows.start, columns.stop, rows.stop)
+
+
+@pytest.mark.parametrize("connectivity", [4, 8])
+@pytest.mark.parametrize("density", [0.02, 0.2, 0.45, 0.6, 0.9, 1.0])
+def test_regions_are_scipy_s_components_on_random_masks(connectivity, density):
+    rng = np.random.default_rng(int(density * 100) + connectivity)
+    for shape in ((1, 1), (1, 9), (9, 1), (2, 2), (17, 23), (64, 40), (33, 130)):
+        mask = rng.random(shape) < density
+        _same_partition(mask, connected_regions(mask, 1, connectivity), connectivity)
+
+
+@pytest.mark.parametrize("connectivity", [4, 8])
+def test_regions_are_scipy_s_components_on_blobby_masks(connectivity):
+    """Smoothed noise: large winding regions with holes, like real agreement masks."""
+    rng = np.random.default_rng(connectivity)
+    for threshold in (-0.3, 0.0, 0.4):
+        noise = ndimage.uniform_filter(rng.standard_normal((120, 200)), size=9)
+        mask = noise > threshold * noise.std()
+        _same_partition(mask, connected_regions(mask, 1, connectivity), connectivity)
+
+
+def test_hand_made_regions():
+    mask = np.zeros((6, 8), dtype=bool)
+    mask[2, 3] = True  # a 1-pixel region
+    mask[0, 6:8] = mask[1, 7] = True  # against the top and right borders
+    mask[4, 0] = mask[5, 1] = True  # two pixels touching only at a corner
+    eight = connected_regions(mask, 1, 8)
+    four = connected_regions(mask, 1, 4)
+    assert [(r.pixels, r.box) for r in eight] == [(3, (6, 0, 8, 2)), (2, (0, 4, 2, 6)), (1, (3, 2, 4, 3))]
+    assert [(r.pixels, r.box) for r in four] == [(3, (6, 0, 8, 2)), (1, (3, 2, 4, 3)), (1, (0, 4, 1, 5)),
+                                                 (1, (1, 5, 2, 6))]
+    corner = eight[1]
+    assert corner.runs.tolist() == [[4, 0, 1], [5, 1, 2]]
+    assert np.array_equal(runs_mask(corner.runs, mask.shape), corner.mask(mask.shape))
+    for connectivity in (4, 8):
+        _same_partition(mask, connected_regions(mask, 1, connectivity), connectivity)
+
+
+def test_the_whole_picture_an_empty_one_and_the_size_rule():
+    full = np.ones((3, 5), dtype=bool)
+    (region,) = connected_regions(full)
+    assert (region.pixels, region.box) == (15, (0, 0, 5, 3))
+    assert connected_regions(np.zeros((4, 4), dtype=bool)) == []
+    assert connected_regions(np.zeros((0, 0), dtype=bool)) == []
+    mask = np.zeros((5, 9), dtype=bool)
+    mask[0, 0] = True
+    mask[2:5, 2:4] = True  # 6 pixels
+    mask[1:3, 6:9] = True  # 6 pixels too, its first pixel earlier in raster order (row 1)
+    sizes = [(r.pixels, r.box) for r in connected_regions(mask, min_pixels=2)]
+    assert sizes == [(6, (6, 1, 9, 3)), (6, (2, 2, 4, 5))]  # largest first, ties by their first pixel
+    assert connected_regions(mask, min_pixels=7) == []
+    with pytest.raises(ValueError, match="connectivity"):
+        connected_regions(mask, 1, 6)
+
+
+def test_the_rule_counts_agreement_against_the_ground_truth_only():
+    truth = np.array([[1, 1, 2, 255],
+                      [0, 3, 3, 3]], dtype=np.uint8)
+    run_a = np.array([[2, 1, 2, 4],
+                      [5, 255, 4, 3]], dtype=np.uint8)
+    run_b = np.array([[2, 1, 1, 4],
+                      [5, 255, 4, 3]], dtype=np.uint8)
+    mask, agreed = consensus_errors(truth, [run_a, run_b])
+    # (0,0): both 2, truth 1; (0,2) the runs differ; (0,3) truth 255; (1,0) both 5, truth 0;
+    # (1,1) both "no class" (255); (1,2) both 4, truth 3; (1,3) right.
+    assert mask.tolist() == [[True, False, False, False], [True, False, True, False]]
+    assert agreed[mask].tolist() == [2, 5, 4]
+    mask, _ = consensus_errors(truth, [run_a, run_b], num_classes=5)  # class 5 is not one of the set
+    assert mask.tolist() == [[True, False, False, False], [False, False, True, False]]
+    single, _ = consensus_errors(truth, [run_b])  # one run: its own errors, "no class" left out
+    assert single.tolist() == [[True, False, True, False], [True, False, True, False]]
+    with pytest.raises(ValueError, match="shape"):
+        consensus_errors(truth, [run_a, run_b[:, :3]])
+
+
+def test_candidates_name_the_dominant_classes_with_their_shares():
+    truth = np.zeros((6, 10), dtype=np.uint8)  # road (0) everywhere ...
+    truth[1:5, 1:4] = 1  # ... a 12-pixel patch of class 1
+    truth[1, 1] = 255  # one pixel without ground truth: never a candidate
+    runs = np.zeros((6, 10), dtype=np.uint8)
+    runs[1:5, 1:5] = 7  # the runs say 7 on 16 pixels: 11 of them truth 1, 4 truth 0, 1 unlabelled
+    runs[0, 9] = 3  # a 1-pixel disagreement elsewhere
+    found = image_candidates(truth, [runs, runs.copy()], min_pixels=2, num_classes=8)
+    assert len(found) == 1
+    candidate = found[0]
+    assert isinstance(candidate, Candidate)
+    assert (candidate.region.pixels, candidate.region.box) == (15, (1, 1, 5, 5))
+    assert (candidate.truth_class, candidate.agreed_class) == (1, 7)
+    assert candidate.truth_share == pytest.approx(11 / 15) and candidate.agreed_share == 1.0
+    everything = image_candidates(truth, [runs, runs], min_pixels=1, num_classes=8)
+    assert [(c.region.pixels, c.truth_class, c.agreed_class) for c in everything] == [(15, 1, 7), (1, 0, 3)]
+
+
+def _write(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array.astype(np.uint8)).save(path)
+
+
+class Unreadable(Exception):
+    """What a run's reader raises for a damaged prediction (the store's ArtifactError)."""
+
+
+def test_a_scan_ranks_every_image_s_regions_by_size_and_names_what_it_left_out(tmp_path):
+    """Images of labelIds (categories8: road 7 -> flat 1, building 11 -> construction 2; the runs
+    say nature, 4, on a building), two runs of class indices."""
+    class_set = get_class_set("categories8")
+    truths, first, second = {}, {}, {}
+    for image_id, (top, height) in enumerate(((0, 3), (2, 5), (1, 1))):
+        label_ids = np.full((8, 12), 7, dtype=np.uint8)
+        label_ids[top:top + height, 0:4] = 11
+        label_ids[7, 11] = 0  # void: a class of categories8, predicted right
+        truths[image_id] = label_ids
+        predicted = class_set.lut[label_ids].copy()
+        predicted[top:top + height, 0:4] = 4
+        first[image_id], second[image_id] = predicted, predicted.copy()
+        _write(tmp_path / f"gt/{image_id}.png", label_ids)
+    second[1][2, 0] = 2  # the second run agrees with the ground truth on one pixel of image 1
+    first[3], second[3] = np.zeros((8, 12), np.uint8), np.zeros((4, 6), np.uint8)  # another size
+    _write(tmp_path / "gt/3.png", truths[0])
+
+    def read_second(image_id: int) -> np.ndarray:
+        if image_id == 4:
+            raise Unreadable("run b: predictions/4.png is not a readable PNG")
+        return second[image_id]
+
+    images = [(image_id, tmp_path / f"gt/{image_id}.png") for image_id in range(5)]
+    images.append((9, tmp_path / "gt/missing.png"))  # a label file that is not there
+    _write(tmp_path / "gt/4.png", truths[0])
+    seen = []
+    scan = scan_images(images, [first.get, read_second], class_set, min_pixels=2, workers=2,
+                       skip_errors=(Unreadable,), progress=lambda done, total: seen.append((done, total)))
+    assert [(row["id"], row["pixels"], (row["x0"], row["y0"], row["x1"], row["y1"])) for row in scan.rows] == [
+        (1, 19, (0, 2, 4, 7)), (0, 12, (0, 0, 4, 3)), (2, 4, (0, 1, 4, 2))]
+    top = scan.rows[0]
+    assert (top["ground_truth"], top["truth_share"], top["runs_say"], top["agreed_share"]) == (
+        "construction", 1.0, "nature", 1.0)
+    assert runs_mask(top["runs"], (8, 12)).sum() == 19 and not runs_mask(top["runs"], (8, 12))[2, 0]
+    assert scan.images == 3
+    assert [image_id for image_id, _ in scan.skipped] == [3, 4, 9]
+    reasons = dict(scan.skipped)
+    assert "6x4" in reasons[3] and "12x8" in reasons[3]
+    assert "predictions/4.png" in reasons[4] and "missing.png" in reasons[9]
+    assert seen == [(n, 6) for n in range(1, 7)]
+    assert scan_images(images[:3], [first.get, read_second], class_set, min_pixels=20).rows == []

@@ -1,0 +1,155 @@
+"""The dashboard's embedded exports, with Streamlit's AppTest: the Embedded exports page (a run's
+exports beside its Keras model, per-class delta bars) and the explorer's flip map, on the tiny
+store with a run exported as float32 and int8; and their readers in the TensorFlow-free venv."""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dashboard_fixtures import image_captions, notes, point_dashboard_at
+from export_fixtures import FLOAT32, INT8, exported_store
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from training.data.labels import get_class_set
+from training.runs.store import get_run
+
+REPO = Path(__file__).resolve().parent.parent
+APP = str(REPO / "dashboard" / "streamlit_app.py")
+EXPORTS_PAGE, EXPLORER = "app_pages/exports.py", "app_pages/explorer.py"
+FLIPPED_COLUMNS = 3
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, dashboard_store):
+    return exported_store(tmp_path_factory, dashboard_store)
+
+
+def _page(page: str, query_params: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.query_params.update(query_params or {})
+    at.switch_page(page).run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def _same(shown, expected) -> bool:
+    if expected is None:
+        return shown is None or np.isnan(shown)
+    return shown == pytest.approx(expected, abs=1e-9)
+
+
+def test_exports_page_shows_the_exports_beside_the_keras_model(store, monkeypatch):
+    point_dashboard_at(monkeypatch, store.artifacts, store.data_root)
+    at = _page(EXPORTS_PAGE)
+    metrics = get_run(store.run, store.artifacts).metrics
+    table = at.dataframe[0].value.set_index("model")
+    assert list(table.index) == ["Keras (model.keras)", FLOAT32, INT8]
+    assert table.loc["Keras (model.keras)", "mIoU"] == pytest.approx(metrics["miou"])
+    for name, report in store.reports.items():
+        assert table.loc[name, "size (MB)"] == pytest.approx(report["file_bytes"] / 1e6)
+        assert table.loc[name, "latency (ms)"] == pytest.approx(report["latency"]["ms_per_image"])
+        assert table.loc[name, "mIoU"] == pytest.approx(report["miou"])
+        assert table.loc[name, "mIoU - Keras"] == pytest.approx(report["delta_miou"])
+        assert table.loc[name, "pixels changed"] == pytest.approx(report["changed_pixels"]["share"])
+
+    def bars():
+        return json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+
+    assert [bar["name"] for bar in bars()] == [FLOAT32, INT8]
+    for bar in bars():
+        assert bar["x"] == metrics["class_names"]
+        assert all(_same(y, store.reports[bar["name"]]["delta"][c]) for c, y in zip(bar["x"], bar["y"]))
+    at.toggle(key="exports_official").set_value(True).run()
+    for bar in bars():
+        assert all(_same(y, store.reports[bar["name"]]["delta_official"][c]) for c, y in zip(bar["x"], bar["y"]))
+    changed = at.dataframe[1].value
+    assert changed.loc["flat", INT8] == pytest.approx(store.reports[INT8]["changed_pixels"]["by_keras_class"]["flat"])
+    assert not at.exception
+
+
+def test_exports_page_without_exports_says_how_to_make_one(dashboard_env):
+    at = _page(EXPORTS_PAGE)
+    assert "python -m training export" in notes(at)
+
+
+@pytest.fixture
+def flipped_store(store, tmp_path, monkeypatch):
+    """A copy whose int8 export's prediction of the first test image is the run's with the
+    ``FLIPPED_COLUMNS`` leftmost columns one class on; returns (store copy, image id, expected)."""
+    artifacts = shutil.copytree(store.artifacts, tmp_path / "artifacts")
+    point_dashboard_at(monkeypatch, artifacts, store.data_root)
+    run = get_run(store.run, artifacts)
+    image_id = int(run.per_image()[0]["id"])
+    keras = run.prediction(image_id)
+    export = keras.copy()
+    export[:, :FLIPPED_COLUMNS] = (keras[:, :FLIPPED_COLUMNS] + 1) % 8
+    image = Image.fromarray(export, mode="P")
+    image.putpalette(get_class_set("categories8").palette().reshape(-1).tolist())
+    image.save(run.path / "exports" / INT8 / "predictions" / f"{image_id}.png")
+    names = get_class_set("categories8").names
+    expected = {names[c]: int(np.count_nonzero(keras[:, :FLIPPED_COLUMNS] == c)) for c in range(8)}
+    return artifacts, image_id, keras, expected
+
+
+def test_explorer_flip_map_counts_the_changed_pixels_by_keras_class(store, flipped_store):
+    _, image_id, keras, expected = flipped_store
+    at = _page(EXPLORER, {"id": str(image_id)})
+    assert at.selectbox(key="explorer_flip_run").value == store.run  # the only selected run with exports
+    at.selectbox(key="explorer_flip_export").set_value(INT8).run()
+    assert not at.exception
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Pixels changed"] == f"{FLIPPED_COLUMNS * keras.shape[0] / keras.size:.2%}"
+    assert f"{store.run} vs {INT8}: pixels whose class changed, in the Keras class's colour" in image_captions(at)
+    table = next(frame.value for frame in at.dataframe if "Keras class" in frame.value.columns).set_index("Keras class")
+    assert {name: int(row["changed"]) for name, row in table.iterrows() if row["changed"]} == \
+        {name: count for name, count in expected.items() if count}
+    assert all(int(table.loc[name, "pixels"]) == int(np.count_nonzero(keras == c))
+               for c, name in enumerate(get_class_set("categories8").names) if name in table.index)
+
+
+def test_explorer_without_exports_says_so(dashboard_env):
+    at = _page(EXPLORER)
+    assert "No selected run with a prediction of this image has an embedded export" in notes(at)
+
+
+READERS_WITHOUT_TENSORFLOW = r"""
+import importlib.abc, json, sys
+BLOCKED = ("tensorflow", "keras", "segmentation_models", "albumentations", "cv2", "training.fit")
+
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if any(name == b or name.startswith(b + ".") for b in BLOCKED):
+            raise ImportError(f"{name} refused")
+
+sys.meta_path.insert(0, Refuse())
+import dashboard.export_store, dashboard.app_pages  # noqa: F401  (the page modules' imports)
+from training.runs.exports import export_names, export_prediction, read_export
+from training.runs.store import get_run
+from training.viz import flip_counts, flip_map
+from training.data.labels import get_class_set
+
+run = get_run(sys.argv[1], sys.argv[2])
+names = export_names(run)
+image_id = int(run.per_image()[0]["id"])
+changed, pixels = flip_counts(run.prediction(image_id), export_prediction(run, names[-1], image_id), 8)
+flip_map(run.prediction(image_id), export_prediction(run, names[-1], image_id), get_class_set("categories8"))
+print(json.dumps({"names": names, "miou": read_export(run, names[-1])["miou"], "pixels": int(pixels.sum())}))
+"""
+
+
+def test_export_readers_work_in_the_dashboard_only_environment(store):
+    python = Path(os.environ.get("DASHBOARD_PYTHON") or REPO / ".venv-dashboard" / "bin" / "python")
+    if not python.exists():
+        pytest.skip("no dashboard-only venv (DASHBOARD_PYTHON, or make dashboard-venv)")
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}}
+    result = subprocess.run([str(python), "-c", READERS_WITHOUT_TENSORFLOW, store.run, str(store.artifacts)],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    shown = json.loads(result.stdout.strip().splitlines()[-1])
+    assert shown["names"] == [FLOAT32, INT8] and shown["miou"] == store.reports[INT8]["miou"]
+    assert shown["pixels"] > 0
