@@ -23,7 +23,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from training.data.cityscapes import MAX_IMAGE_PIXELS
 from training.data.png import PngError, read_png
@@ -37,6 +36,8 @@ from training.runs.store import (
     deploy,
     deployed_record,
     get_run,
+    process_alive,
+    write_class_png,
 )
 
 EXPORTS, STAGING_PREFIX = "exports", ".staging-"
@@ -125,28 +126,11 @@ def export_prediction(run: Run, name: str, image_id: int) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- writing
 
-def write_class_png(path: Path, classes: np.ndarray, palette: np.ndarray) -> None:
-    """A class-index mask as a palette PNG, as ``RunWriter.write_prediction`` writes a run's."""
-    image = Image.fromarray(classes.astype(np.uint8), mode="P")
-    image.putpalette(palette.reshape(-1).tolist())
-    image.save(path, compress_level=3)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_export_staging(folder: Path) -> None:
     """Staging folders of exports whose process is gone (killed while exporting)."""
     for path in folder.glob(f"{STAGING_PREFIX}*") if folder.is_dir() else ():
         pid = path.name.rpartition("-")[2]
-        if path.is_dir() and pid.isdigit() and not _pid_alive(int(pid)):
+        if path.is_dir() and pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
 
 
