@@ -45,13 +45,18 @@ check: data
 preview: data
 	$(PY) -m training data preview --data-root "$(DATA_ROOT)" --out docs/dataset_preview.png
 
-# The demo model set is trained once, when the run store is empty; the best on validation mIoU
-# is deployed.
+# The demo model set is trained once, when the run store is empty, saying which model of how
+# many and the time so far; the best on validation mIoU is deployed.
 models: data
 	@if ! ls artifacts/runs/*/metrics.json >/dev/null 2>&1; then \
-	  for config in configs/demo/[!_]*.yaml; do \
+	  set -- configs/demo/[!_]*.yaml; total=$$#; i=0; start=$$(date +%s); \
+	  for config in "$$@"; do \
+	    i=$$((i + 1)); took=$$(($$(date +%s) - start)); \
+	    printf 'model %d of %d: %s (elapsed %02d:%02d)\n' $$i $$total $$config $$((took / 60)) $$((took % 60)); \
 	    $(PY) -m training train $$config --set data.root="$(DATA_ROOT)" || exit 1; \
 	  done; \
+	  took=$$(($$(date +%s) - start)); \
+	  printf 'trained %d models in %02d:%02d\n' $$total $$((took / 60)) $$((took % 60)); \
 	  $(PY) -m training deploy --best; \
 	fi
 	$(PY) -m training table

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
 from dashboard.analysis import hover_grid, prediction_problem
+from dashboard.class_view import keep_classes, keep_errors
 from training.data.labels import IGNORE_INDEX, ClassSet
 from training.evaluation.metrics import pair_counts, remap_counts
 from training.viz import error_map, overlay
@@ -172,33 +174,45 @@ def prediction_view(predicted: np.ndarray, truth_shape: tuple[int, int], class_s
 
 # ---------------------------------------------------------------------------- pictures
 
-def truth_overlay(view: PhotoView, class_set: ClassSet, opacity: float) -> np.ndarray:
-    """The ground truth's colours over the photo, at display size."""
-    return overlay(view.photo, class_set.colorize(view.truth(class_set)), opacity)
+def truth_overlay(view: PhotoView, class_set: ClassSet, opacity: float,
+                  shown: Sequence[int] | None = None) -> np.ndarray:
+    """The ground truth's colours over the photo, at display size; ``shown`` (class indices):
+    only those classes painted, the photo elsewhere (``dashboard.class_view``)."""
+    truth = view.truth(class_set)
+    painted = overlay(view.photo, class_set.colorize(truth), opacity)
+    return painted if shown is None else keep_classes(painted, view.photo, truth, shown)
 
 
 def prediction_overlay(view: PhotoView, predicted: PredictionView, class_set: ClassSet,
-                       opacity: float) -> np.ndarray:
-    """The prediction's colours over the photo, at display size."""
-    return overlay(view.photo, class_set.colorize(predicted.classes), opacity)
+                       opacity: float, shown: Sequence[int] | None = None) -> np.ndarray:
+    """The prediction's colours over the photo, at display size (``shown`` as in ``truth_overlay``)."""
+    painted = overlay(view.photo, class_set.colorize(predicted.classes), opacity)
+    return painted if shown is None else keep_classes(painted, view.photo, predicted.classes, shown)
 
 
-def errors(view: PhotoView, predicted: PredictionView, class_set: ClassSet) -> np.ndarray:
-    """``training.viz.error_map`` at display size (encode it as PNG: its class colours stay exact)."""
-    return error_map(view.photo, view.truth(class_set), predicted.classes, class_set)
+def errors(view: PhotoView, predicted: PredictionView, class_set: ClassSet,
+           shown: Sequence[int] | None = None) -> np.ndarray:
+    """``training.viz.error_map`` at display size (encode it as PNG: its class colours stay exact);
+    ``shown``: only the errors whose true or predicted class is among them."""
+    truth = view.truth(class_set)
+    picture = error_map(view.photo, truth, predicted.classes, class_set)
+    return picture if shown is None else keep_errors(picture, view.photo, truth, predicted.classes, shown)
 
 
 def full_size_picture(photo: np.ndarray, label_ids: np.ndarray, predicted: np.ndarray | None,
-                      class_set: ClassSet, kind: str, opacity: float) -> bytes:
+                      class_set: ClassSet, kind: str, opacity: float, shown: Sequence[int] | None = None) -> bytes:
     """The zoom view's picture at full size, JPEG: ``kind`` is "photo", "ground truth",
-    "prediction" or "error map" (the last two need ``predicted``)."""
+    "prediction" or "error map" (the last two need ``predicted``); ``shown`` as in ``truth_overlay``."""
     truth = class_set.lut[label_ids]
     if kind == "photo":
         picture = photo
     elif kind == "prediction":
         picture = overlay(photo, class_set.colorize(predicted), opacity)
+        picture = picture if shown is None else keep_classes(picture, photo, predicted, shown)
     elif kind == "error map":
         picture = error_map(photo, truth, predicted, class_set)
+        picture = picture if shown is None else keep_errors(picture, photo, truth, predicted, shown)
     else:
         picture = overlay(photo, class_set.colorize(truth), opacity)
+        picture = picture if shown is None else keep_classes(picture, photo, truth, shown)
     return encode_jpeg(picture)

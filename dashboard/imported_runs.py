@@ -29,21 +29,57 @@ def source(metrics_source) -> str:
     return IMPORTED if metrics_source == IMPORTED else TRAINED
 
 
-def run_label(run: str, row: Mapping, with_classes: bool = False) -> str:
-    """How selectors name a run: a trained run by its name; an imported one tagged, with its
-    coverage when partial ("x (imported, 60 of 100 images)"); ``with_classes``: its class set too."""
+def _shared_ends(names: Sequence[list[str]]) -> tuple[int, int]:
+    """How many leading and trailing "_"-separated parts all ``names`` share, the trailing ones
+    first (a suffix such as "_v1_128x256" says least), never all of one name."""
+    shortest = min(len(parts) for parts in names)
+    tail = 0
+    while tail < shortest - 1 and len({tuple(parts[len(parts) - tail - 1:]) for parts in names}) == 1:
+        tail += 1
+    head = 0
+    while head + tail < shortest - 1 and len({tuple(parts[:head + 1]) for parts in names}) == 1:
+        head += 1
+    return head, tail
+
+
+def short_names(all_runs: Sequence[str]) -> dict[str, str]:
+    """A short display name for each of ``all_runs``: its name without the parts every run's name
+    shares at its start and end ("simple_scratch_cce_v1_128x256" beside
+    "unet_scratch_cce-dice_v1_128x256" is "simple_scratch_cce"); a single run keeps its name. The
+    names stay distinct (all lose the same parts) and never empty (each keeps one part at least)."""
+    runs = list(dict.fromkeys(str(run) for run in all_runs))
+    if len(runs) < 2:
+        return {run: run for run in runs}
+    parts = [run.split("_") for run in runs]
+    head, tail = _shared_ends(parts)
+    return {run: "_".join(split[head:len(split) - tail]) for run, split in zip(runs, parts)}
+
+
+def short_name(run: str, all_runs: Sequence[str]) -> str:
+    """``run``'s short display name among ``all_runs`` (``short_names``)."""
+    return short_names([*all_runs, run]).get(str(run), str(run))
+
+
+def run_label(run: str, row: Mapping, with_classes: bool = False, shown_name: str | None = None) -> str:
+    """How selectors name a run (``shown_name``, else its name): a trained run by its name; an
+    imported one tagged, with its coverage when partial ("x (imported, 60 of 100 images)");
+    ``with_classes``: its class set too."""
     parts = []
     if row.get("source") == IMPORTED:
         covered = row.get("coverage") or ""
         parts.append("imported" + (f", {covered} images" if covered else ""))
     if with_classes:
         parts.append(str(row.get("classes")))
-    return f"{run} ({'; '.join(parts)})" if parts else run
+    name = shown_name or run
+    return f"{name} ({'; '.join(parts)})" if parts else name
 
 
-def run_labels(runs: pd.DataFrame, with_classes: bool = False) -> dict[str, str]:
-    """``run_label`` of every run of the runs table."""
-    return {row["run"]: run_label(row["run"], row, with_classes) for row in runs.to_dict("records")}
+def run_labels(runs: pd.DataFrame, with_classes: bool = False, short: bool = False) -> dict[str, str]:
+    """``run_label`` of every run of the runs table; ``short``: by the runs' short names
+    (``short_names`` of the whole table, so a run keeps its name whichever are selected)."""
+    records = runs.to_dict("records")
+    names = short_names([row["run"] for row in records]) if short else {}
+    return {row["run"]: run_label(row["run"], row, with_classes, names.get(row["run"])) for row in records}
 
 
 def imported_note(runs: pd.DataFrame, names: Sequence[str] | None = None) -> str | None:

@@ -117,47 +117,50 @@ def band(image: pictures.ImageRef, run: pictures.RunRef, ratio: float) -> Band:
 
 # ---------------------------------------------------------------------------- what the explorer calls
 
-def truth_picture(image: pictures.ImageRef, classes: str, opacity: float, marks: Marks) -> bytes:
-    """``pictures.truth_picture``, outlined when ``marks`` say so."""
+def truth_picture(image: pictures.ImageRef, classes: str, opacity: float, marks: Marks,
+                  shown: tuple[int, ...] | None = None) -> bytes:
+    """``pictures.truth_picture`` (``shown``: the class indices painted), outlined when ``marks`` say so."""
     if not _has_outline(image, marks):
-        return pictures.truth_picture(image, classes, opacity)
+        return pictures.truth_picture(image, classes, opacity, shown)
     view = pictures.photo_view(image)
     return pictures.cache().get_or_compute(
-        ("truth", image, classes, opacity, marks.outline),
-        lambda: display.encode_jpeg(_outlined(display.truth_overlay(view, get_class_set(classes), opacity),
+        ("truth", image, classes, opacity, shown, marks.outline),
+        lambda: display.encode_jpeg(_outlined(display.truth_overlay(view, get_class_set(classes), opacity, shown),
                                               image, marks)))
 
 
-def prediction_picture(image: pictures.ImageRef, run: pictures.RunRef, opacity: float, marks: Marks) -> bytes:
+def prediction_picture(image: pictures.ImageRef, run: pictures.RunRef, opacity: float, marks: Marks,
+                       shown: tuple[int, ...] | None = None) -> bytes:
     """``pictures.prediction_picture``, outlined when ``marks`` say so."""
     if not _has_outline(image, marks):
-        return pictures.prediction_picture(image, run, opacity)
+        return pictures.prediction_picture(image, run, opacity, shown)
     view, predicted = pictures.photo_view(image), pictures.prediction_view(image, run)
     return pictures.cache().get_or_compute(
-        ("overlay", image, run, opacity, marks.outline),
+        ("overlay", image, run, opacity, shown, marks.outline),
         lambda: display.encode_jpeg(_outlined(
-            display.prediction_overlay(view, predicted, get_class_set(run.classes), opacity), image, marks)))
+            display.prediction_overlay(view, predicted, get_class_set(run.classes), opacity, shown), image, marks)))
 
 
-def error_picture(image: pictures.ImageRef, run: pictures.RunRef, marks: Marks) -> bytes:
+def error_picture(image: pictures.ImageRef, run: pictures.RunRef, marks: Marks,
+                  shown: tuple[int, ...] | None = None) -> bytes:
     """``pictures.error_picture``: dimmed outside the boundary band and outlined when ``marks``
     say so (a band that cannot be computed leaves the map whole: ``band_note`` says why)."""
     outlined = _has_outline(image, marks)
     if not outlined and not marks.band:
-        return pictures.error_picture(image, run)
+        return pictures.error_picture(image, run, shown)
     ratio = marks.ratio(run.name) if marks.band else None
 
     def compute() -> bytes:
         view, predicted = pictures.photo_view(image), pictures.prediction_view(image, run)
-        picture = display.errors(view, predicted, get_class_set(run.classes))
+        picture = display.errors(view, predicted, get_class_set(run.classes), shown)
         if ratio is not None:
             try:
-                shown = band(image, run, ratio).pixels
+                band_pixels = band(image, run, ratio).pixels
             except (ArtifactError, DatasetError):
-                shown = None
-            if shown is not None and shown.shape == picture.shape[:2]:
-                picture = outline.dim_outside(picture, shown)
+                band_pixels = None
+            if band_pixels is not None and band_pixels.shape == picture.shape[:2]:
+                picture = outline.dim_outside(picture, band_pixels)
         return display.encode_png(_outlined(picture, image, marks) if outlined else picture)
 
-    return pictures.cache().get_or_compute(("errors", image, run, ratio, marks.outline if outlined else None),
-                                           compute)
+    return pictures.cache().get_or_compute(
+        ("errors", image, run, shown, ratio, marks.outline if outlined else None), compute)

@@ -185,51 +185,54 @@ def prediction_view(image: ImageRef, run: RunRef) -> display.PredictionView | No
     return _prediction(cache(), image, run, _Labels(image))
 
 
-def truth_picture(image: ImageRef, classes: str, opacity: float) -> bytes:
-    """The ground truth in ``classes`` over the photo (JPEG, display size)."""
+def truth_picture(image: ImageRef, classes: str, opacity: float, shown: tuple[int, ...] | None = None) -> bytes:
+    """The ground truth in ``classes`` over the photo (JPEG, display size); ``shown``: the class
+    indices painted (None: all; ``dashboard.class_view``)."""
     view = photo_view(image)
     return cache().get_or_compute(
-        ("truth", image, classes, opacity),
-        lambda: display.encode_jpeg(display.truth_overlay(view, get_class_set(classes), opacity)))
+        ("truth", image, classes, opacity, shown),
+        lambda: display.encode_jpeg(display.truth_overlay(view, get_class_set(classes), opacity, shown)))
 
 
-def prediction_picture(image: ImageRef, run: RunRef, opacity: float) -> bytes:
+def prediction_picture(image: ImageRef, run: RunRef, opacity: float, shown: tuple[int, ...] | None = None) -> bytes:
     """``run``'s prediction over the photo (JPEG, display size); it must be one that can be shown."""
     view, predicted = photo_view(image), prediction_view(image, run)
     return cache().get_or_compute(
-        ("overlay", image, run, opacity),
-        lambda: display.encode_jpeg(display.prediction_overlay(view, predicted, get_class_set(run.classes), opacity)))
+        ("overlay", image, run, opacity, shown),
+        lambda: display.encode_jpeg(display.prediction_overlay(view, predicted, get_class_set(run.classes), opacity,
+                                                               shown)))
 
 
-def error_picture(image: ImageRef, run: RunRef) -> bytes:
+def error_picture(image: ImageRef, run: RunRef, shown: tuple[int, ...] | None = None) -> bytes:
     """``run``'s error map (PNG, display size); its prediction must be one that can be shown."""
     view, predicted = photo_view(image), prediction_view(image, run)
     return cache().get_or_compute(
-        ("errors", image, run),
-        lambda: display.encode_png(display.errors(view, predicted, get_class_set(run.classes))))
+        ("errors", image, run, shown),
+        lambda: display.encode_png(display.errors(view, predicted, get_class_set(run.classes), shown)))
 
 
 def zoom_picture(image: ImageRef, run: RunRef | None, classes: str, kind: str, opacity: float,
-                 full_size: bool) -> tuple[bytes, str]:
+                 full_size: bool, shown: tuple[int, ...] | None = None) -> tuple[bytes, str]:
     """(encoded picture, MIME type) of the zoom view: ``kind`` ("photo", "ground truth", or with
     ``run`` "prediction", "error map") at display size, the pictures the page shows anyway; or,
-    with ``full_size``, at the image's own size, decoded again for this (and cached like the rest)."""
+    with ``full_size``, at the image's own size, decoded again for this (and cached like the rest).
+    ``shown``: the class indices painted (None: all)."""
     if kind in ("prediction", "error map") and run is None:
         kind = "ground truth"
     if not full_size:
         if kind == "photo":
             return photo_view(image).jpeg, "image/jpeg"
         if kind == "prediction":
-            return prediction_picture(image, run, opacity), "image/jpeg"
+            return prediction_picture(image, run, opacity, shown), "image/jpeg"
         if kind == "error map":
-            return error_picture(image, run), "image/png"
-        return truth_picture(image, classes, opacity), "image/jpeg"
+            return error_picture(image, run, shown), "image/png"
+        return truth_picture(image, classes, opacity, shown), "image/jpeg"
     needs_run = kind in ("prediction", "error map")
 
     def compute() -> bytes:
         photo, label_ids = read_pair(Path(image.root), image.image, image.label)
         predicted = store.open_run(run.artifacts, run.name, run.uid).prediction(image.image_id) if needs_run else None
-        return display.full_size_picture(photo, label_ids, predicted, get_class_set(classes), kind, opacity)
+        return display.full_size_picture(photo, label_ids, predicted, get_class_set(classes), kind, opacity, shown)
 
-    return cache().get_or_compute(("zoom", image, run if needs_run else None, classes, kind, opacity),
+    return cache().get_or_compute(("zoom", image, run if needs_run else None, classes, kind, opacity, shown),
                                   compute), "image/jpeg"

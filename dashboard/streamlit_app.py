@@ -1,9 +1,14 @@
 """Street-scene segmentation dashboard: ``streamlit run dashboard/streamlit_app.py``.
 
-Pages: Overview (the stakeholder landing), Image explorer, Model comparison, Calibration, Error
-anatomy, Check labels, Embedded exports, Deployed model.
+Pages: Overview (the stakeholder landing), Image explorer, Gallery (many images at once, sorted and
+filtered by their numbers), Tags and notes (what analysts marked), Model comparison, Calibration,
+Error anatomy, Check labels, Embedded exports, Deployed model.
 It reads the run store (``$ARTIFACTS_DIR`` or ``artifacts/``) and calls the API at
 ``$SEGMENTATION_API_URL`` (or ``api_url`` in Streamlit secrets); it never imports TensorFlow.
+
+Nothing is fetched from the internet: the browser tab's icon is a file of the repository
+(``static/page_icon.png``; a ``:material/...:`` page icon would be fetched from a font CDN), and the
+pages' ``:material/...:`` icons come from the font Streamlit serves itself.
 """
 
 from __future__ import annotations
@@ -20,13 +25,16 @@ import streamlit as st  # noqa: E402
 import training  # noqa: E402,F401  (the libraries' import-time environment)
 from dashboard import store  # noqa: E402
 
-st.set_page_config(page_title="Street-scene segmentation", page_icon=":material/traffic:", layout="wide")
+PAGE_ICON = str(Path(__file__).resolve().parent / "static" / "page_icon.png")  # a traffic light, drawn with PIL
+st.set_page_config(page_title="Street-scene segmentation", page_icon=PAGE_ICON, layout="wide")
 
 OVERVIEW = st.Page("app_pages/overview.py", title="Overview", icon=":material/leaderboard:", default=True)
 PAGES = [
     OVERVIEW,
     st.Page("app_pages/explorer.py", title="Image explorer", icon=":material/image_search:",
             url_path="explorer"),
+    st.Page("app_pages/gallery.py", title="Gallery", icon=":material/photo_library:", url_path="gallery"),
+    st.Page("app_pages/tags.py", title="Tags and notes", icon=":material/sell:", url_path="tags"),
     st.Page("app_pages/comparison.py", title="Model comparison", icon=":material/compare:",
             url_path="comparison"),
     st.Page("app_pages/calibration.py", title="Calibration", icon=":material/insights:", url_path="calibration"),

@@ -20,7 +20,8 @@ from streamlit.testing.v1 import AppTest
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "streamlit_app.py")
 PAGES = {"overview": "app_pages/overview.py", "explorer": "app_pages/explorer.py",
          "comparison": "app_pages/comparison.py", "deployed": "app_pages/deployed.py",
-         "anatomy": "app_pages/anatomy.py", "labels": "app_pages/labels_check.py"}
+         "anatomy": "app_pages/anatomy.py", "labels": "app_pages/labels_check.py",
+         "gallery": "app_pages/gallery.py", "tags": "app_pages/tags.py"}
 
 
 def open_page(page: str, query_params: dict | None = None) -> AppTest:

@@ -50,10 +50,27 @@ def test_an_experiment_overrides_only_what_differs(tmp_path):
     ("name: ../escape", "name:"),
     ("data: {cache: maybe}", "data.cache: expected true or false"),
     ("data: {cache_dir: 5}", "data.cache_dir"),
+    ("loss: {name: cce, options: {weights: [1]}}", "loss.options of cce: "),
+    ("loss: {name: cce, options: {class_weights: [1, 2]}}", "loss.options.class_weights: 2 weights for the 8 classes"),
+    ("loss: {name: cce_dice, options: {cce_class_weights: {people: 3}}}", "unknown class people; the classes"),
+    ("loss: {name: cce, options: {class_weights: {human: 0}}}", "expected positive numbers"),
+    ("loss: {name: cce, options: 3}", "loss.options: expected a mapping"),
 ])
 def test_bad_configs_are_rejected_with_the_reason(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
         load_config(_write(tmp_path / "bad.yaml", text))
+
+
+def test_class_weights_by_name_resolve_to_one_weight_per_class(tmp_path):
+    path = _write(tmp_path / "weighted.yaml",
+                  "loss: {name: cce_dice, options: {cce_class_weights: {human: 4, object: 3}}}")
+    config = load_config(path)
+    assert config["loss"]["options"] == {"cce_class_weights": [1, 1, 1, 3, 1, 1, 4, 1]}  # categories8 order
+    reloaded = _write(tmp_path / "resolved.yaml", dump_config(config))
+    assert load_config(reloaded) == config
+    nineteen = load_config(None, ["data.classes=cityscapes19", "loss.options={class_weights: {person: 2}}"])
+    weights = nineteen["loss"]["options"]["class_weights"]
+    assert len(weights) == 19 and weights[11] == 2 and sum(weights) == 20  # person is trainId 11
 
 
 def test_override_syntax():

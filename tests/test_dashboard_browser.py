@@ -5,8 +5,8 @@ is picked in the explorer, and a full-page screenshot of each page is saved.
 
 Normally it runs on the tiny test store and writes the screenshots to a temporary folder. With
 ``DASHBOARD_SCREENSHOT_STORE=1`` it serves the real demo store (``artifacts/``, the embedded
-dataset) and writes the README's screenshots, ``docs/screenshot_{overview,explorer,comparison,
-deployed}.png``:
+dataset) and writes the README's screenshots, ``docs/screenshot_{overview,explorer,gallery,tags,
+comparison,deployed,anatomy,labels}.png``:
 
     DASHBOARD_SCREENSHOT_STORE=1 .venv/bin/python -m pytest tests/test_dashboard_browser.py
 """
@@ -37,7 +37,8 @@ START_TIMEOUT_S = 90  # bounds, not measurements
 PAGE_TIMEOUT_MS = 90_000
 PAGES = [("overview", "", "Overview"), ("explorer", "explorer", "Image explorer"),
          ("comparison", "comparison", "Model comparison"), ("deployed", "deployed", "Deployed model"),
-         ("anatomy", "anatomy", "Error anatomy"), ("labels", "labels", "Check labels")]
+         ("anatomy", "anatomy", "Error anatomy"), ("labels", "labels", "Check labels"),
+         ("gallery", "gallery", "Gallery"), ("tags", "tags", "Tags and notes")]
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 EXCEPTION = '[data-testid="stException"]'
 
@@ -218,11 +219,22 @@ def test_every_page_renders_in_chromium_and_an_image_can_be_picked(served):
                     assert seen["explorer"] != first
                     assert page.locator('[data-testid="stImage"] img').count() >= 2  # photo, ground truth, ...
                     assert f"id={seen['explorer']}" in page.url  # the URL reproduces the view
+                if name == "gallery":
+                    assert page.locator('[data-testid="stImage"] img').count() >= 4  # a page of thumbnails
+                    assert page.locator('a', has_text="in the explorer").count() >= 4
                 if name == "deployed":
                     assert page.locator('[data-testid="stImage"] img').count() == 3  # photo, truth, prediction
                     assert page.locator('[data-testid="stMetric"]', has_text="Round trip").count() == 1
                 assert page.locator(EXCEPTION).count() == 0, f"a Streamlit exception on the {name} page"
                 full_page_screenshot(page, shots / f"screenshot_{name}.png")
                 assert (shots / f"screenshot_{name}.png").stat().st_size > 10_000
+                if name == "gallery":  # one click from a thumbnail to the explorer, on that image
+                    link = page.locator('a', has_text="in the explorer").nth(1)
+                    chosen = int(re.search(r"Open (\d+) in the explorer", link.inner_text()).group(1))
+                    link.click()
+                    page.wait_for_function("() => [...document.querySelectorAll('h1')]"
+                                           ".some(h => h.innerText.includes('Image explorer'))")
+                    wait_rendered(page)
+                    assert shown_image_id(page) == chosen and f"id={chosen}" in page.url
         finally:
             browser.close()

@@ -118,22 +118,43 @@ def test_a_cell_lists_the_images_with_the_most_such_pixels_and_opens_them(dashbo
     assert at.number_input[0].value == chosen
 
 
+def _curve_charts(at: AppTest) -> dict[str, dict]:
+    """The training-curve charts (the titled ones), by title, in page order."""
+    charts = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    return {chart["layout"]["title"]["text"]: chart for chart in charts if "title" in chart["layout"]}
+
+
+def _lines(chart: dict) -> dict[tuple[str, str], list]:
+    """(run, history column) -> the line's values; the run and column as the hover names them."""
+    return {tuple(trace["hovertemplate"].split(",")[0].split("<br>")): trace["y"] for trace in chart["data"]}
+
+
 def test_training_curves_and_run_a_against_run_b(dashboard_env):
     store = dashboard_env
-    first, second = store.runs
+    first, second = store.runs  # tiny_simple: cross-entropy; tiny_unet: cross-entropy + Dice
+    histories = {run: get_run(run, store.artifacts).history() for run in store.runs}
     at = _comparison()
-    curves = json.loads(at.get("plotly_chart")[2].proto.spec)["data"]
-    for run in store.runs:
-        history = get_run(run, store.artifacts).history()
-        for column in ("loss", "val_loss", "miou", "val_miou"):
-            trace = next(t for t in curves if t["name"] == f"{run} {column}")
-            assert trace["y"] == pytest.approx([row[column] for row in history])
+    charts = _curve_charts(at)
+    # the mIoU of both runs on one chart; each loss type on its own chart
+    assert list(charts) == ["mIoU", "cce loss (cross-entropy)", "cce_dice loss (cross-entropy + Dice)"]
+    wanted = {"mIoU": [(run, column) for run in store.runs for column in ("miou", "val_miou")],
+              "cce loss (cross-entropy)": [(first, "loss"), (first, "val_loss")],
+              "cce_dice loss (cross-entropy + Dice)": [(second, "loss"), (second, "val_loss")]}
+    for title, chart in charts.items():
+        lines = _lines(chart)
+        assert list(lines) == wanted[title], title
+        for (run, column), values in lines.items():
+            assert values == pytest.approx([row[column] for row in histories[run]]), (title, run, column)
+        # a compact legend: below the chart, one short name per run
+        assert chart["layout"]["legend"]["orientation"] == "h" and chart["layout"]["legend"]["y"] < 0
+        legend = [trace["name"] for trace in chart["data"] if trace.get("showlegend", True)]
+        assert legend == [{"tiny_simple": "simple", "tiny_unet": "unet"}[run] for run, _ in lines][::2]
 
     assert _widget(at.selectbox, "Run A").value == first and _widget(at.selectbox, "Run B").value == second
     difference = at.dataframe[-1].value
     metrics_a = get_run(first, store.artifacts).metrics
     metrics_b = get_run(second, store.artifacts).metrics
-    bars = json.loads(at.get("plotly_chart")[3].proto.spec)["data"][0]
+    bars = json.loads(at.get("plotly_chart")[-1].proto.spec)["data"][0]
     for name, delta in zip(bars["y"], bars["x"]):
         a, b = metrics_a["iou"][name], metrics_b["iou"][name]
         expected = None if a is None or b is None else b - a
@@ -144,3 +165,13 @@ def test_training_curves_and_run_a_against_run_b(dashboard_env):
     _widget(at.selectbox, "Run B").set_value(first).run()
     assert any("two different runs" in c.value for c in at.caption)
     assert not at.exception
+
+    # the runs to plot: one run only (the URL follows), then the page's runs again (the URL forgets)
+    _widget(at.multiselect, "Runs to plot").set_value([second]).run()
+    assert not at.exception and at.query_params["curves"] == second
+    charts = _curve_charts(at)
+    assert list(charts) == ["mIoU", "cce_dice loss (cross-entropy + Dice)"]
+    assert set(_lines(charts["mIoU"])) == {(second, "miou"), (second, "val_miou")}
+    assert [trace["name"] for trace in charts["mIoU"]["data"]] == ["unet", "unet"]  # named as on every page
+    _widget(at.multiselect, "Runs to plot").set_value(list(store.runs)).run()
+    assert "curves" not in at.query_params and len(_curve_charts(at)) == 3

@@ -223,6 +223,20 @@ def labels_check(at):
     assert "candidate region" in text and "images scanned" in text, f"no scan shown: {text!r}"
 
 
+def gallery(at):
+    captions = [c for image in at.image for c in image.captions]
+    assert captions and all(re.match(r"\d+ · ", c) for c in captions), f"thumbnails: {captions}"
+    assert any("Page 1 of" in c.value for c in at.caption), "no page position"
+
+
+def tags(at):
+    assert any("No image is tagged" in i.value for i in at.info), f"infos: {[i.value for i in at.info]}"
+
+
+def exports(at):
+    assert any("No run has an embedded export" in i.value for i in at.info), f"infos: {[i.value for i in at.info]}"
+
+
 def deployed(at):
     message = " ".join(error.value for error in at.error)
     assert "unreachable" in message and params["api_url"] + "/health" in message, f"errors: {message!r}"
@@ -231,7 +245,8 @@ def deployed(at):
 
 for page, check in [(None, overview), ("app_pages/overview.py", overview), ("app_pages/explorer.py", explorer),
                     ("app_pages/comparison.py", comparison), ("app_pages/anatomy.py", anatomy),
-                    ("app_pages/labels_check.py", labels_check),
+                    ("app_pages/labels_check.py", labels_check), ("app_pages/gallery.py", gallery),
+                    ("app_pages/tags.py", tags), ("app_pages/exports.py", exports),
                     ("app_pages/deployed.py", deployed)]:
     label = page or "the app's landing page"
     try:

@@ -1,10 +1,13 @@
 """The Overview page and the app shell, with Streamlit's AppTest."""
 
+import json
 from pathlib import Path
 
 import pytest
+from dashboard_fixtures import IMPORTED_C8, IMPORTED_C8_MS, IMPORTED_C19, open_page
 from streamlit.testing.v1 import AppTest
 
+from training.runs.latency import read_latency
 from training.runs.store import get_run
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "streamlit_app.py")
@@ -30,6 +33,10 @@ def test_overview_shows_the_deployed_model_and_every_run(dashboard_env):
         row = board[board["run"] == run].iloc[0]
         assert row["miou"] == pytest.approx(get_run(run, dashboard_env.artifacts).metrics["miou"])
     assert list(board["miou"]) == sorted(board["miou"], reverse=True)  # best first
+    how = next(m for m in at.metric if m.label == "Inference").proto.help  # the figure says how it was measured
+    latency = read_latency(get_run(deployed, dashboard_env.artifacts))
+    assert shown["Inference"] == f"{latency['median_ms']:.1f} ms"
+    assert how.startswith(f"Per image. median of 30, batch 1, 16x32, {latency['cpu_cores']} CPU cores, after training")
 
 
 def test_an_empty_store_explains_how_to_train(tmp_path, monkeypatch, dashboard_env):
@@ -48,3 +55,33 @@ def test_the_dashboard_never_imports_tensorflow(dashboard_env):
             f"at = AppTest.from_file({APP!r}, default_timeout=60).run(); assert not at.exception;"
             "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], cwd=".").returncode == 0
+
+
+LEADERBOARD_WIDTH = 1150  # px left to the table by a 1600 px window with the sidebar open
+
+
+def test_the_leaderboard_fits_shows_how_latency_was_measured_and_never_none(imported_env):
+    at = open_page("overview")
+    assert not at.exception
+    frame = at.dataframe[0]
+    board = frame.value.set_index("run")
+    shown = list(frame.proto.column_order)
+    config = json.loads(frame.proto.columns)
+    headers = [config[column]["label"] for column in shown]
+    assert headers[0] == "run" and {"ms/image", "measured", "test mIoU", "B - A"} <= set(headers)
+    assert sum(config[column]["width"] for column in shown) <= LEADERBOARD_WIDTH
+    for column in shown:  # what a person reads: no "None" or "nan" anywhere, empty cells instead
+        texts = [str(v) for v in board[column].dropna()] if column != "run" else list(board.index)
+        assert not [t for t in texts if t in ("None", "nan", "NaN")], column
+    measured = board["latency_measured"].str.replace(", busy", "")  # busy: the load was high then
+    assert measured.to_dict() == {"tiny_simple": "after training", "tiny_unet": "after training",
+                                  IMPORTED_C8: "given at import", IMPORTED_C19: ""}
+    assert board.loc[IMPORTED_C8, "inference_ms"] == pytest.approx(IMPORTED_C8_MS)
+    assert board.loc["tiny_simple", "name"] == "tiny_simple (deployed)"
+    assert board.loc[IMPORTED_C8, "name"] == f"{IMPORTED_C8} (imported, 3 of 4 images)"
+    details = at.expander[0]
+    assert details.label == "How each latency was measured"
+    text = details.markdown[0].value
+    assert f"**{board.loc[IMPORTED_C8, 'name']}**: 7.5 ms, given at import, not measured here" in text
+    assert "**tiny_unet**: " in text and "median of 30, batch 1, 16x32" in text
+    assert "python -m training benchmark" in text

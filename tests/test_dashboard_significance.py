@@ -112,7 +112,7 @@ def test_the_a_vs_b_chart_has_per_class_intervals_and_the_verdict(dashboard_stor
     at = open_page("comparison")
     _widget(at.selectbox, "Run B").set_value(unet).run()
     assert not at.exception and _widget(at.selectbox, "Run A").value == simple
-    bars = _charts(at)[3]["data"][0]
+    bars = _charts(at)[-1]["data"][0]  # the A vs B chart, last on the page
     rows = {row["name"]: row for row in expected["per_class"]}
     for name, delta, plus, minus, text in zip(bars["y"], bars["x"], bars["error_x"]["array"],
                                               bars["error_x"]["arrayminus"], bars["text"]):

@@ -115,6 +115,36 @@ def test_cross_entropy_hand_computed(y, p, expected):
     assert value(categorical_crossentropy, y, p) == pytest.approx(expected, rel=1e-6)
 
 
+def test_class_weighted_cross_entropy_hand_computed():
+    # kept pixels: class 0 with p_true .8 and .5 (weight 1 each), class 1 with p_true .6 (weight 3);
+    # the ignored pixel has no weight. Weighted mean: divided by the total weight 1 + 3 + 1.
+    expected = -(math.log(0.8) + 3 * math.log(0.6) + math.log(0.5)) / 5
+    assert value(categorical_crossentropy, Y_2X2, P_MIX, class_weights=[1, 3]) == pytest.approx(expected, rel=1e-6)
+    plain = value(categorical_crossentropy, Y_2X2, P_MIX)
+    assert value(categorical_crossentropy, Y_2X2, P_MIX, class_weights=[1, 1]) == pytest.approx(plain, rel=1e-6)
+    assert value(categorical_crossentropy, Y_2X2, P_MIX, class_weights=[2, 6]) == pytest.approx(expected, rel=1e-6)
+    only_ignored = np.full_like(Y_2X2, 255)
+    assert value(categorical_crossentropy, only_ignored, P_MIX, class_weights=[1, 3]) == 0.0
+    with pytest.raises(ValueError, match="3 values for 2 classes"):
+        value(categorical_crossentropy, Y_2X2, P_MIX, class_weights=[1, 1, 1])
+
+
+def test_class_weights_in_the_keras_losses_and_the_registry():
+    weighted = build_loss("cce", class_weights=[1, 3])
+    assert float(weighted(Y_2X2, P_MIX)) == pytest.approx(
+        -(math.log(0.8) + 3 * math.log(0.6) + math.log(0.5)) / 5, rel=1e-6)
+    combined = build_loss("cce_dice", cce_class_weights=[1, 3], beta=2)
+    cce_term, dice_term = (term for _, term in combined.terms)
+    assert cce_term.class_weights == [1.0, 3.0] and dice_term.beta == 2 and dice_term.class_weights is None
+    assert float(combined(Y_2X2, P_MIX)) == pytest.approx(
+        float(weighted(Y_2X2, P_MIX)) + value(dice_loss, Y_2X2, P_MIX, beta=2), rel=1e-5)
+    rebuilt = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(combined))
+    assert rebuilt.get_config() == combined.get_config()  # saved with the model, weights included
+    for bad in ([], [1, 0], [1, "2"], "human", 3):
+        with pytest.raises(ValueError, match="class_weights"):
+            build_loss("cce", class_weights=bad)
+
+
 @pytest.mark.parametrize("y, p, expected", [
     # class 0: tp = .8 + .5 = 1.3, sum X = 1.3 + .4 = 1.7, |Y| = 2 -> dice 2.6 / 3.7
     # class 1: tp = .6, sum X = .2 + .6 + .5 = 1.3, |Y| = 1 -> dice 1.2 / 2.3

@@ -2,7 +2,9 @@
 
 import numpy as np
 
+from training.cli import main
 from training.data.labels import get_class_set
+from training.runs.latency import write_latency
 from training.runs.store import RunWriter, deploy
 from training.runs.summary import COLUMNS, run_summaries, table_rows, to_csv, to_markdown
 
@@ -58,3 +60,27 @@ def test_a_damaged_run_gets_a_row_that_says_so(tmp_path):
     (run / "metrics.json").write_text("[]")
     assert table_rows(run_summaries(tmp_path)) == [
         {"run": "broken", "model": "unreadable: metrics.json holds a list, not an object"}]
+
+
+LATENCY = {"median_ms": 19.74, "p10_ms": 19.1, "p90_ms": 21.0, "repeats": 30, "warmup": 3, "batch": 1,
+           "input_size": [128, 256], "device": "CPU", "cpu_cores": 2, "intra_op_threads": 0, "load_average": 3.5,
+           "host": "box", "tensorflow": "2.21.0", "measured_at": "2026-12-02T15:00:00+00:00", "how": "benchmark pass"}
+
+
+def test_the_table_and_the_cli_say_how_each_latency_was_measured(tmp_path, capsys):
+    measured = _publish(tmp_path, "measured", {**METRICS, "inference_ms": 137.7})
+    write_latency(measured, LATENCY)  # re-measured: it replaces the training figure
+    _publish(tmp_path, "older", METRICS)  # trained before latency.json
+    _publish(tmp_path, "imported", {**METRICS, "source": "imported", "inference_ms": 7.5})
+    rows = {row["run"]: row for row in table_rows(run_summaries(tmp_path))}
+    assert rows["measured"]["inference ms"] == "19.7"
+    assert rows["measured"]["latency measured"] == ("median of 30, batch 1, 128x256, 2 CPU cores, benchmark pass "
+                                                   "2026-12-02, machine busy (load 3.5)")
+    older = rows["older"]
+    assert (older["inference ms"], older["latency measured"]) == ("22.0", "measured once during training")
+    assert rows["imported"]["latency measured"] == "given at import, not measured here"
+    assert main(["runs", "--artifacts", str(tmp_path)]) == 0
+    listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "19.7 ms (benchmark, busy)" in listed["measured"] and "22.0 ms (during training)" in listed["older"]
+    assert main(["deploy", "measured", "--artifacts", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == "deployed measured (test mIoU 0.588)\n"  # rounded, not 0.5877653

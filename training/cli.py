@@ -12,6 +12,9 @@ import os
 import sys
 from pathlib import Path
 
+from training.cli_latency import add_parser as add_benchmark_parser
+from training.cli_latency import latency_line, start_tensorflow_quietly
+from training.cli_tags import add_parser as add_tags_parser
 from training.data.cityscapes import DatasetError, resolve_data_root
 from training.data.labels import CLASS_SET_NAMES
 from training.evaluation.formats import FORMATS
@@ -161,6 +164,7 @@ def cmd_train(args) -> int:
     config = load_config(args.config, args.set or [])
     run_dir = train(config, args.artifacts, resume=args.resume, verbose=0 if args.quiet else 1)
     print(format_anatomy(json.loads((run_dir / ANATOMY).read_text())))
+    print(latency_line(run_dir))
     print(f"published {run_dir}")
     return 0
 
@@ -228,7 +232,7 @@ def cmd_deploy(args) -> int:
               f"{record['export_quantize']}; test mIoU {_rounded(record['export_miou'])})")
         return 0
     record = deploy(name, args.artifacts)
-    print(f"deployed {record['run']} (test mIoU {record['miou_test']})")
+    print(f"deployed {record['run']} (test mIoU {_rounded(record['miou_test'])})")
     return 0
 
 
@@ -246,8 +250,9 @@ def cmd_runs(args) -> int:
         params = "" if s["params"] is None else f"{s['params']:>10,} params"
         covered = coverage_text(s)
         extra = "  imported" + (f", {covered} images" if covered else "") if s["source"] == "imported" else ""
+        latency = "" if s["inference_ms"] is None else f"  {s['inference_ms']:.1f} ms ({s['latency_measured']})"
         print(f"{'*' if s['deployed'] else ' '} {s['run']:<48} {s['model'] or '':<11} {s['split'] or ''} mIoU "
-              f"{miou}  {params:>17}{extra}")
+              f"{miou}  {params:>17}{latency}{extra}")
     return 0
 
 
@@ -424,12 +429,19 @@ def build_parser() -> argparse.ArgumentParser:
     runs = commands.add_parser("runs", help="list the runs (* = deployed)")
     _add_artifacts(runs)
     runs.set_defaults(handler=cmd_runs)
+    add_benchmark_parser(commands, _add_artifacts)
+    add_tags_parser(commands, _add_artifacts, _add_data_root)
     return parser
+
+
+TENSORFLOW_COMMANDS = ("train", "evaluate", "export", "benchmark")  # started quietly first
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in TENSORFLOW_COMMANDS:
+            start_tensorflow_quietly()
         return args.handler(args)
     except BrokenPipeError:  # `... | head` stopped reading: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit

@@ -281,7 +281,7 @@ def main() -> None:
     st.markdown("What pixel mIoU hides: the objects a run misses (small ones first), its edges against its "
                 "regions, and where in the frame it goes wrong.")
     labels = imported_runs.run_labels(table)
-    runs = state.runs_ui(available, RUNS_KEY, URL_RUNS, labels=labels)
+    runs = state.runs_ui(available, RUNS_KEY, URL_RUNS, labels=imported_runs.run_labels(table, short=True))
     if not runs:
         st.info("Choose at least one run.")
         st.stop()

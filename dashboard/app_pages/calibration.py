@@ -72,7 +72,7 @@ def main() -> None:
     st.title("Calibration")
     st.markdown("Does a run know when it is wrong? Its pixels' top softmax probability (confidence) against how "
                 "often they are right, and what keeping only the confident pixels does to mIoU.")
-    runs = state.runs_ui(available, RUNS_KEY, URL_RUNS, labels=imported_runs.run_labels(table))
+    runs = state.runs_ui(available, RUNS_KEY, URL_RUNS, labels=imported_runs.run_labels(table, short=True))
     if not runs:
         st.info("Choose at least one run.")
         st.stop()

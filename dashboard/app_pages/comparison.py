@@ -8,6 +8,10 @@ class sets are never mixed: the IoU bars and the curves come one chart per class
 is only compared with a run B of its class set. The sidebar switches the mIoU shown between pooled
 over the dataset (official) and the mean of per-image mIoU (``?miou=per-image``); per-class IoU are
 always pooled.
+
+The training curves come one chart per loss type (losses of different types are on different
+scales) beside one of every run's mIoU (``dashboard.curves``), for the page's runs or for other
+trained runs (``?curves=a,b,c``).
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.colors import qualitative
-from plotly.subplots import make_subplots
 
 import dashboard.analysis as analysis
+import dashboard.curves as curves
 import dashboard.imported_runs as imported_runs
 import dashboard.pair_store as pair_store
 import dashboard.paired as paired
@@ -31,6 +35,9 @@ TRUE_KEY, PREDICTED_KEY, CELL_RUN = "comparison_true", "comparison_predicted", "
 COUNTS, NORMALISED = "counts", "row-normalised"
 EXPLORER = "app_pages/explorer.py"
 COLORS = qualitative.Plotly
+CURVES_PARAM, CURVES_KEY, URL_CURVES = "curves", "comparison_curve_runs", "_comparison_url_curves"
+CHARTS_PER_ROW = 2
+LEGEND_PER_ROW = 4  # about as many short run names as a legend below a half-width chart holds a row
 MIOU_ROW = {paired.POOLED: "mIoU", paired.PER_IMAGE: "mIoU (mean per image)"}
 
 
@@ -157,38 +164,73 @@ def confused_images_ui(key, run: str, a: int, b: int, names: list[str]) -> None:
         st.switch_page(EXPLORER, query_params=st.query_params.to_dict())
 
 
-def curves_ui(key, groups: dict[str, list[str]], table: pd.DataFrame) -> None:
+def curve_runs_ui(trained: list[str], runs: list[str]) -> list[str]:
+    """The runs whose curves are plotted (any trained run, not only the page's four), synchronised
+    with ``?curves=``; without it, the page's runs. Like ``state.runs_ui``: only a change of the
+    URL, or of the page's runs while ``?curves=`` is absent, overrides the user's choice."""
+    default = [run for run in runs if run in trained]
+    raw = st.query_params.get(CURVES_PARAM)
+    url_runs = default if raw is None else [run for run in raw.split(",") if run in trained]
+    if (CURVES_KEY not in st.session_state or url_runs != st.session_state.get(URL_CURVES)
+            or not set(st.session_state[CURVES_KEY]) <= set(trained)):  # a run left the store
+        st.session_state[CURVES_KEY] = url_runs
+    chosen = st.multiselect("Runs to plot", trained, key=CURVES_KEY, placeholder="choose runs",
+                            help="Any run trained here; by default the runs chosen for the page. "
+                                 "The URL remembers them.")
+    if chosen == default:
+        if CURVES_PARAM in st.query_params:
+            del st.query_params[CURVES_PARAM]
+    elif st.query_params.get(CURVES_PARAM) != ",".join(chosen):
+        st.query_params[CURVES_PARAM] = ",".join(chosen)
+    st.session_state[URL_CURVES] = list(chosen)
+    return list(chosen)
+
+
+def curves_ui(key, runs: list[str], table: pd.DataFrame) -> None:
+    """The training curves: the mIoU of every plotted run on one chart (per class set), the losses
+    one chart per loss type (``dashboard.curves``); each legend one short name per run (run names
+    are long: ``09_smunet_efficientnetb3-imagenet_dice_v1_128x256``)."""
     st.subheader("Training curves")
-    runs = [run for members in groups.values() for run in members]
     imported = set(table.loc[table["source"] == imported_runs.IMPORTED, "run"])
+    trained = [run for run in table["run"] if run not in imported]
     never_trained = [run for run in runs if run in imported]  # imported: its history.csv is empty by design
-    without = [run for run in runs if run not in imported and store.run_history(key, run).empty]
-    for classes, members in groups.items():
-        shown = [run for run in members if run not in without and run not in imported]
-        if not shown:
-            continue
-        if len(groups) > 1:
-            st.markdown(f"**{classes}**: {', '.join(shown)}")
-        curves_chart(key, shown, [runs.index(run) for run in shown], classes)
-    st.caption("Solid: training; dashed: validation."
+    plotted = curve_runs_ui(trained, runs) if trained else []
+    without = [run for run in dict.fromkeys([*runs, *plotted])
+               if run not in imported and store.run_history(key, run).empty]
+    shown = [run for run in plotted if run not in without]
+    rows = table.set_index("run")
+    loss_of = {run: name if isinstance(name, str) else "" for run, name in rows["loss_name"].items()}
+    charts = curves.curve_charts(shown, loss_of, store.run_classes(key))
+    names = imported_runs.short_names(list(table["run"]))  # the whole table's: as every page names them
+    for first in range(0, len(charts), CHARTS_PER_ROW):
+        for column, chart in zip(st.columns(CHARTS_PER_ROW), charts[first:first + CHARTS_PER_ROW]):
+            with column:
+                curves_chart(key, chart, [shown.index(run) for run in chart.runs], names)
+    st.caption("Solid: training; dashed: validation. One loss chart per loss type (their scales differ)."
                + (f" No training history: {', '.join(without)}." if without else "")
                + (f" Imported, never trained here (no curves): {', '.join(never_trained)}." if never_trained else ""))
 
 
-def curves_chart(key, runs: list[str], numbers: list[int], classes: str) -> None:
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("loss", "mIoU"))
-    for number, run in zip(numbers, runs, strict=True):
+def curves_chart(key, chart: curves.CurveChart, numbers: list[int], names: dict[str, str]) -> None:
+    """One chart: each run's ``chart.metric`` (solid) and its validation twin (dashed), in the run's
+    colour; one legend entry per run, below the chart (a click hides both lines)."""
+    figure = go.Figure()
+    for number, run in zip(numbers, chart.runs, strict=True):
         history = store.run_history(key, run)
         color = COLORS[number % len(COLORS)]
-        for column, (train, validation) in enumerate((("loss", "val_loss"), ("miou", "val_miou")), start=1):
-            for name, dash in ((train, "solid"), (validation, "dash")):
-                if name in history:
-                    figure.add_scatter(x=history["epoch"].tolist(), y=history[name].tolist(),
-                                       mode="lines+markers", name=f"{run} {name}", legendgroup=run,
-                                       line=dict(color=color, dash=dash), row=1, col=column)
-    figure.update_xaxes(title_text="epoch")
-    figure.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10))
-    st.plotly_chart(figure, width="stretch", key=f"comparison_curves_{classes}")
+        columns = [(column, dash) for column, dash in ((chart.metric, "solid"), (f"val_{chart.metric}", "dash"))
+                   if column in history]
+        for position, (column, dash) in enumerate(columns):
+            figure.add_scatter(x=history["epoch"].tolist(), y=history[column].tolist(), mode="lines+markers",
+                               name=names.get(run, run), legendgroup=run, showlegend=position == 0,
+                               line=dict(color=color, dash=dash),
+                               hovertemplate=f"{run}<br>{column}, epoch %{{x}}: %{{y:.4f}}<extra></extra>")
+    legend_rows = -(-len(chart.runs) // LEGEND_PER_ROW)  # the legend below grows; the plot keeps its height
+    figure.update_layout(title=dict(text=chart.title), height=360 + 22 * legend_rows,
+                         margin=dict(l=10, r=10, t=40, b=10),
+                         xaxis=dict(title="epoch"), yaxis=dict(title=chart.metric),
+                         legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
+    st.plotly_chart(figure, width="stretch", key=f"comparison_curves_{chart.key}")
 
 
 def difference_ui(key, available: list[str], runs: list[str], classes_of: dict[str, str],
@@ -200,7 +242,8 @@ def difference_ui(key, available: list[str], runs: list[str], classes_of: dict[s
     defaults = analysis.pick_pair(runs, available, classes_of)
     left, right = st.columns(2)
     labels = imported_runs.run_labels(table)
-    named = imported_runs.run_labels(table, with_classes=len(set(classes_of.values())) > 1)  # the selectors'
+    several = len(set(classes_of.values())) > 1
+    named = imported_runs.run_labels(table, with_classes=several, short=True)  # the selectors'
 
     def label(run: str) -> str:
         return named.get(run, run)
@@ -291,7 +334,7 @@ def main() -> None:
     key = store.store_key()
     available = list(table["run"])
     st.title("Model comparison")
-    runs = state.runs_ui(available, RUNS_KEY, URL_RUNS, labels=imported_runs.run_labels(table))
+    runs = state.runs_ui(available, RUNS_KEY, URL_RUNS, labels=imported_runs.run_labels(table, short=True))
     mode = state.miou_mode_ui(st.sidebar)
     if not runs:
         st.info("Choose at least one run.")
@@ -304,7 +347,7 @@ def main() -> None:
     per_class_ui(key, groups, table, mode)
     run, a, b, names = confusion_ui(key, runs, table)
     confused_images_ui(key, run, a, b, names)
-    curves_ui(key, groups, table)
+    curves_ui(key, runs, table)
     difference_ui(key, available, runs, classes_of, table, mode)
 
 

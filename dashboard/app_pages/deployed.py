@@ -21,15 +21,20 @@ import dashboard.pictures as pictures
 import dashboard.state as state
 import dashboard.store as store
 from training.data.cityscapes import DatasetError
+from training.data.labels import get_class_set
 from training.viz import legend_html
 
 HEALTH_TIMEOUT_S = 2.0
 SEGMENTATION_TIMEOUT_S = 30.0
 PREDICT_TIMEOUT_S = 60.0
 SEGMENTATION_TTL_S = 60  # a redeploy shows within a minute; repeated reruns cost nothing
+ID_KEY, URL_ID = "deployed_id", "_deployed_url_id"  # the id box, and the URL's id when last written
 START_HINT = "`make api` starts the API alone; `make demo` starts it beside this dashboard."
 UPLOAD_TYPES = ["png", "jpg", "jpeg"]
 UPLOAD_LIMIT_MB = 16  # the API's default MAX_CONTENT_LENGTH (16 MiB); beyond it the API answers 413
+# At most four metrics a row, with short labels and values (the details in their help): five cut
+# "72.2 ms/image" at a 1600 px window (wide layout, sidebar open).
+METRICS_PER_ROW = 4
 
 
 class ApiProblem(Exception):
@@ -101,6 +106,30 @@ def show_problem(problem: ApiProblem) -> None:
         st.warning(f"**The segmentation API answered with an error.** {text}")
 
 
+# ---------------------------------------------------------------------------- what is shown
+
+def milliseconds_text(milliseconds: float) -> str:
+    """A duration short enough for a metric: whole ms from 10 ms up, one decimal below."""
+    return f"{milliseconds:.0f} ms" if milliseconds >= 10 else f"{milliseconds:.1f} ms"
+
+
+def mask_legend(answer: dict) -> str | None:
+    """The legend of an uploaded photo's mask (``/api/predict``'s answer): the classes it holds,
+    largest share first, each with its colour and share; None when the answer's class set is not
+    one this dashboard knows (its colours would be guesses)."""
+    if not store.known_class_set(str(answer.get("classes"))):
+        return None
+    class_set = get_class_set(answer["classes"])
+    colors = dict(zip(class_set.names, class_set.colors))
+    shares = analysis.pixel_shares(answer["class_pixels"])
+    shares = shares[shares["share"] > 0]
+    if not set(shares["class"]) <= set(colors):
+        return None
+    return legend_html([f"{name} {share:.0%}" if share >= 0.01 else f"{name} <1%"
+                        for name, share in zip(shares["class"], shares["share"])],
+                       [colors[name] for name in shares["class"]])
+
+
 # ---------------------------------------------------------------------------- UI blocks
 
 def health_ui(api: str) -> dict | None:
@@ -111,12 +140,13 @@ def health_ui(api: str) -> dict | None:
     except ApiProblem as problem:
         show_problem(problem)
         return None
-    columns = st.columns([1, 3, 1])  # the run name is long
+    columns = st.columns(METRICS_PER_ROW)
     columns[0].metric("API", "up" if health.get("status") == "ok" else str(health.get("status")))
-    columns[1].metric("Served run", health.get("run") or "none")
-    columns[2].metric("Model loaded", "yes" if health.get("model_loaded") else "not yet")
-    st.caption(f"API at {api} ([home page]({api}/), [OpenAPI]({api}/openapi.json)). "
-               "“Not yet”: the worker that answered loads the model on its first prediction.")
+    columns[1].metric("Model loaded", "yes" if health.get("model_loaded") else "not yet",
+                      help="“Not yet”: the worker that answered loads the model on its first prediction.")
+    # A run name is too long for a metric (it would be cut): it gets a line of its own.
+    st.markdown(f"Served run: **{health.get('run') or 'none'}**")
+    st.caption(f"API at {api} ([home page]({api}/), [OpenAPI]({api}/openapi.json)).")
     if health.get("problem"):
         st.warning(f"The API is up but cannot serve: {health['problem']}. "
                    "`python -m training deploy --best` deploys the best run.")
@@ -124,15 +154,22 @@ def health_ui(api: str) -> dict | None:
 
 
 def image_id_ui(ids: list[int], default: int) -> int:
-    """An id of the dataset (kept in the URL, shared with the explorer)."""
-    current = state.selected_image_id(default)
+    """An id of the dataset, synchronised with ``?id=`` (shared with the explorer).
+
+    The URL seeds the box only on the first visit or when the URL changed (a link, another page);
+    then the box owns the value, so every id typed (or stepped with "+") is the one shown.
+    """
     low, high = ids[0], ids[-1]
-    if not low <= current <= high:
-        current = default
-    chosen = int(st.number_input(f"Image id ({low} to {high})", min_value=low, max_value=high,
-                                 value=current, step=1))
-    if chosen != state.selected_image_id(default):
+    url_id = state.selected_image_id(default)
+    if not low <= url_id <= high:
+        url_id = default
+    if ID_KEY not in st.session_state or url_id != st.session_state.get(URL_ID):
+        st.session_state[ID_KEY] = url_id
+    chosen = int(st.number_input(f"Image id ({low} to {high})", min_value=low, max_value=high, step=1,
+                                 key=ID_KEY))
+    if st.query_params.get("id") != str(chosen):
         state.set_image_id(chosen)
+    st.session_state[URL_ID] = chosen
     return chosen
 
 
@@ -159,17 +196,18 @@ def segmentation_ui(api: str, image_id: int, photo: bytes | None) -> dict | None
                      caption=f"Prediction of {answer['run']} (API)", width="stretch")
     st.markdown(legend_html(answer["class_names"], answer["colors"]), unsafe_allow_html=True)
 
-    numbers = st.columns(5)
-    numbers[0].metric("mIoU (this image)", "-" if answer.get("miou") is None else f"{answer['miou']:.3f}")
-    numbers[1].metric("Pixel accuracy", "-" if answer.get("pixel_accuracy") is None
-                      else f"{answer['pixel_accuracy']:.3f}")
-    numbers[2].metric("Round trip", f"{round_trip_ms:.0f} ms",
-                      help="Measured by the dashboard around the HTTP call (first call for this id "
-                           f"within {SEGMENTATION_TTL_S} s)")
-    numbers[3].metric("Server inference", f"{answer['inference_ms']:.1f} ms",
-                      help="The model's forward pass, as the API measured it")
-    numbers[4].metric("Model", str(answer.get("model") or "?"))
-    st.caption(f"Run **{answer['run']}**, {answer['classes']}, {answer['width']}x{answer['height']} px"
+    numbers = st.columns(METRICS_PER_ROW)
+    numbers[0].metric("mIoU", analysis.number_text(answer.get("miou")),
+                      help="This image's mean IoU over the classes in its ground truth or in the prediction")
+    numbers[1].metric("Pixel accuracy", analysis.number_text(answer.get("pixel_accuracy")),
+                      help="The share of the image's labelled pixels predicted right")
+    numbers[2].metric("Round trip", milliseconds_text(round_trip_ms),
+                      help=f"{round_trip_ms:.1f} ms, measured by the dashboard around the HTTP call (the first "
+                           f"call for this id within {SEGMENTATION_TTL_S} s; later ones come from its cache)")
+    numbers[3].metric("Inference", milliseconds_text(answer["inference_ms"]),
+                      help=f"{answer['inference_ms']:.1f} ms: the model's forward pass, as the API measured it")
+    st.caption(f"Run **{answer['run']}** (model {answer.get('model') or '?'}), {answer['classes']}, "
+               f"{answer['width']}x{answer['height']} px"
                + (", prediction from the API's cache" if answer.get("cached") else "") + ".")
 
     names = answer["class_names"]  # class order (JSON objects come back sorted by name)
@@ -233,11 +271,18 @@ def upload_ui(api: str) -> dict | None:
         st.session_state["deployed_upload_result"] = result
     answer, round_trip_ms = st.session_state["deployed_upload_result"]
 
-    columns = st.columns(2)
+    columns = st.columns([2, 2, 1])  # the photo, its mask, the mask's legend
     if photo is not None:
         columns[0].image(photo, caption=f"{upload.name} ({photo.shape[1]}x{photo.shape[0]})", width="stretch")
     columns[1].image(analysis.decode_png(answer["color_png"]), caption=f"Prediction of {answer['run']}",
                      width="stretch")
+    legend = mask_legend(answer)
+    if legend:
+        columns[2].markdown(legend, unsafe_allow_html=True)
+        columns[2].caption("Share of the mask's pixels.")
+    else:
+        columns[2].caption(f"No legend: the API's class set {answer.get('classes')!r} is not one this "
+                           "dashboard knows.")
     shares = analysis.pixel_shares(answer["class_pixels"])
     st.dataframe(shares, hide_index=True, width="stretch",
                  column_config={"share": st.column_config.ProgressColumn(

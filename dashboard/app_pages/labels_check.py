@@ -73,7 +73,8 @@ def chosen_runs(table, key) -> tuple[list[str], str]:
     available = list(table["run"])
     if "runs" not in st.query_params:
         state.set_runs(default_runs(table, classes_of))
-    runs = state.runs_ui(available, RUNS_KEY, URL_RUNS, labels=imported_runs.run_labels(table, with_classes=True))
+    labels = imported_runs.run_labels(table, with_classes=True, short=True)
+    runs = state.runs_ui(available, RUNS_KEY, URL_RUNS, labels=labels)
     sets = {classes_of[run] for run in runs}
     counts = {}
     for run in available:

@@ -5,7 +5,7 @@ file; default: the defaults below), as mmsegmentation and nanoGPT do. Unknown ke
 with their full path. The resolved config is saved beside every trained model, and is all it
 takes to rebuild the run.
 
-    python -m training train configs/demo/linknet_resnet18_cce_v1_128x256.yaml --set train.epochs=3
+    python -m training train configs/demo/smlinknet_resnet18_dice_v1_128x256.yaml --set train.epochs=3
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from training.data.index import SELECTABLE_SPLITS
-from training.data.labels import CLASS_SET_NAMES
+from training.data.labels import CLASS_SET_NAMES, get_class_set
 from training.fit.augment import AUGMENTATIONS
 
 DEFAULTS: dict = {
@@ -42,6 +42,9 @@ DEFAULTS: dict = {
         "encoder_weights": None,  # None, "imagenet" (only from the Keras cache) or a file
         "options": {},  # model-specific, checked by the model registry
     },
+    # options: keyword arguments of the loss (training/losses), checked by building it. Class
+    # weights (cce: class_weights, cce_dice: cce_class_weights) are a list of one number per
+    # class or a mapping {class name: weight} whose missing classes weigh 1.
     "loss": {"name": "cce", "options": {}},
     "optimizer": {"name": "adam", "learning_rate": 1e-3},
     "train": {
@@ -122,8 +125,37 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> di
         config = _merge(config, parse_override(override))
     if not config["name"]:
         config["name"] = Path(path).stem if path else "run"
+    config["loss"]["options"] = resolve_class_weights(config["loss"]["options"], config["data"]["classes"])
     validate(config)
     return config
+
+
+def _is_class_weights(option: str) -> bool:
+    return option == "class_weights" or option.endswith("_class_weights")
+
+
+def resolve_class_weights(options, class_set_name: str):
+    """Loss options with every ``{class name: weight}`` of a ``*class_weights`` key turned into
+    one weight per class (1 for the classes not named), in the class set's order.
+
+    The mapping reads better in a config (``{object: 3, human: 4}``); the list is what the loss
+    takes and what the resolved config saves. Anything else is left for ``validate`` to judge.
+    """
+    if not isinstance(options, dict) or class_set_name not in CLASS_SET_NAMES:
+        return options  # validate names what is wrong
+    names = get_class_set(class_set_name).names
+    resolved = dict(options)
+    for option, weights in options.items():
+        if not (_is_class_weights(option) and isinstance(weights, dict)):
+            continue
+        unknown = sorted(set(map(str, weights)) - set(names))
+        if unknown:
+            raise ConfigError(f"loss.options.{option}: unknown class {', '.join(unknown)}; "
+                              f"the classes of {class_set_name} are {', '.join(names)}")
+        listed = [weights.get(name, 1.0) for name in names]
+        resolved[option] = [float(w) if isinstance(w, (int, float)) and not isinstance(w, bool) else w
+                            for w in listed]  # anything else: the loss names it
+    return resolved
 
 
 def _choice(config: dict, dotted: str, choices) -> None:
@@ -179,6 +211,26 @@ def validate(config: dict) -> None:
 
     if config["loss"]["name"] not in LOSSES:
         raise ConfigError(f"loss.name: {config['loss']['name']!r} is not one of {', '.join(LOSSES)}")
+    _validate_loss_options(config)
+
+
+def _validate_loss_options(config: dict) -> None:
+    """Build the loss once (an unknown or bad option fails here, not after the data is loaded)
+    and check that every list of class weights has one weight per class."""
+    from training.losses import build_loss
+
+    options = config["loss"]["options"] or {}
+    if not isinstance(options, dict):
+        raise ConfigError(f"loss.options: expected a mapping, got {options!r}")
+    num_classes = get_class_set(config["data"]["classes"]).num_classes
+    for option, weights in options.items():
+        if _is_class_weights(option) and isinstance(weights, list) and len(weights) != num_classes:
+            raise ConfigError(f"loss.options.{option}: {len(weights)} weights for the {num_classes} classes "
+                              f"of {config['data']['classes']}")
+    try:
+        build_loss(config["loss"]["name"], **options)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"loss.options of {config['loss']['name']}: {error}") from None
 
 
 def dump_config(config: dict) -> str:

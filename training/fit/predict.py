@@ -7,7 +7,6 @@ and with the official evaluation, whatever size each model was trained at.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -212,13 +211,8 @@ def _read_ahead(items: Sequence, load: Callable, depth: int = READ_AHEAD):
 
 
 def inference_ms_per_image(model, size: tuple[int, int], repeats: int = 10) -> float:
-    """Median time of one compiled forward pass on one image at the training size (batch 1)."""
-    x = np.random.default_rng(0).random((1, *size, 3), dtype=np.float32)
-    for _ in range(2):
-        model.predict_on_batch(x)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.predict_on_batch(x)
-        times.append(time.perf_counter() - start)
-    return round(1000 * float(np.median(times)), 3)
+    """Median time in ms of one compiled forward pass on one image at the training size (batch 1),
+    timed as ``training.fit.latency`` times it (which also records the conditions)."""
+    from training.fit.latency import time_calls
+
+    return round(float(np.median(time_calls(model, size, repeats))), 3)

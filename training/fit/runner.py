@@ -46,11 +46,12 @@ from training.files import write_json_atomic
 from training.fit.augment import build_augmentation
 from training.fit.config import dump_config
 from training.fit.keras_metrics import StreamingMeanIoU  # imported here: registers it for checkpoints
-from training.fit.predict import evaluate_model, inference_ms_per_image
+from training.fit.latency import measure_latency
+from training.fit.predict import evaluate_model
 from training.losses import build_loss  # imported here: registers the losses for checkpoints
 from training.models import build_model, count_parameters, load_model
 from training.runs.anatomy import stage_anatomy
-from training.runs.store import ArtifactError, Run, RunWriter, artifacts_dir, list_runs, remove_stale_staging
+from training.runs.store import LATENCY, ArtifactError, Run, RunWriter, artifacts_dir, list_runs, remove_stale_staging
 
 WORK = "work"  # artifacts/work/<run>/: in-progress state, never read by the API or dashboard
 STATE = "state.json"
@@ -295,8 +296,9 @@ def _versions() -> dict:
 
 def publish(config: dict, model, state: dict, work: Path, root: Path, index, root_dir=None,
             verbose: int = 1) -> Path:
-    """Evaluate ``model`` on the evaluation split and write the run directory atomically; the
-    run's uid goes into ``work``'s state.json before the run appears in ``runs/``."""
+    """Evaluate ``model`` on the evaluation split, measure its latency in a step of its own (after
+    the evaluation: nothing else of ours runs meanwhile), and write the run directory atomically;
+    the run's uid goes into ``work``'s state.json before the run appears in ``runs/``."""
     class_set = get_class_set(config["data"]["classes"])
     split = config["evaluation"]["split"]
     size = (config["data"]["height"], config["data"]["width"])
@@ -312,6 +314,7 @@ def publish(config: dict, model, state: dict, work: Path, root: Path, index, roo
         result = evaluate_model(model, root, index.split(split), class_set, size,
                                 on_prediction=stage_prediction if save else None, progress=bool(verbose),
                                 on_confidence=writer.write_confidence if save else None)
+        latency = measure_latency(model, size)  # latency.json; metrics.json keeps its median as before
         best = next((h for h in state["history"] if h["epoch"] == state["best_epoch"]), {})
         metrics = {
             "run": config["name"], "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "split": split,
@@ -325,7 +328,7 @@ def publish(config: dict, model, state: dict, work: Path, root: Path, index, roo
             "epochs": state["epoch"], "best_epoch": state["best_epoch"],
             "loss": best.get("loss"), "val_loss": best.get("val_loss"),
             "train_miou": best.get("miou"), "val_miou": best.get("val_miou"),
-            "inference_ms": inference_ms_per_image(model, size),
+            "inference_ms": latency["median_ms"],
             "calibration": result["calibration"],
             "dataset": {"root": str(root), "fingerprint": index.fingerprint(), "images": len(index)},
             "versions": _versions(),
@@ -334,6 +337,7 @@ def publish(config: dict, model, state: dict, work: Path, root: Path, index, roo
         writer.write_text("config.yaml", dump_config(config))
         writer.write_csv("history.csv", state["history"])
         writer.write_json("metrics.json", metrics)
+        writer.write_json(LATENCY, latency)
         writer.write_array("confusion.npy", result["confusion"])
         writer.write_array("per_image_confusion.npy", result["per_image_confusion"])
         writer.write_csv("per_image.csv", result["per_image"])

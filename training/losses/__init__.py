@@ -148,20 +148,35 @@ class SumLoss(Loss):
         }
 
 
+def _checked_class_weights(class_weights) -> list[float] | None:
+    """``None`` or a list of positive numbers (the length is checked against K at the first call)."""
+    if class_weights is None:
+        return None
+    if isinstance(class_weights, (str, bytes)) or not hasattr(class_weights, "__iter__"):
+        raise ValueError(f"class_weights: expected a list of numbers, one per class, got {class_weights!r}")
+    weights = list(class_weights)
+    if not weights or any(isinstance(w, bool) or not isinstance(w, (int, float)) or w <= 0 for w in weights):
+        raise ValueError(f"class_weights: expected positive numbers, one per class, got {weights!r}")
+    return [float(w) for w in weights]
+
+
 @_register
 class CategoricalCrossentropy(Loss):
-    """Keras wrapper of :func:`categorical_crossentropy` on sparse labels."""
+    """Keras wrapper of :func:`categorical_crossentropy` on sparse labels (optionally class-weighted)."""
 
-    def __init__(self, ignore_index: int | None = IGNORE_INDEX, name="categorical_crossentropy",
-                 **kwargs):
+    def __init__(self, ignore_index: int | None = IGNORE_INDEX, class_weights=None,
+                 name="categorical_crossentropy", **kwargs):
         self.ignore_index = ignore_index
+        self.class_weights = _checked_class_weights(class_weights)
         super().__init__(name=name, **kwargs)
 
     def call(self, y_true, y_pred):
-        return categorical_crossentropy(y_true, y_pred, ignore_index=self.ignore_index)
+        return categorical_crossentropy(y_true, y_pred, ignore_index=self.ignore_index,
+                                        class_weights=self.class_weights)
 
     def get_config(self):
-        return {**super().get_config(), "ignore_index": self.ignore_index}
+        return {**super().get_config(), "ignore_index": self.ignore_index,
+                "class_weights": self.class_weights}
 
 
 @_register
@@ -270,8 +285,9 @@ class GeneralizedLovaszLoss(Loss):
 # --------------------------------------------------------------------------- registry
 
 
-def _cce_dice(ignore_index: int | None = IGNORE_INDEX, **dice_options) -> Loss:
-    return (CategoricalCrossentropy(ignore_index=ignore_index)
+def _cce_dice(ignore_index: int | None = IGNORE_INDEX, cce_class_weights=None, **dice_options) -> Loss:
+    """CE + Dice; ``cce_class_weights`` weighs the CE term's pixels, the rest goes to the Dice term."""
+    return (CategoricalCrossentropy(ignore_index=ignore_index, class_weights=cce_class_weights)
             + DiceLoss(ignore_index=ignore_index, **dice_options))
 
 

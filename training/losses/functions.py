@@ -66,13 +66,20 @@ def _safe_divide(numerator, denominator):
 # --------------------------------------------------------------------------- cross-entropy, Dice, IoU
 
 
-def categorical_crossentropy(y_true, y_pred, ignore_index: int | None = IGNORE_INDEX) -> tf.Tensor:
-    """Cross-entropy averaged over the counted (non-ignored) pixels.
+def categorical_crossentropy(
+    y_true, y_pred, ignore_index: int | None = IGNORE_INDEX, class_weights: Sequence[float] | None = None
+) -> tf.Tensor:
+    """Cross-entropy averaged over the counted (non-ignored) pixels, optionally class-weighted.
 
     .. math::
 
         CE = -\\frac{1}{N} \\sum_{n=1}^{N} \\sum_{k=1}^{K} Y_{nk} \\log X_{nk}
+        \\qquad
+        CE_w = -\\frac{\\sum_n w_{c_n} \\log X_{n c_n}}{\\sum_n w_{c_n}}
 
+    With ``class_weights`` w, a pixel of true class c counts w_c times, and the sum is divided by
+    the total weight of the counted pixels (the weighted mean of PyTorch's ``CrossEntropyLoss``):
+    rare classes (poles, people: 1-2 % of the pixels) weigh more without changing the loss's scale.
     Probabilities are clipped below at ``keras.backend.epsilon()`` (a perfect prediction gives
     exactly 0). A batch with no counted pixel gives 0.
 
@@ -80,6 +87,7 @@ def categorical_crossentropy(y_true, y_pred, ignore_index: int | None = IGNORE_I
         y_true: ``(B, H, W)`` or ``(B, H, W, 1)`` integer class indices.
         y_pred: ``(B, H, W, K)`` softmax probabilities.
         ignore_index: label whose pixels are not counted (None: count all).
+        class_weights: ``(K,)`` positive weights, one per class (None: all 1).
 
     Returns:
         scalar float tensor.
@@ -88,8 +96,19 @@ def categorical_crossentropy(y_true, y_pred, ignore_index: int | None = IGNORE_I
     probability_of_truth = tf.reduce_sum(x * y, axis=-1)
     eps = tf.constant(keras.backend.epsilon(), x.dtype)
     per_pixel = -tf.math.log(tf.clip_by_value(probability_of_truth, eps, 1.0))
-    valid = valid[..., 0]
-    return _safe_divide(tf.reduce_sum(per_pixel * valid), tf.reduce_sum(valid))
+    if class_weights is None:
+        weight = valid[..., 0]
+    else:
+        weight = tf.reduce_sum(y * _class_weight_vector(class_weights, x), axis=-1)  # 0 where ignored
+    return _safe_divide(tf.reduce_sum(per_pixel * weight), tf.reduce_sum(weight))
+
+
+def _class_weight_vector(class_weights: Sequence[float], x: tf.Tensor) -> tf.Tensor:
+    """``class_weights`` as a ``(K,)`` tensor of ``x``'s dtype; a wrong length is a clear error."""
+    weights = [float(w) for w in class_weights]
+    if len(weights) != x.shape[-1]:
+        raise ValueError(f"class_weights has {len(weights)} values for {x.shape[-1]} classes")
+    return tf.constant(weights, x.dtype)
 
 
 def dice_loss(

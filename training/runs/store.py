@@ -12,6 +12,8 @@
     artifacts/runs/<run>/confidence/<id>.png   round(255 x top softmax probability), grey
     artifacts/runs/<run>/anatomy.json, instances.csv, per_image_anatomy.csv, frame_errors.npy
                                                error anatomy (``training.runs.anatomy``)
+    artifacts/runs/<run>/latency.json          time per image and how it was measured
+                                               (``training.runs.latency``)
     artifacts/deployed.json                    which run the API serves
 
 A run imported from another tool's predictions (``training.runs.imported``) has the same files
@@ -51,6 +53,7 @@ RUNS, STAGING_PREFIX, DEPLOYED = "runs", ".staging-", "deployed.json"
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 RUN_FILES = ("config.yaml", "model.keras", "history.csv", "metrics.json", "confusion.npy", "per_image.csv")
 ANATOMY = "anatomy.json"  # error anatomy (training.runs.anatomy); runs evaluated before it have none
+LATENCY = "latency.json"  # measured latency and its conditions (training.runs.latency); rewritten by benchmark
 IMPORTED = "imported"  # metrics.json "source" of a run made from another tool's predictions: no model
 
 
@@ -342,6 +345,13 @@ class Run:
         """anatomy.json: Boundary IoU, iIoU, settings (``training.evaluation.anatomy``)."""
         return self._document(ANATOMY, json.loads, json.JSONDecodeError, dict, "JSON", "an object")
 
+    def latency(self) -> dict | None:
+        """latency.json: the model's measured time per image and its conditions
+        (``training.runs.latency``); None for a run that has none (imported, or trained before it)."""
+        if not (self.path / LATENCY).is_file():
+            return None
+        return self._document(LATENCY, json.loads, json.JSONDecodeError, dict, "JSON", "an object")
+
     def instances(self) -> list[dict]:
         """instances.csv: one row per object (id, instance, label, class, pixels, box, recall, missed)."""
         return self._csv("instances.csv")
@@ -393,11 +403,12 @@ def get_run(name: str, root: str | os.PathLike | None = None) -> Run:
 
 def store_version(root: str | os.PathLike | None = None) -> tuple:
     """A cache key for readers, from ``stat`` calls only: it changes whenever a run is published,
-    removed, replaced under the same name (a new metrics.json), given its anatomy or deployed."""
+    removed, replaced under the same name (a new metrics.json), given its anatomy, re-measured
+    (latency.json) or deployed."""
     base = artifacts_dir(root)
     runs = base / RUNS
     names = sorted(p.name for p in runs.iterdir() if not p.name.startswith(".")) if runs.is_dir() else []
-    stamps = tuple((name, file_stamp(runs / name / "metrics.json"), file_stamp(runs / name / ANATOMY))
+    stamps = tuple((name, *(file_stamp(runs / name / filename) for filename in ("metrics.json", ANATOMY, LATENCY)))
                    for name in names)
     return stamps, file_stamp(base / DEPLOYED)
 

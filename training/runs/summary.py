@@ -12,6 +12,7 @@ import io
 import os
 
 from training.runs.health import inspect_store
+from training.runs.latency import latency_headline
 from training.runs.store import ArtifactError, Run, deployed_run
 
 # Keys of metrics.json that make a run's summary, in the order a table shows them.
@@ -22,12 +23,14 @@ SUMMARY_KEYS = ("model", "backbone", "encoder_weights", "loss_name", "augmentati
 
 COLUMNS = ("run", "source", "model", "backbone", "loss", "augmentation", "size", "params", "train time",
            "train loss", "val loss", "mIoU", "val mIoU", "test mIoU", "test mIoU (official)",
-           "boundary mIoU", "iIoU", "images", "inference ms")
+           "boundary mIoU", "iIoU", "images", "inference ms", "latency measured")
 ANATOMY_KEYS = ("mean_boundary_iou", "mean_iiou")  # of anatomy.json, None for a run without one
 
 
 def run_summary(run: Run, deployed: str | None = None) -> dict:
-    """``run``, the ``SUMMARY_KEYS`` of its metrics.json (None where absent) and ``deployed``.
+    """``run``, the ``SUMMARY_KEYS`` of its metrics.json (None where absent) and ``deployed``;
+    ``inference_ms`` from latency.json when the run has one, with ``latency_how`` and
+    ``latency_measured`` saying how it was measured (``training.runs.latency.latency_headline``).
 
     Raises:
         ArtifactError: metrics.json is missing or damaged.
@@ -37,6 +40,7 @@ def run_summary(run: Run, deployed: str | None = None) -> dict:
     summary["deployed"] = deployed is not None and deployed == run.name
     summary["source"] = summary["source"] or "trained"
     summary.update(_anatomy_headline(run))
+    summary.update(latency_headline(run, metrics))
     return summary
 
 
@@ -118,6 +122,7 @@ def table_rows(summaries: list[dict]) -> list[dict]:
             "iIoU": _number(s.get("mean_iiou")) if tested else "",
             "images": coverage_text(s) or "all",
             "inference ms": _number(s["inference_ms"], 1),
+            "latency measured": s.get("latency_how") or "",
         })
     return rows
 

@@ -1,0 +1,120 @@
+"""Tags and notes: every image an analyst marked, how many carry each tag, and a CSV of them.
+
+Filter by tags (images with any of them, or all of them) and by words of the notes; each row
+opens the image in the explorer, where its tags and note are changed. The filter lives in the URL
+(``?tag=reflection&tag=border&match=all&q=tree``), so a link shows the same list, and the CSV
+download holds the rows shown. Images are named by city and stem in the store: one the dataset
+index no longer holds keeps its mark and is listed without an id (nor a link).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pandas as pd
+import streamlit as st
+
+import dashboard.store as store
+import dashboard.tags_store as tags_store
+from training.runs.tags import TAG_SEPARATOR, ImageMark
+
+TAG_PARAM, MATCH_PARAM, TEXT_PARAM = "tag", "match", "q"
+TAGS_WIDGET, MATCH_WIDGET, TEXT_WIDGET = "tags_page_tags", "tags_page_match", "tags_page_text"
+ANY, ALL = "any", "all"
+Rows = list[tuple[int | None, ImageMark]]
+
+
+def filter_marks(rows: Rows, tags: list[str], match: str, text: str) -> Rows:
+    """The rows with ``tags`` (any of them, or all when ``match`` is ALL; no tag: every row)
+    whose note holds every word of ``text`` (case ignored)."""
+    wanted = set(tags)
+    words = text.lower().split()
+
+    def kept(mark: ImageMark) -> bool:
+        has = wanted & set(mark.tags)
+        tagged = not wanted or (has == wanted if match == ALL else bool(has))
+        return tagged and all(word in mark.note.lower() for word in words)
+
+    return [(image_id, mark) for image_id, mark in rows if kept(mark)]
+
+
+def tag_counts(rows: Rows) -> pd.DataFrame:
+    """Images per tag, most first."""
+    counts = Counter(tag for _, mark in rows for tag in mark.tags)
+    ordered = sorted(counts, key=lambda tag: (-counts[tag], tag))
+    return pd.DataFrame({"tag": ordered, "images": [counts[tag] for tag in ordered]})
+
+
+def _from_url(used: list[str]) -> None:
+    """The widgets start from the URL (a link) the first time the page is drawn in a session."""
+    if TAGS_WIDGET not in st.session_state:
+        st.session_state[TAGS_WIDGET] = [tag for tag in st.query_params.get_all(TAG_PARAM) if tag in used]
+        st.session_state[MATCH_WIDGET] = ALL if st.query_params.get(MATCH_PARAM) == ALL else ANY
+        st.session_state[TEXT_WIDGET] = st.query_params.get(TEXT_PARAM, "")
+    st.session_state[TAGS_WIDGET] = [tag for tag in st.session_state[TAGS_WIDGET] if tag in used]
+
+
+def _to_url(tags: list[str], match: str, text: str) -> None:
+    for name, value in ((TAG_PARAM, tags), (MATCH_PARAM, match if match == ALL else ""), (TEXT_PARAM, text)):
+        if value:
+            st.query_params[name] = value
+        else:
+            st.query_params.pop(name, None)
+
+
+def filters_ui(used: list[str]) -> tuple[list[str], str, str]:
+    _from_url(used)
+    tags_column, match_column, text_column = st.columns([3, 1, 2], vertical_alignment="bottom")
+    tags = tags_column.multiselect("Tags", used, key=TAGS_WIDGET, placeholder="Every tagged or noted image")
+    match = match_column.radio("Images with", (ANY, ALL), key=MATCH_WIDGET, horizontal=True,
+                               format_func=lambda choice: f"{choice} of them")
+    text = text_column.text_input("Notes containing", key=TEXT_WIDGET, placeholder="words of the note")
+    _to_url(tags, match, text.strip())
+    return tags, match, text
+
+
+def table(rows: Rows) -> pd.DataFrame:
+    return pd.DataFrame({
+        "id": pd.array([image_id for image_id, _ in rows], dtype="Int64"),
+        "city": [mark.city for _, mark in rows],
+        "stem": [mark.stem for _, mark in rows],
+        "tags": [TAG_SEPARATOR.join(mark.tags) for _, mark in rows],
+        "note": [mark.note for _, mark in rows],
+        "updated": [mark.updated.replace("T", " ").removesuffix("Z") for _, mark in rows],
+        "open": [None if image_id is None else f"explorer?id={image_id}" for image_id, _ in rows]})
+
+
+def main() -> None:
+    st.title("Tags and notes")
+    st.caption("Images marked in the Image explorer (tags such as *ground truth wrong*, *reflection*, "
+               "*small object*, *border*, and a note). Marks belong to the image, whatever the run.")
+    key = store.store_key()
+    problem = tags_store.problem(key)
+    if problem:
+        st.error(f"Tags and notes cannot be read: {problem}")
+        st.stop()
+    rows = tags_store.marks_by_id(key)
+    if not rows:
+        st.info("No image is tagged or noted yet: open one in the Image explorer and give it a tag.")
+        st.stop()
+    counts = tag_counts(rows)
+    tags, match, text = filters_ui(list(counts["tag"]))
+    shown = filter_marks(rows, tags, match, text)
+    listed, side = st.columns([4, 1])
+    with listed:
+        st.dataframe(table(shown), hide_index=True, width="stretch", key="tags_table", column_config={
+            "id": st.column_config.NumberColumn("image id", format="%d"),
+            "updated": st.column_config.TextColumn("updated (UTC)"),
+            "open": st.column_config.LinkColumn("open", display_text="explorer ↗")})
+        st.caption(f"{len(shown):,} of {len(rows):,} marked images" + (
+            f"; {len(rows) - sum(image_id is not None for image_id, _ in rows)} not in the dataset index "
+            "(no id)" if any(image_id is None for image_id, _ in rows) else ""))
+        st.download_button(f"Download CSV ({len(shown):,} rows)", tags_store.csv_text(key, shown),
+                           file_name="tags.csv", mime="text/csv", icon=":material/download:",
+                           disabled=not shown, on_click="ignore")
+    with side:
+        st.dataframe(counts, hide_index=True, width="stretch", key="tags_counts", column_config={
+            "images": st.column_config.NumberColumn("images", format="%d")})
+
+
+main()

@@ -1,0 +1,105 @@
+"""Latency measured apart and recorded with its conditions: latency.json in the run store, the
+``benchmark`` command on real tiny runs, and TensorFlow's start-up noise kept off the terminal."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dashboard_fixtures import IMPORTED_C8, IMPORTED_C8_MS, IMPORTED_C19
+
+from training import runtime_env
+from training.runs.latency import BENCHMARK_PASS, read_latency, write_latency
+from training.runs.store import LATENCY, ArtifactError, get_run, store_version
+from training.runs.summary import run_summary
+
+REPO = Path(__file__).resolve().parent.parent
+RECORD = {"median_ms": 19.7, "p10_ms": 19.1, "p90_ms": 21.04, "repeats": 30, "warmup": 3, "batch": 1,
+          "input_size": [128, 256], "device": "CPU", "cpu_cores": 2, "intra_op_threads": 0, "inter_op_threads": 0,
+          "load_average": 0.3, "host": "box", "tensorflow": "2.21.0", "measured_at": "2026-12-02T15:00:00+00:00",
+          "how": BENCHMARK_PASS, "busy": False}
+
+
+@pytest.fixture
+def store(imported_store, tmp_path):
+    """A copy of the imported store: ``tiny_simple`` and ``tiny_unet`` trained, two runs imported."""
+    return shutil.copytree(imported_store.artifacts, tmp_path / "artifacts")
+
+
+def test_latency_json_round_trips_atomically_and_changes_the_store_version(store, monkeypatch):
+    run = get_run("tiny_simple", store)
+    written = read_latency(run)  # training measured it after the evaluation, with its conditions
+    assert written["how"] == "after training" and written["repeats"] == 30 and written["batch"] == 1
+    assert written["input_size"] == [16, 32] and written["cpu_cores"] == len(os.sched_getaffinity(0))
+    assert written["p10_ms"] <= written["median_ms"] <= written["p90_ms"]
+    assert run.metrics["inference_ms"] == written["median_ms"]  # metrics.json keeps the figure
+
+    before = store_version(store)
+    write_latency(run.path, RECORD)
+    assert read_latency(get_run("tiny_simple", store)) == RECORD and store_version(store) != before
+
+    def interrupted(*_):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(OSError):
+        write_latency(run.path, {**RECORD, "median_ms": 1.0})
+    monkeypatch.undo()
+    assert read_latency(get_run("tiny_simple", store)) == RECORD  # the old file, whole
+    assert [p.name for p in run.path.iterdir() if p.name.startswith(".")] == []  # no temporary left
+    with pytest.raises(ValueError, match="needs median_ms"):
+        write_latency(run.path, {k: v for k, v in RECORD.items() if k != "median_ms"})
+
+
+def test_a_damaged_latency_json_falls_back_to_the_training_figure_and_says_so(store):
+    run = get_run("tiny_unet", store)
+    (run.path / LATENCY).write_text('{"median_ms": ')
+    with pytest.raises(ArtifactError, match=f"run tiny_unet: {LATENCY} is not valid JSON"):
+        read_latency(run)
+    summary = run_summary(get_run("tiny_unet", store))
+    assert summary["inference_ms"] == run.metrics["inference_ms"]
+    assert summary["latency_how"].startswith("measured once during training (run tiny_unet: latency.json")
+
+
+def test_benchmark_measures_each_run_skips_imported_and_names_a_broken_model(store):
+    (store / "runs" / "tiny_unet" / "model.keras").write_bytes(b"not a zip")
+    before = read_latency(get_run("tiny_simple", store))
+    completed = subprocess.run([sys.executable, "-m", "training", "-q", "benchmark", "--repeats", "5",
+                                "--artifacts", str(store)], capture_output=True, text=True, cwd=REPO, timeout=300)
+    out = completed.stdout
+    assert completed.returncode == 1, completed.stderr[-2000:]  # one run could not be measured
+    assert f"{IMPORTED_C8}: skipped, imported predictions have no model" in out
+    assert f"{IMPORTED_C19}: skipped" in out
+    assert "tiny_unet: not measured: run tiny_unet: model.keras cannot be loaded" in out
+    assert "failed call to cuInit" not in completed.stderr and "I0000" not in completed.stderr
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("run "))
+    assert lines[header].split("  ")[0].strip() == "run" and "p10-p90 ms" in lines[header]
+    row = lines[header + 2]
+    after = read_latency(get_run("tiny_simple", store))
+    assert row.startswith("tiny_simple") and f"{before['median_ms']:.1f} (after training" in row
+    assert f"{after['median_ms']:.1f}" in row and "median of 5, batch 1, 16x32" in row
+    assert after["how"] == BENCHMARK_PASS and after["repeats"] == 5 and after["measured_at"] >= before["measured_at"]
+    assert read_latency(get_run(IMPORTED_C8, store)) is None  # untouched
+    summary = run_summary(get_run("tiny_simple", store))
+    assert summary["inference_ms"] == after["median_ms"] and summary["latency_measured"].startswith("benchmark")
+    assert summary["latency_how"].startswith(f"median of 5, batch 1, 16x32, {after['cpu_cores']} CPU cores, "
+                                             f"benchmark pass {after['measured_at'][:10]}")
+    imported = run_summary(get_run(IMPORTED_C8, store))
+    assert (imported["inference_ms"], imported["latency_how"]) == (IMPORTED_C8_MS, "given at import, not measured here")
+
+
+def test_tensorflow_start_noise_is_dropped_and_real_errors_pass(capfd, monkeypatch):
+    lines = (b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+             b"I0000 00:00:1 port.cc:153] oneDNN custom operations are on.\n"
+             b"E0000 00:00:1 cuda_platform.cc:52] failed call to cuInit: INTERNAL: UNKNOWN ERROR (303)\n"
+             b"E0000 00:00:1 allocator.cc:10] a real error\n")
+    for driver, cuinit_shown in ((False, False), (True, True)):
+        monkeypatch.setattr(runtime_env, "has_nvidia_driver", lambda driver=driver: driver)
+        with runtime_env.quiet_tensorflow_start():
+            os.write(2, lines)
+        err = capfd.readouterr().err
+        assert "a real error" in err and "oneDNN" not in err and "absl::InitializeLog" not in err
+        assert ("failed call to cuInit" in err) == cuinit_shown

@@ -1,0 +1,155 @@
+"""The tag store (``training.runs.tags``): tags and notes of images in one SQLite file."""
+
+import csv
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from training.runs.store import ArtifactError
+from training.runs.tags import SUGGESTED_TAGS, TAGS_FILE, TagError, TagStore, normalise_tag
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_tags_and_notes_are_added_removed_and_kept_per_image(tmp_path):
+    tags = TagStore(tmp_path)
+    assert tags.marks() == {} and tags.mark("aachen", "a_1") is None and tags.version() == "0"
+    assert not (tmp_path / TAGS_FILE).exists()  # reading creates nothing
+    mark = tags.add_tag("aachen", "a_1", "  Small   Object ")
+    assert mark.tags == ("small object",) and mark.note == "" and mark.updated.endswith("Z")
+    tags.add_tag("aachen", "a_1", "reflection")
+    tags.add_tag("aachen", "a_1", "reflection")  # twice: once
+    tags.set_note("aachen", "a_1", "  a tree labelled building \n")
+    tags.add_tag("bonn", "b_2", "border")
+    reopened = TagStore(tmp_path)  # another process, later: the file holds everything
+    assert reopened.mark("aachen", "a_1").tags == ("reflection", "small object")
+    assert reopened.mark("aachen", "a_1").note == "a tree labelled building"
+    assert set(reopened.marks()) == {("aachen", "a_1"), ("bonn", "b_2")}
+    # an image left with neither tag nor note is no longer marked; removing twice is harmless
+    reopened.remove_tag("bonn", "b_2", "BORDER")
+    reopened.remove_tag("bonn", "b_2", "border")
+    assert reopened.mark("bonn", "b_2") is None and set(reopened.marks()) == {("aachen", "a_1")}
+    tags.set_note("aachen", "a_1", "")
+    assert tags.mark("aachen", "a_1").note == ""
+
+
+def test_tag_names_are_normalised_and_bad_ones_rejected_with_a_reason(tmp_path):
+    assert normalise_tag("\tNight/Dark  ") == "night/dark"
+    assert all(normalise_tag(tag) == tag for tag in SUGGESTED_TAGS)
+    assert {"ground truth wrong", "reflection", "small object", "border"} <= set(SUGGESTED_TAGS)
+    for bad, reason in (("   ", "empty"), ("a;b", "';'"), ("x" * 41, "at most 40"), (3, "text")):
+        with pytest.raises(TagError, match=reason):
+            normalise_tag(bad)
+    tags = TagStore(tmp_path)
+    with pytest.raises(TagError, match="city"):
+        tags.add_tag("", "a_1", "border")
+    with pytest.raises(TagError, match="at most"):
+        tags.set_note("aachen", "a_1", "x" * 5000)
+    assert tags.marks() == {}
+
+
+def test_version_changes_with_every_write_and_csv_lists_every_mark(tmp_path):
+    tags = TagStore(tmp_path)
+    seen = [tags.version()]
+    tags.add_tag("aachen", "a_1", "border")
+    seen.append(tags.version())
+    tags.set_note("bonn", "b_2", 'says "hi", twice\non two lines')
+    seen.append(tags.version())
+    tags.add_tag("aachen", "a_1", "glare")
+    seen.append(TagStore(tmp_path).version())
+    assert len(set(seen)) == 4
+    other = TagStore(tmp_path / "other")  # another file after as many writes: another version
+    for name in ("border", "glare", "shadow"):
+        other.add_tag("aachen", "a_1", name)
+    assert other.version().endswith(":3") and other.version() != seen[-1]
+    rows = list(csv.DictReader(io.StringIO(tags.csv_text({("bonn", "b_2"): 7}))))
+    assert list(rows[0]) == ["image_id", "city", "stem", "tags", "note", "updated"]
+    assert [(r["image_id"], r["city"], r["tags"]) for r in rows] == [("7", "bonn", ""), ("", "aachen", "border; glare")]
+    assert rows[0]["note"] == 'says "hi", twice\non two lines'
+
+
+WRITER = """
+import sys
+sys.path.insert(0, {repo!r})
+from training.runs.tags import TagStore
+import time
+from pathlib import Path
+store = TagStore(sys.argv[1])
+print("ready", flush=True)
+while not (Path(sys.argv[1]) / "go").exists():  # both start writing at the same moment
+    time.sleep(0.01)
+for i in range(25):
+    store.add_tag("aachen", "a_1", f"{{sys.argv[2]}} {{i}}")
+    store.set_note("aachen", f"note_{{sys.argv[2]}}", str(i))
+"""
+
+
+def test_two_processes_writing_at_once_both_keep_every_write(tmp_path):
+    script = WRITER.format(repo=str(REPO))
+    writers = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), name],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE) for name in ("left", "right")]
+    assert [writer.stdout.readline() for writer in writers] == [b"ready\n"] * 2
+    (tmp_path / "go").touch()
+    errors = [writer.communicate(timeout=120)[1].decode() for writer in writers]
+    assert [writer.returncode for writer in writers] == [0, 0], errors
+    marks = TagStore(tmp_path).marks()
+    assert set(marks[("aachen", "a_1")].tags) == {f"{name} {i}" for name in ("left", "right") for i in range(25)}
+    assert marks[("aachen", "note_left")].note == marks[("aachen", "note_right")].note == "24"
+    assert TagStore(tmp_path).version().endswith(f":{2 * 2 * 25}")
+
+
+@pytest.mark.parametrize("content", [b"not a database at all" * 100, None])
+def test_a_damaged_or_foreign_file_is_named_and_left_alone(tmp_path, content):
+    path = tmp_path / TAGS_FILE
+    if content is None:  # a real SQLite file of some other program
+        import sqlite3
+
+        with sqlite3.connect(path) as other:
+            other.execute("CREATE TABLE photos (name TEXT)")
+        other.close()
+    else:
+        path.write_bytes(content)
+    before = path.read_bytes()
+    tags = TagStore(tmp_path)
+    for action in (tags.marks, tags.version, lambda: tags.add_tag("aachen", "a_1", "border")):
+        with pytest.raises(ArtifactError, match=f"{TAGS_FILE} .*move it away") as error:
+            action()
+        assert str(tmp_path) not in str(error.value)
+    assert path.read_bytes() == before
+
+
+def _tags_cli(argv: list[str]) -> int:
+    """``python -m training tags ...`` as ``training.cli`` registers it (with its shared options)."""
+    import argparse
+
+    from training import cli, cli_tags
+
+    parser = argparse.ArgumentParser()
+    cli_tags.add_parser(parser.add_subparsers(dest="command", required=True), cli._add_artifacts,
+                        cli._add_data_root)
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+def test_the_command_line_exports_the_tags_with_the_index_ids(tmp_path, tiny_root, capsys):
+    from training.data.index import load_or_build_index
+
+    entry = load_or_build_index(tiny_root, write=False, report=lambda message: None).entries[3]
+    tags = TagStore(tmp_path / "artifacts")
+    tags.add_tag(entry.city, entry.stem, "reflection")
+    tags.set_note("gone", "gone_000001_000002", "an image of another dataset")
+    out = tmp_path / "tags.csv"
+    common = ["tags", "export", "--artifacts", str(tmp_path / "artifacts")]
+    assert _tags_cli([*common, "--out", str(out), "--data-root", str(tiny_root)]) == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [(r["image_id"], r["stem"], r["tags"], r["note"]) for r in rows] == [
+        (str(entry.id), entry.stem, "reflection", ""), ("", "gone_000001_000002", "", "an image of another dataset")]
+    assert "wrote 2 tagged or noted images" in capsys.readouterr().err
+    # no dataset: the rows all the same, without ids, and a warning; no --out: the standard output
+    assert _tags_cli([*common, "--data-root", str(tmp_path / "missing")]) == 0
+    printed = capsys.readouterr()
+    assert [row["image_id"] for row in csv.DictReader(io.StringIO(printed.out))] == ["", ""]
+    assert "no image ids" in printed.err

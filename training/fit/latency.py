@@ -1,0 +1,105 @@
+"""Measure a Keras model's time per image, with the conditions it was measured under.
+
+One figure, taken one way everywhere (after training, and in ``python -m training benchmark``):
+a few warm-up calls (the first builds the compiled predict function), then ``repeats`` timed
+``predict_on_batch`` calls on one image (batch 1) at the run's input size. The median is the
+figure; p10 and p90 show the spread (on a shared machine load only ever adds time, so a wide
+spread says the figure is pessimistic). ``training.runs.latency`` stores it as latency.json.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+
+from training.runs.latency import AFTER_TRAINING, busy
+
+REPEATS, WARMUP = 30, 3
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on (a container or ``taskset`` may allow fewer than exist)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def load_average() -> float | None:
+    """The 1-minute load average; None where the system has none."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def device_name() -> str:
+    """"CPU", or the name of the GPU TensorFlow places the model on (the first one)."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "CPU"
+    details = tf.config.experimental.get_device_details(gpus[0])
+    return str(details.get("device_name") or gpus[0].name)
+
+
+def set_threads(threads: int | None) -> None:
+    """Let TensorFlow's ops use ``threads`` threads (intra-op; inter-op 1 then, one op at a time
+    at batch 1). Only before TensorFlow has run anything: afterwards it refuses."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {threads}")
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError as error:
+        raise ValueError(f"cannot set TensorFlow's threads now ({error})") from None
+
+
+def conditions(size: tuple[int, int], how: str) -> dict:
+    """What a measurement runs under: cores, TensorFlow threads (0: its default, every core),
+    device, batch, input size, versions, load at the start, host and time."""
+    import tensorflow as tf
+
+    return {"batch": 1, "input_size": [int(size[0]), int(size[1])], "device": device_name(),
+            "cpu_cores": cpu_cores(), "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+            "tensorflow": tf.__version__, "load_average": load_average(), "host": socket.gethostname(),
+            "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "how": how}
+
+
+def time_calls(model, size: tuple[int, int], repeats: int = REPEATS, warmup: int = WARMUP) -> np.ndarray:
+    """Milliseconds of each of ``repeats`` timed ``predict_on_batch`` calls on one random image,
+    after ``warmup`` untimed ones."""
+    if repeats < 1:
+        raise ValueError(f"--repeats must be at least 1, got {repeats}")
+    x = np.random.default_rng(0).random((1, int(size[0]), int(size[1]), 3), dtype=np.float32)
+    for _ in range(max(1, warmup)):
+        model.predict_on_batch(x)
+    times = np.empty(repeats)
+    for i in range(repeats):
+        start = time.perf_counter()
+        model.predict_on_batch(x)
+        times[i] = 1000 * (time.perf_counter() - start)
+    return times
+
+
+def measure_latency(model, size: tuple[int, int], repeats: int = REPEATS, warmup: int = WARMUP,
+                    how: str = AFTER_TRAINING) -> dict:
+    """The latency record of ``model`` at ``size`` (what latency.json holds): median, p10 and p90
+    in ms of ``repeats`` warm calls at batch 1, and the ``conditions``, the load taken before the
+    first call."""
+    record = conditions(size, how)
+    times = time_calls(model, size, repeats, warmup)
+    percentiles = {f"{name}_ms": round(float(np.percentile(times, q)), 3)
+                   for name, q in (("median", 50), ("p10", 10), ("p90", 90))}
+    return {**percentiles, "repeats": int(repeats), "warmup": int(max(1, warmup)), **record,
+            "busy": busy(record["load_average"], record["cpu_cores"])}
