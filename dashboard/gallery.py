@@ -52,15 +52,17 @@ def share_column(class_name: str) -> str:
     return f"share:{class_name}"
 
 
-def column_label(column: str, runs: Sequence[str] = ()) -> str:
-    """What people read for a column id: "mIoU, tiny_unet", "share of road", "mIoU, a minus b"."""
+def column_label(column: str, runs: Sequence[str] = (), names: Mapping[str, str] | None = None) -> str:
+    """What people read for a column id: "mIoU, tiny_unet", "share of road", "mIoU, a minus b"
+    (``names``: the runs' display names, e.g. their short names)."""
+    names = names or {}
     if column == DIFFERENCE and len(runs) >= 2:
-        return f"mIoU, {runs[0]} minus {runs[1]}"
+        return f"mIoU, {names.get(runs[0], runs[0])} minus {names.get(runs[1], runs[1])}"
     prefix, _, rest = column.partition(":")
     if prefix == "share" and rest:
         return f"share of {rest}"
     if prefix in METRIC_NAMES and rest:
-        return f"{METRIC_NAMES[prefix]}, {rest}"
+        return f"{METRIC_NAMES[prefix]}, {names.get(rest, rest)}"
     return column
 
 

@@ -103,3 +103,20 @@ def test_tensorflow_start_noise_is_dropped_and_real_errors_pass(capfd, monkeypat
         err = capfd.readouterr().err
         assert "a real error" in err and "oneDNN" not in err and "absl::InitializeLog" not in err
         assert ("failed call to cuInit" in err) == cuinit_shown
+
+
+def test_busy_is_what_other_processes_took_while_the_calls_were_timed():
+    from training.fit.latency import others_cores
+    from training.runs.latency import how_text, record_busy, short_text
+
+    # 10 s of timed calls: the machine was busy 12 CPU-s, this process 9 of them: others 0.3 cores
+    assert others_cores((100.0, 5.0), (112.0, 14.0), 10.0) == 0.3
+    assert others_cores((100.0, 5.0), (108.0, 14.0), 10.0) == 0.0  # never below 0 (tick rounding)
+    assert others_cores((None, 5.0), (None, 14.0), 10.0) is None  # no /proc/stat
+    # right after training the load average is the training's own: what counts is the others' CPU
+    quiet_after_training = {**RECORD, "load_average": 1.9, "others_cpu_cores": 0.1}
+    assert not record_busy(quiet_after_training) and "busy" not in how_text(quiet_after_training)
+    shared = {**RECORD, "load_average": 0.2, "others_cpu_cores": 0.8}
+    assert record_busy(shared) and short_text(shared) == "benchmark, busy"
+    assert how_text(shared).endswith(", machine busy (other processes used 0.8 of 2 cores)")
+    assert record_busy({**RECORD, "load_average": 1.9})  # an older record: its load average decides

@@ -22,6 +22,7 @@ from pathlib import Path
 from training.runs.latency import (
     BENCHMARK_PASS,
     busy,
+    busy_text,
     conditions_text,
     how_text,
     latency_headline,
@@ -145,7 +146,7 @@ def cmd_benchmark(args) -> int:
         rows.append({"run": run.name, "before (how)": before, "median ms": f"{record['median_ms']:.1f}",
                      "p10-p90 ms": f"{record['p10_ms']:.1f}-{record['p90_ms']:.1f}",
                      "conditions": f"median of {record['repeats']}, {conditions_text(record)}"
-                                   + (f", busy (load {record['load_average']:.1f})" if record["busy"] else "")})
+                                   + (f", busy ({busy_text(record)})" if record["busy"] else "")})
         if not args.quiet:
             print(f"{run.name}: {record['median_ms']:.1f} ms", flush=True)
     if rows:

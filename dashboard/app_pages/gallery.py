@@ -86,6 +86,14 @@ def _go(step: int, pages: int) -> None:
 
 # ---------------------------------------------------------------------------- controls
 
+SHORT_NAMES: dict[str, str] = {}  # the runs' short names (this run of the page), set by main()
+
+
+def _label(column: str, runs: list[str]) -> str:
+    """A column's label, its runs by their short names."""
+    return gallery.column_label(column, runs, SHORT_NAMES)
+
+
 def choice_ui(available: list[str], labels: dict[str, str]) -> tuple[str, list[str], str, str | None]:
     """Sidebar: split, runs, pictures (mode and the run they show). Returns (split, runs, mode, run)."""
     sidebar = st.sidebar
@@ -113,7 +121,7 @@ def order_ui(table: pd.DataFrame, runs: list[str], tag_names: list[str]) -> tupl
     columns = gallery.numeric_columns(table)
 
     def label(column: str) -> str:
-        return gallery.column_label(column, runs) if column else "no range filter"
+        return _label(column, runs) if column else "no range filter"
 
     default_sort = next((c for c in columns if c == gallery.run_column("miou", runs[0])), "id") if runs else "id"
     sort_box, order_box, filter_box, low_box, high_box, tags_box = st.columns([3, 2, 3, 2, 2, 3],
@@ -160,7 +168,7 @@ def caption(row: dict, sort: str, runs: list[str]) -> str:
     """A thumbnail's caption: the id, the city, the sort value, the tags."""
     text = f"{row['id']} · {row['city']}"
     if sort != "id":
-        text += f" · {gallery.column_label(sort, runs)}: {gallery.value_text(row[sort], sort)}"
+        text += f" · {_label(sort, runs)}: {gallery.value_text(row[sort], sort)}"
     return text + (f" · {', '.join(row[gallery.TAGS])}" if row[gallery.TAGS] else "")
 
 
@@ -198,14 +206,14 @@ def grid_ui(key, rows: pd.DataFrame, runs: list[str], mode: str, picture_run: st
                              output_format="JPEG", link=link)
                 if thumbnail.note:
                     column.caption(store.readable(thumbnail.note, key, data.root))
-            column.page_link(EXPLORER, label=f"Open {row['id']} in the explorer", icon="🔎",
+            column.page_link(EXPLORER, label=f"Open {row['id']} in the explorer", icon=":material/open_in_new:",
                              query_params={"id": str(row["id"]), **({"runs": ",".join(runs)} if runs else {})})
 
 
 def table_ui(rows: pd.DataFrame, runs: list[str]) -> None:
     shown = rows.assign(tags=[", ".join(tags) for tags in rows[gallery.TAGS]],
                         open=[explorer_url(image_id, runs) for image_id in rows["id"]])
-    config = {column: st.column_config.NumberColumn(gallery.column_label(column, runs), format="%.3f")
+    config = {column: st.column_config.NumberColumn(_label(column, runs), format="%.3f")
               for column in gallery.numeric_columns(rows) if column != "id"}
     config.update({"id": st.column_config.NumberColumn("id", format="%d"),
                    "open": st.column_config.LinkColumn("open", display_text="explorer ↗")})
@@ -217,6 +225,7 @@ def main() -> None:
     key = store.store_key()
     st.title("Gallery")
     labels = imported_runs.run_labels(table, short=True)
+    SHORT_NAMES.update(imported_runs.short_names(list(table["run"])))
     split, runs, mode, picture_run = choice_ui(list(table["run"]), labels)
     made = gallery.gallery_table(key, split, runs)
     for note in made.notes:
@@ -239,7 +248,7 @@ def main() -> None:
     shown, page, pages = gallery.page_of(rows, page, size)
     st.caption(f"Page {page} of {pages}: {len(rows):,} images of the {split} split"
                + (f" (of {len(made.table):,})" if len(rows) != len(made.table) else "")
-               + f", by {gallery.column_label(sort, runs)}, {ORDERS['desc' if descending else 'asc']}"
+               + f", by {_label(sort, runs)}, {ORDERS['desc' if descending else 'asc']}"
                + (f"; class shares from {made.share_run}'s evaluation" if made.share_run else "") + ".")
     if shown.empty:
         st.info("No image matches the filters.")

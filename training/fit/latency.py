@@ -10,13 +10,14 @@ spread says the figure is pessimistic). ``training.runs.latency`` stores it as l
 from __future__ import annotations
 
 import os
+import resource
 import socket
 import time
 from datetime import datetime, timezone
 
 import numpy as np
 
-from training.runs.latency import AFTER_TRAINING, busy
+from training.runs.latency import AFTER_TRAINING, record_busy
 
 REPEATS, WARMUP = 30, 3
 
@@ -92,14 +93,40 @@ def time_calls(model, size: tuple[int, int], repeats: int = REPEATS, warmup: int
     return times
 
 
+def cpu_seconds() -> tuple[float | None, float]:
+    """(CPU seconds every core of the machine has been busy since boot, from /proc/stat; None where
+    there is none), (CPU seconds of this process, all its threads)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+        busy_ticks = sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)  # less idle, iowait
+        machine = busy_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        machine = None
+    return machine, own.ru_utime + own.ru_stime
+
+
+def others_cores(before: tuple[float | None, float], after: tuple[float | None, float],
+                 seconds: float) -> float | None:
+    """The cores other processes kept busy on average between two ``cpu_seconds`` snapshots."""
+    if before[0] is None or after[0] is None or seconds <= 0:
+        return None
+    return round(max(0.0, ((after[0] - before[0]) - (after[1] - before[1])) / seconds), 2)
+
+
 def measure_latency(model, size: tuple[int, int], repeats: int = REPEATS, warmup: int = WARMUP,
                     how: str = AFTER_TRAINING) -> dict:
     """The latency record of ``model`` at ``size`` (what latency.json holds): median, p10 and p90
-    in ms of ``repeats`` warm calls at batch 1, and the ``conditions``, the load taken before the
-    first call."""
+    in ms of ``repeats`` warm calls at batch 1, the ``conditions`` (the load average taken before
+    the first call) and ``others_cpu_cores``: the cores other processes used while the calls were
+    timed, which says whether the machine was quiet (the load average cannot: right after
+    training it is the training's own)."""
     record = conditions(size, how)
+    started, before = time.perf_counter(), cpu_seconds()
     times = time_calls(model, size, repeats, warmup)
+    record["others_cpu_cores"] = others_cores(before, cpu_seconds(), time.perf_counter() - started)
     percentiles = {f"{name}_ms": round(float(np.percentile(times, q)), 3)
                    for name, q in (("median", 50), ("p10", 10), ("p90", 90))}
-    return {**percentiles, "repeats": int(repeats), "warmup": int(max(1, warmup)), **record,
-            "busy": busy(record["load_average"], record["cpu_cores"])}
+    record = {**percentiles, "repeats": int(repeats), "warmup": int(max(1, warmup)), **record}
+    return {**record, "busy": record_busy(record)}

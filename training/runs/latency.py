@@ -30,6 +30,10 @@ DURING_TRAINING = "measured once during training"  # metrics.json's inference_ms
 GIVEN_AT_IMPORT = "given at import, not measured here"
 REQUIRED = ("median_ms", "p10_ms", "p90_ms", "repeats", "batch", "input_size", "device", "how", "measured_at")
 BUSY_LOAD_PER_CORE = 0.5  # a 1-minute load average above this share of the cores: figures are pessimistic
+# Other processes' CPU during the timed calls above this share of the cores: the figure is pessimistic.
+# It is measured, not inferred from the load average: right after training, the 1-minute load
+# average is the training's own, which is over by the time the calls are timed.
+BUSY_OTHERS_PER_CORE = 0.25
 
 
 def write_latency(run_dir: str | os.PathLike, record: dict) -> Path:
@@ -64,6 +68,22 @@ def busy(load_average: float | None, cores: int | None) -> bool:
     return numbers and cores > 0 and load_average > BUSY_LOAD_PER_CORE * cores
 
 
+def record_busy(record: dict) -> bool:
+    """Whether the machine was busy while ``record`` was measured: other processes' CPU during the
+    timed calls (``others_cpu_cores``) where recorded, else the load average at the start."""
+    others, cores = record.get("others_cpu_cores"), record.get("cpu_cores")
+    if isinstance(others, (int, float)) and isinstance(cores, int) and cores > 0:
+        return others > BUSY_OTHERS_PER_CORE * cores
+    return busy(record.get("load_average"), cores)
+
+
+def busy_text(record: dict) -> str:
+    """Why ``record`` counts as busy: "other processes used 0.8 of 2 cores" or "load 3.1"."""
+    if isinstance(record.get("others_cpu_cores"), (int, float)):
+        return f"other processes used {record['others_cpu_cores']:.1f} of {record.get('cpu_cores')} cores"
+    return f"load {record.get('load_average', 0):.1f}"
+
+
 def conditions_text(record: dict) -> str:
     """The conditions of a measurement, short: "batch 1, 128x256, 2 CPU cores" (a GPU by name)."""
     size = "x".join(str(v) for v in record.get("input_size") or [])
@@ -79,19 +99,19 @@ def conditions_text(record: dict) -> str:
 
 def how_text(record: dict) -> str:
     """How a figure was measured, whole: "median of 30, batch 1, 128x256, 2 CPU cores, benchmark
-    pass 2026-12-02" (and "machine busy" when the load average was high at the start)."""
+    pass 2026-12-02" (and "machine busy" when other processes took CPU meanwhile)."""
     when = str(record.get("measured_at") or "")[:10]
     text = f"median of {record.get('repeats')}, {conditions_text(record)}, {record.get('how')} {when}".rstrip()
-    if busy(record.get("load_average"), record.get("cpu_cores")):
-        text += f", machine busy (load {record['load_average']:.1f})"
+    if record_busy(record):
+        text += f", machine busy ({busy_text(record)})"
     return text
 
 
 def short_text(record: dict) -> str:
     """How a figure was measured in a word or two, for a narrow column: "benchmark", "after
-    training" (", busy" when the load average was high at the start); ``how_text`` says it all."""
+    training" (", busy" when other processes took CPU meanwhile); ``how_text`` says it all."""
     how = "benchmark" if record.get("how") == BENCHMARK_PASS else str(record.get("how") or "")
-    return how + (", busy" if busy(record.get("load_average"), record.get("cpu_cores")) else "")
+    return how + (", busy" if record_busy(record) else "")
 
 
 def latency_headline(run: Run, metrics: dict) -> dict:
