@@ -9,6 +9,18 @@ from cityscapes_builder import build_tiny_dataset  # noqa: E402
 
 import training  # noqa: E402,F401  (applies the import-time environment first)
 
+PYTEST_MAIN = sys.modules["__main__"]
+
+
+@pytest.fixture(autouse=True)
+def _main_module_restored():
+    """Each test ends with pytest's ``__main__`` back. Streamlit's AppTest runs a page as
+    ``__main__`` and leaves it there; a later ``spawn`` worker (the dataset generator's, once
+    TensorFlow is loaded) re-runs that module in the child, and an ``AppTest.from_function`` script
+    dies there (NameError), which multiprocessing.Pool answers by starting another worker, forever."""
+    yield
+    sys.modules["__main__"] = PYTEST_MAIN
+
 
 @pytest.fixture
 def tiny_root(tmp_path) -> Path:
