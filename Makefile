@@ -24,9 +24,11 @@ DASHBOARD_VENV ?= .venv-dashboard
 DASHBOARD_PY := $(DASHBOARD_VENV)/bin/python
 DASHBOARD_STAMP := $(DASHBOARD_VENV)/.requirements-installed
 
-$(DASHBOARD_STAMP): requirements-dashboard.txt
+# cityscapesscripts without its dependencies (requirements-dashboard-nodeps.txt says why).
+$(DASHBOARD_STAMP): requirements-dashboard.txt requirements-dashboard-nodeps.txt
 	$(PYTHON) -m venv $(DASHBOARD_VENV)
 	$(DASHBOARD_PY) -m pip install --quiet -r requirements-dashboard.txt
+	$(DASHBOARD_PY) -m pip install --quiet --no-deps -r requirements-dashboard-nodeps.txt
 	touch $(DASHBOARD_STAMP)
 
 dashboard-venv: $(DASHBOARD_STAMP)
@@ -74,12 +76,12 @@ demo: check preview models
 
 # The dashboard alone (the API it calls: $$SEGMENTATION_API_URL, default http://127.0.0.1:8000).
 dashboard: $(STAMP)
-	$(PY) -m streamlit run dashboard/streamlit_app.py --server.port $${DASHBOARD_PORT:-8501} --server.address 127.0.0.1
+	$(PY) -m streamlit run dashboard/app.py --server.port $${DASHBOARD_PORT:-8501} --server.address 127.0.0.1
 
 # The same dashboard from the TensorFlow-free environment (ARTIFACTS_DIR, CITYSCAPES_DATASET: the
 # store and the dataset it was trained on).
 dashboard-only: $(DASHBOARD_STAMP)
-	$(DASHBOARD_PY) -m streamlit run dashboard/streamlit_app.py --server.port $${DASHBOARD_PORT:-8501} --server.address 127.0.0.1
+	$(DASHBOARD_PY) -m streamlit run dashboard/app.py --server.port $${DASHBOARD_PORT:-8501} --server.address 127.0.0.1
 
 # The README's test command: the layers' lint (ruff, import-linter contracts in pyproject.toml), then
 # the suite; tests/test_dashboard_env.py runs every page in the TensorFlow-free environment.

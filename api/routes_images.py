@@ -21,8 +21,8 @@ from training.data.dataset import Dataset
 from training.data.index import SELECTABLE_SPLITS
 from training.data.labels import IGNORE_INDEX
 from training.data.png import PngError, read_header
-from training.evaluation.evaluator import Evaluator, summarize
-from training.runs.store import Run
+from training.evaluation.evaluator import Evaluator
+from training.runs.reader import Run
 from training.viz import overlay
 
 bp = Blueprint("images", __name__, url_prefix="/api/images")
@@ -154,8 +154,9 @@ def segmentation(image_id: str):
     label_ids = state.label_ids(dataset, identifier, key)
     state.check_pair(dataset, identifier, label_ids, predicted.shape)
     class_set = dataset.class_set
-    image_confusion = Evaluator(class_set).add(label_ids, predicted)
-    summary = summarize(class_set, image_confusion, image_confusion, images=1)
+    evaluator = Evaluator(class_set)
+    evaluator.add(label_ids, predicted)
+    summary = evaluator.summary()
     scores = {name: summary[name] for name in ("iou", "miou", "pixel_accuracy")}
     payload = {"id": identifier, "run": run.name, "model": run.metrics.get("model"),
                "classes": class_set.name, "class_names": list(class_set.names),

@@ -9,7 +9,8 @@ from flask import Blueprint, current_app, jsonify, render_template_string
 from api.errors import DEPLOY_HINT, UNEXPECTED, ApiError, no_deployed_run
 from api.serving import serving
 from training.runs.health import inspect_run
-from training.runs.store import ArtifactError, list_runs
+from training.runs.layout import ArtifactError
+from training.runs.reader import list_runs
 from training.runs.summary import deployed_name, run_summary
 
 bp = Blueprint("meta", __name__)

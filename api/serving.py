@@ -41,8 +41,10 @@ from training.data.labels import get_class_set
 from training.data.png import PngError, PngHeader, read_header
 from training.files import file_stamp
 from training.memory import ByteLRU
-from training.runs.exports import EXPORTS, check_export_name, read_export
-from training.runs.store import ArtifactError, Run, artifacts_dir, deployed_record, get_run
+from training.runs.deployment import deployed_record
+from training.runs.layout import ArtifactError, artifacts_dir
+from training.runs.reader import Run, get_run
+from training.runs.tflite_exports import EXPORTS, check_export_name, read_export
 
 log = logging.getLogger(__name__)
 

@@ -67,7 +67,7 @@ def model_row(resolution: str, images: int, repeats: int = 2) -> dict:
     import training.runtime_env  # noqa: F401  (before Keras)
     from training.fit.predict import evaluate_model
     from training.models import build_model
-    from training.runs.store import RunWriter
+    from training.runs.writer import RunWriter
 
     root = bench_dataset(resolution, train=24, val=images)
     entries = load_or_build_index(root, write=False, report=lambda message: None).split("test")[:images]

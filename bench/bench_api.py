@@ -307,7 +307,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
-    from training.runs.store import ArtifactError, deployed_run
+    from training.runs.deployment import deployed_run
+    from training.runs.layout import ArtifactError
 
     artifacts = (args.artifacts or bench_store(args.resolution)).resolve()
     try:

@@ -32,7 +32,8 @@ from training.data.cityscapes import read_label_ids  # noqa: E402
 from training.data.index import load_or_build_index  # noqa: E402
 from training.data.labels import get_class_set  # noqa: E402
 from training.evaluation.consensus import image_candidates, scan_images  # noqa: E402
-from training.runs.store import Run, RunWriter  # noqa: E402
+from training.runs.reader import Run  # noqa: E402
+from training.runs.writer import RunWriter
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MIN_PIXELS_FULL = 2000  # at 2048x1024; scaled by area at other sizes

@@ -45,7 +45,7 @@ import training  # noqa: E402,F401  (import-time environment)
 from bench.datasets import add_resolution_argument, bench_dataset  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
-APP = REPO / "dashboard" / "streamlit_app.py"
+APP = REPO / "dashboard" / "app.py"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--no-first-run",
@@ -91,7 +91,7 @@ def bench_store(resolution: str) -> tuple[Path, Path]:
     from training.evaluation.evaluator import Evaluator
     from training.evaluation.metrics import iou_per_class, mean_iou, pixel_accuracy
     from training.files import finite_or_none
-    from training.runs.store import RunWriter
+    from training.runs.writer import RunWriter
 
     root = bench_dataset(resolution, train=TRAIN, val=VAL)
     artifacts = REPO / "data" / f"bench-dashboard-store-{root.name}"

@@ -39,11 +39,11 @@ QUANTIZATIONS = ("none", "float16", "int8")
 def timed_models(run, names: list[str], threads: int | None):
     """(label, model) of the run's Keras model and its exports ``names``, and the image to time."""
     from training.fit.tflite import TFLiteModel
-    from training.fit.tflite_export import _model_inputs, open_run_dataset
+    from training.fit.tflite_export import _model_inputs
     from training.models import load_model
-    from training.runs.exports import export_model_path
+    from training.runs.tflite_exports import export_model_path
 
-    dataset = open_run_dataset(run)
+    dataset = run.open_dataset()
     image = next(_model_inputs(dataset, dataset.index.split(run.metrics["split"])[:1], run.input_size)())[0]
     models = [("keras", load_model(run.model_path))]
     models += [(name, TFLiteModel.from_file(export_model_path(run, name), threads)) for name in names]
@@ -81,8 +81,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from training.fit.tflite_export import export_tflite
-    from training.runs.exports import default_export_name, read_export
-    from training.runs.store import get_run, list_runs
+    from training.runs.reader import get_run, list_runs
+    from training.runs.tflite_exports import default_export_name, read_export
 
     names = args.runs or [run.name for run in list_runs(args.artifacts) if (run.path / "model.keras").exists()]
     threads = args.threads or os.cpu_count()

@@ -7,7 +7,7 @@ Runs on ``bench_dashboard``'s benchmark store (4 runs of the 56 test images of
 
     .venv/bin/python bench/bench_gallery.py --resolution demo|full [--repeats 3]
 
-- ``thumbnails()``, 24 thumbnails (``dashboard.thumbnails``), per mode: cold with every cache empty,
+- ``thumbnails()``, 24 thumbnails (``dashboard.pictures.thumbnails``), per mode: cold with every cache empty,
   drawn one at a time (``workers=1``) and by the thread pool (``WORKERS``); cold in memory but
   read from the disk layer (a restarted dashboard); warm (from memory);
 - the decode of one photo PNG alone (what a cold thumbnail cannot avoid: PNG has no reduced decode);
@@ -34,7 +34,7 @@ from bench.bench_dashboard import bench_store  # noqa: E402
 from bench.datasets import add_resolution_argument  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
-APP = REPO / "dashboard" / "streamlit_app.py"
+APP = REPO / "dashboard" / "app.py"
 PAGE = 24
 
 
@@ -46,7 +46,7 @@ def _ms(function) -> float:
 
 def _page_ms(wanted: list, disk: str | None, lru, workers: int | None = None) -> float:
     """Milliseconds for ``thumbnails()`` of ``wanted`` with that disk layer and memory."""
-    from dashboard import thumbnails
+    import dashboard.pictures.thumbnails as thumbnails
 
     workers = thumbnails.WORKERS if workers is None else workers
     return _ms(lambda: thumbnails.thumbnails(wanted, disk, lru, workers=workers))
@@ -58,7 +58,9 @@ def _median(values: list[float]) -> float:
 
 def thumbnail_times(artifacts: Path, root: Path, repeats: int) -> dict:
     """Milliseconds for 24 thumbnails per mode and cache state (medians over ``repeats``)."""
-    from dashboard import pictures, store, thumbnails
+    import dashboard.pictures.images as pictures
+    import dashboard.pictures.thumbnails as thumbnails
+    import dashboard.readers.store as store
     from training.data.cityscapes import read_image
     from training.memory import ByteLRU
 
@@ -100,7 +102,7 @@ def page_times(artifacts: Path) -> dict:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from dashboard import thumbnails
+    import dashboard.pictures.thumbnails as thumbnails
 
     shutil.rmtree(artifacts / thumbnails.FOLDER, ignore_errors=True)
     st.cache_data.clear()

@@ -31,8 +31,8 @@ from training.data.cityscapes import read_label_ids  # noqa: E402
 from training.data.index import load_or_build_index  # noqa: E402
 from training.evaluation.formats import FORMATS, label_ids_to  # noqa: E402
 from training.evaluation.masks import evaluate_masks  # noqa: E402
-from training.runs.exported import export_predictions  # noqa: E402
 from training.runs.imported import import_predictions  # noqa: E402
+from training.runs.submission import export_predictions  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

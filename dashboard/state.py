@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.paired import MIOU_EXPLANATION, MIOU_MODES, PER_IMAGE, POOLED
+from dashboard.views.intervals import MIOU_EXPLANATION, MIOU_MODES
+from training.evaluation.variants import PER_IMAGE, POOLED
 
 MAX_RUNS = 4
 
@@ -58,7 +59,8 @@ def runs_ui(available: list[str], widget_key: str, url_key: str, container=st,
     return list(runs)
 
 
-# The mIoU shown: pooled over the dataset (official) or the mean of per-image mIoU (``?miou=per-image``).
+# How every mIoU shown is averaged (``training.evaluation.variants``): pooled over the dataset, or the
+# mean of per-image mIoU (``?miou=per-image``).
 MIOU_PARAM, MIOU_WIDGET, MIOU_SESSION = "miou", "miou_mode", "_miou_mode"
 
 
@@ -79,7 +81,7 @@ def _miou_mode_changed() -> None:
 
 def miou_mode_ui(container=st) -> str:
     """A switch between the two ways to average mIoU (with the line that says how they differ),
-    synchronised with ``?miou=``; returns ``paired.POOLED`` or ``paired.PER_IMAGE``."""
+    synchronised with ``?miou=``; returns ``variants.POOLED`` or ``variants.PER_IMAGE``."""
     raw = st.query_params.get(MIOU_PARAM)
     mode = raw if raw in MIOU_MODES else st.session_state.get(MIOU_SESSION, POOLED)
     st.session_state[MIOU_WIDGET] = mode  # the URL (or the session) decides; a click changes it first

@@ -48,7 +48,7 @@ def tiny_store(tmp_path_factory) -> TinyStore:
     if "store" not in _STORE:
         from training.fit import runner as train_module
         from training.fit.config import load_config
-        from training.runs.store import deploy
+        from training.runs.deployment import deploy
 
         base = tmp_path_factory.mktemp("api_store")
         root = build_tiny_dataset(base / "cityscapes", height=HEIGHT, width=WIDTH)

@@ -59,7 +59,7 @@ def dashboard_store(tmp_path_factory, api_store):
 
     from training.fit import runner as train_module
     from training.fit.config import load_config
-    from training.runs.store import deploy
+    from training.runs.deployment import deploy
 
     artifacts = tmp_path_factory.mktemp("dashboard_store") / "artifacts"
     runs = []
@@ -105,7 +105,7 @@ def class_sets_store(tmp_path_factory, dashboard_store):
 
     from training.fit import runner as train_module
     from training.fit.config import load_config
-    from training.runs.store import deploy
+    from training.runs.deployment import deploy
 
     artifacts = tmp_path_factory.mktemp("class_sets_store") / "artifacts"
     first = dashboard_store.runs[0]

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "streamlit_app.py")
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 PAGES = {"overview": "app_pages/overview.py", "explorer": "app_pages/explorer.py",
          "comparison": "app_pages/comparison.py", "deployed": "app_pages/deployed.py",
          "anatomy": "app_pages/anatomy.py", "labels": "app_pages/labels_check.py",

@@ -21,8 +21,10 @@ from training.evaluation.anatomy import Anatomy, frame_count, instance_path, rea
 from training.evaluation.instances import AVERAGE_INSTANCE_SIZE, InstanceScores
 from training.evaluation.masks import evaluate_masks
 from training.evaluation.metrics import pair_counts
-from training.runs.anatomy import ANATOMY_FILES, anatomize_run
-from training.runs.store import ArtifactError, get_run
+from training.runs.anatomy import ANATOMY_FILES
+from training.runs.layout import ArtifactError
+from training.runs.reader import get_run
+from training.runs.rescore import anatomize_run
 
 REPO = Path(__file__).resolve().parent.parent
 CAR, PERSON, RIDER, ROAD, CARAVAN, BUILDING = (label_id(n) for n in
@@ -182,9 +184,14 @@ def test_an_old_run_gets_the_same_anatomy_in_a_new_process(api_store, tmp_path):
     assert {p: p.read_bytes() for p in before} == before
     added = json.loads((run_dir / "anatomy.json").read_text())
     assert {k: v for k, v in added.items() if k != "seconds"} == original
+    # Asked again, the command reports the stored anatomy (no new computation: the files stay as they are).
+    stored = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     again = subprocess.run([sys.executable, "-m", "training", "anatomy", api_store.run, "--artifacts",
                             str(artifacts)], capture_output=True, text=True, cwd=REPO)
-    assert again.returncode == 2 and "already has its anatomy" in again.stderr and "--replace" in again.stderr
+    assert again.returncode == 0, again.stderr
+    assert "(stored; --replace computes it again)" in again.stdout
+    assert "recall by object size" in again.stdout and "error rate across the frame" in again.stdout
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == stored
 
 
 def test_an_imported_run_has_the_anatomy_of_its_files(imported_store, tmp_path):

@@ -18,7 +18,7 @@ from api import create_app
 from training.data.cityscapes import read_pair
 from training.data.index import load_or_build_index
 from training.data.labels import IGNORE_INDEX, get_class_set
-from training.runs.store import get_run
+from training.runs.reader import get_run
 from training.viz import overlay
 
 CAT8 = get_class_set("categories8")
@@ -324,7 +324,7 @@ def test_a_pinned_run_and_an_unknown_one(api_store):
 def test_redeploying_switches_the_served_model_without_a_restart(api_store, tmp_path):
     import shutil
 
-    from training.runs.store import deploy
+    from training.runs.deployment import deploy
 
     artifacts = tmp_path / "artifacts"
     shutil.copytree(api_store.artifacts, artifacts)
@@ -543,7 +543,7 @@ def test_no_answer_carries_a_server_path(api_store, tmp_path, monkeypatch):
 def test_pictures_are_revalidated_and_change_with_the_model_and_the_index(api_store, tmp_path):
     """Browsers keep a picture by its URL: it must not outlive the model or the index it shows.
     Every picture carries an ETag of what it depends on, and clients are told to revalidate."""
-    from training.runs.store import deploy
+    from training.runs.deployment import deploy
 
     private = copy_store(api_store, tmp_path)
     shutil.copytree(private.artifacts / "runs" / api_store.run, private.artifacts / "runs" / "other")
@@ -579,7 +579,7 @@ def test_pictures_are_revalidated_and_change_with_the_model_and_the_index(api_st
 def test_a_run_published_under_the_deployed_name_is_served_once_it_is_deployed(api_store, tmp_path):
     """deployed.json records the uid of the run deployed: another run published under its name
     is not served until it is deployed, and then nothing cached for the old one is."""
-    from training.runs.store import deploy
+    from training.runs.deployment import deploy
 
     private = copy_store(api_store, tmp_path)
     client = create_app({"TESTING": True, "ARTIFACTS_DIR": str(private.artifacts),

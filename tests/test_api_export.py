@@ -17,8 +17,8 @@ from PIL import Image
 
 from api import create_app
 from training.cli import main
-from training.runs.exports import export_prediction
-from training.runs.store import get_run
+from training.runs.reader import get_run
+from training.runs.tflite_exports import export_prediction
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from api import create_app, imaging
 from api.routes_predict import class_pixels
 from training.data.index import load_or_build_index
 from training.data.labels import get_class_set
-from training.runs.store import get_run
+from training.runs.reader import get_run
 
 CAT8 = get_class_set("categories8")
 PEAK_BYTES = 500 * 2**20  # the bound for a 36 MP upload, over what the process held before

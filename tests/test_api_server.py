@@ -37,7 +37,8 @@ from PIL import Image, ImageOps
 from training.data.cityscapes import read_pair
 from training.data.index import load_index, load_or_build_index
 from training.data.labels import get_class_set
-from training.runs.store import deploy, get_run
+from training.runs.deployment import deploy
+from training.runs.reader import get_run
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 
 from training.data.labels import get_class_set
-from training.runs.store import ArtifactError, RunWriter, deploy, deployed_run, get_run, list_runs, store_version
+from training.runs.deployment import deploy, deployed_run
+from training.runs.layout import ArtifactError
+from training.runs.reader import get_run, list_runs, store_version
+from training.runs.writer import RunWriter
 
 
 def _complete_writer(tmp_path, name="demo_run", miou=0.5):
@@ -127,7 +130,8 @@ def test_uids_are_stamped_at_publication_and_derived_for_older_runs(tmp_path):
 
 
 def test_reading_the_store_never_imports_tensorflow():
-    code = "import sys, training.runs.store, training.runs.summary; sys.exit('tensorflow' in sys.modules)"
+    code = ("import sys, training.runs.reader, training.runs.writer, training.runs.deployment, training.runs.summary; "
+            "sys.exit('tensorflow' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

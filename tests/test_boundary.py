@@ -1,5 +1,6 @@
 """Boundary IoU: the boundary band against the reference ``mask_to_boundary`` (written here with
-OpenCV exactly as published), and hand-made cases."""
+OpenCV exactly as published), against the band as it was computed before OpenCV (``reference_band``,
+kept here: the numbers must not move), and hand-made cases."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from training.data.synthetic import CITY_STYLES, render_scene
 from training.evaluation.boundary import (
     boundary_band,
     boundary_counts,
@@ -103,3 +105,99 @@ def test_shapes_must_agree():
         boundary_counts(np.zeros((4, 4), np.uint8), np.zeros((4, 5), np.uint8), 2, 1)
     with pytest.raises(ValueError, match="at least 1"):
         boundary_band(np.zeros((4, 4), np.uint8), 0)
+
+
+# ---------------------------------------------------------------------------- the band before OpenCV
+
+def _window_any(flags: np.ndarray, axis: int, before: int, after: int, length: int) -> np.ndarray:
+    """``out[i] = any(flags[i - before : i + after + 1])`` along ``axis`` (clipped to the array),
+    for ``i`` in ``[0, length)``, by doubling (the numpy code ``boundary_band`` used before)."""
+    window = before + after + 1
+    n = flags.shape[axis]
+    tail = max(0, length - 1 + window - before - n)
+    pad = [(0, 0)] * flags.ndim
+    pad[axis] = (before, tail)
+    run = np.pad(flags, pad)
+
+    def part(start: int, stop: int | None) -> tuple:
+        index = [slice(None)] * flags.ndim
+        index[axis] = slice(start, stop)
+        return tuple(index)
+
+    span = 1
+    while span * 2 <= window:
+        run = run[part(0, -span)] | run[part(span, None)]
+        span *= 2
+    return run[part(0, length)] | run[part(window - span, window - span + length)]
+
+
+def reference_band(class_map: np.ndarray, width: int) -> np.ndarray:
+    """``boundary_band`` as it was before OpenCV: a box "any" over the maps of horizontal and
+    vertical differences (a square window is constant exactly when no two 4-neighbours in it differ)."""
+    class_map = np.asarray(class_map)
+    height, width_px = class_map.shape
+    d = int(width)
+    band = np.zeros((height, width_px), dtype=bool)
+    if width_px > 1:
+        across = class_map[:, 1:] != class_map[:, :-1]  # edge between columns j and j+1
+        across = _window_any(across, 1, d, d - 1, width_px)  # edges j in [x-d, x+d-1]
+        band |= _window_any(across, 0, d, d, height)
+    if height > 1:
+        down = class_map[1:, :] != class_map[:-1, :]
+        down = _window_any(down, 0, d, d - 1, height)
+        band |= _window_any(down, 1, d, d, width_px)
+    band[:d] = True
+    band[-d:] = True
+    band[:, :d] = True
+    band[:, -d:] = True
+    return band
+
+
+@pytest.fixture(scope="module")
+def full_size_scene() -> np.ndarray:
+    """The labelIds of a generated 2048x1024 street scene (thin poles, signs, far objects)."""
+    return render_scene(5, next(iter(CITY_STYLES)), height=1024, width=2048)[1]
+
+
+def test_the_band_is_the_one_of_before_on_a_full_size_scene(full_size_scene):
+    predicted = full_size_scene.copy()
+    rng = np.random.default_rng(0)
+    for _ in range(8):  # wrong ellipses, as a model makes them
+        centre = (int(rng.integers(0, 2048)), int(rng.integers(0, 1024)))
+        cv2.ellipse(predicted, centre, (int(rng.integers(5, 200)), int(rng.integers(5, 100))), 0, 0, 360,
+                    int(rng.integers(0, 34)), -1)
+    for class_map in (full_size_scene, predicted):
+        for d in (boundary_width(class_map.shape), 1, 2, 46):
+            assert np.array_equal(boundary_band(class_map, d), reference_band(class_map, d)), d
+
+
+def test_the_band_is_the_one_of_before_at_the_demo_size(full_size_scene):
+    small = full_size_scene[1::4, 1::4]
+    blocky = cv2.resize(np.random.default_rng(1).integers(0, 19, (32, 64), dtype=np.uint8), (512, 256),
+                        interpolation=cv2.INTER_NEAREST)
+    for class_map in (np.ascontiguousarray(small), blocky):
+        for d in (boundary_width(class_map.shape), 1, 5):
+            assert np.array_equal(boundary_band(class_map, d), reference_band(class_map, d)), d
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int16, np.int32, np.uint32, np.int64, np.uint64,
+                                   np.float32, np.float64, bool])
+def test_the_band_is_the_one_of_before_on_small_maps_of_any_type(dtype):
+    rng = np.random.default_rng(np.dtype(dtype).num)
+    for _ in range(60):
+        h, w = (int(v) for v in rng.integers(1, 40, 2))
+        d = int(rng.integers(1, 9))
+        values = rng.integers(0, 2 if dtype is bool else 4, (max(1, h // 3), max(1, w // 3)))
+        blocky = cv2.resize(values.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(dtype)
+        noisy = rng.integers(0, 2 if dtype is bool else 3, (h, w)).astype(dtype)
+        if np.issubdtype(np.dtype(dtype), np.integer) and np.dtype(dtype).itemsize == 8:
+            noisy = noisy + np.array(2**60, dtype=dtype)  # 2^60, 2^60 + 1, ...: one value once cast to float64
+        for class_map in (blocky, noisy):
+            assert np.array_equal(boundary_band(class_map, d), reference_band(class_map, d)), (h, w, d)
+
+
+def test_a_strided_view_gives_the_band_of_its_copy(full_size_scene):
+    view = full_size_scene[::3, ::2]
+    assert np.array_equal(boundary_band(view, 4), reference_band(np.ascontiguousarray(view), 4))
+    transposed = full_size_scene[:300, :200].T
+    assert np.array_equal(boundary_band(transposed, 3), reference_band(np.ascontiguousarray(transposed), 3))

@@ -1,16 +1,20 @@
 """Ground truth that looks wrong (``training.evaluation.consensus``): the rule on hand-made masks
 (255 in the ground truth and in a prediction), connected regions against ``scipy.ndimage.label``
 on random masks and on hand-made ones (a 1-pixel region, a region against the border, two regions
-touching only at a corner), the ranking, and the scan of a split from PNG files."""
+touching only at a corner), the ranking, the scan of a split from PNG files, and every output
+(regions, pixel counts, boxes, runs, order, candidates) against the numpy labelling used before
+OpenCV's (``reference_regions``, kept here: the numbers must not move)."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 from scipy import ndimage
 
 from training.data.labels import get_class_set
+from training.data.synthetic import CITY_STYLES, render_scene
 from training.evaluation.consensus import (
     Candidate,
     Region,
@@ -186,3 +190,173 @@ def test_a_scan_ranks_every_image_s_regions_by_size_and_names_what_it_left_out(t
     assert "predictions/4.png" in reasons[4] and "missing.png" in reasons[9]
     assert seen == [(n, 6) for n in range(1, 7)]
     assert scan_images(images[:3], [first.get, read_second], class_set, min_pixels=20).rows == []
+
+
+# ---------------------------------------------------------------------------- the labelling before OpenCV
+
+def _reference_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    height, width = mask.shape
+    stride = width + 2
+    padded = np.zeros((height, stride), dtype=bool)
+    padded[:, 1:-1] = mask
+    flat = padded.ravel()
+    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    first, after = changes[0::2], changes[1::2]
+    return first // stride, first % stride - 1, after % stride - 1
+
+
+def _reference_touching(rows, starts, ends, width, connectivity):
+    stride = width + 2
+    reach = 1 if connectivity == 8 else 0
+    start_keys, end_keys = rows * stride + starts, rows * stride + ends
+    above = (rows - 1) * stride
+    first = np.searchsorted(end_keys, above + starts - reach, side="right")
+    last = np.searchsorted(start_keys, above + ends + reach - 1, side="right")
+    counts = np.maximum(last - first, 0)
+    below = np.repeat(np.arange(len(rows)), counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(first, counts) + offsets, below
+
+
+def _reference_components(count, a, b):
+    parent = np.arange(count)
+    while True:
+        root_a, root_b = parent[a], parent[b]
+        apart = root_a != root_b
+        if not apart.any():
+            return parent
+        low, high = np.minimum(root_a[apart], root_b[apart]), np.maximum(root_a[apart], root_b[apart])
+        np.minimum.at(parent, high, low)
+        while True:
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+
+
+def reference_regions(mask: np.ndarray, min_pixels: int, connectivity: int):
+    """``(regions, position, rows, starts, ends, component)`` as ``connected_regions`` computed them
+    before OpenCV: the mask's runs joined by a vectorised union-find (runs in consecutive rows touch
+    when their column ranges overlap, widened by a pixel for 8-connectivity)."""
+    mask = np.asarray(mask, dtype=bool)
+    rows, starts, ends = _reference_runs(mask)
+    above, below = _reference_touching(rows, starts, ends, mask.shape[1], connectivity)
+    roots = _reference_components(len(rows), above, below)
+    ordered_roots, component = np.unique(roots, return_inverse=True)
+    component, count = component.reshape(-1), len(ordered_roots)
+    pixels = np.bincount(component, weights=ends - starts, minlength=count).astype(np.int64)
+    kept = np.flatnonzero(pixels >= max(1, int(min_pixels)))
+    kept = kept[np.argsort(-pixels[kept], kind="stable")]
+    position = np.full(count, -1, dtype=np.int64)
+    position[kept] = np.arange(len(kept))
+    if not len(kept):
+        return [], position, rows, starts, ends, component
+    x0, y0 = np.full(count, np.iinfo(np.int64).max), np.full(count, np.iinfo(np.int64).max)
+    x1, y1 = np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64)
+    np.minimum.at(x0, component, starts)
+    np.maximum.at(x1, component, ends)
+    np.maximum.at(y1, component, rows + 1)
+    np.minimum.at(y0, component, rows)
+    order = np.argsort(position[component], kind="stable")
+    order = order[position[component[order]] >= 0]
+    runs = np.stack([rows[order], starts[order], ends[order]], axis=1).astype(np.int32)
+    bounds = np.cumsum(np.bincount(position[component[order]], minlength=len(kept)))
+    regions = [Region(int(pixels[c]), (int(x0[c]), int(y0[c]), int(x1[c]), int(y1[c])), part)
+               for c, part in zip(kept, np.split(runs, bounds[:-1]))]
+    return regions, position, rows, starts, ends, component
+
+
+def reference_candidates(truth_classes, predictions, min_pixels, num_classes=None, connectivity=8):
+    """``image_candidates`` as it was before OpenCV (its regions from ``reference_regions``)."""
+    mask, agreed = consensus_errors(truth_classes, predictions, num_classes)
+    regions, position, rows, starts, ends, component = reference_regions(mask, min_pixels, connectivity)
+    if not regions:
+        return []
+    region_of_run = position[component]
+    kept = region_of_run >= 0
+    lengths = (ends - starts)[kept]
+    firsts = rows[kept] * mask.shape[1] + starts[kept]
+    flat = np.repeat(firsts - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
+    region_of_pixel = np.repeat(region_of_run[kept], lengths)
+
+    def dominant(values):
+        counts = np.bincount(region_of_pixel * 256 + values, minlength=len(regions) * 256).reshape(len(regions), 256)
+        top = counts.argmax(axis=1)
+        return top, counts[np.arange(len(regions)), top] / counts.sum(axis=1)
+
+    truth_top, truth_share = dominant(truth_classes.ravel()[flat].astype(np.int64))
+    said_top, said_share = dominant(agreed.ravel()[flat].astype(np.int64))
+    return [Candidate(region, int(truth_top[n]), float(truth_share[n]), int(said_top[n]), float(said_share[n]))
+            for n, region in enumerate(regions)]
+
+
+def _same_regions(found: list[Region], expected: list[Region]) -> None:
+    """The same regions in the same order, with the same pixel counts, boxes and runs."""
+    assert [(r.pixels, r.box) for r in found] == [(r.pixels, r.box) for r in expected]
+    for mine, theirs in zip(found, expected):
+        assert mine.runs.dtype == theirs.runs.dtype and np.array_equal(mine.runs, theirs.runs)
+
+
+@pytest.mark.parametrize("connectivity", [4, 8])
+def test_regions_are_the_ones_of_before_on_random_masks(connectivity):
+    rng = np.random.default_rng(100 + connectivity)
+    for density in (0.02, 0.2, 0.45, 0.6, 0.9, 1.0):
+        for shape in ((1, 1), (1, 9), (9, 1), (2, 2), (17, 23), (64, 40), (33, 130), (256, 512)):
+            mask = rng.random(shape) < density
+            for min_pixels in (1, 3, 40):
+                expected = reference_regions(mask, min_pixels, connectivity)[0]
+                _same_regions(connected_regions(mask, min_pixels, connectivity), expected)
+
+
+@pytest.mark.parametrize("connectivity", [4, 8])
+def test_regions_are_the_ones_of_before_on_blobby_masks(connectivity):
+    """Smoothed noise at full size: large winding regions, holes, many ties of size among the
+    small ones (their order is the raster order of their first pixel)."""
+    rng = np.random.default_rng(7 + connectivity)
+    noise = cv2.GaussianBlur(rng.standard_normal((1024, 2048)).astype(np.float32), (0, 0), 6)
+    for threshold in (-0.5, 0.0, 0.8):
+        mask = noise > threshold * noise.std()
+        for min_pixels in (1, 2000):
+            _same_regions(connected_regions(mask, min_pixels, connectivity),
+                          reference_regions(mask, min_pixels, connectivity)[0])
+
+
+@pytest.fixture(scope="module")
+def street_scene() -> tuple[np.ndarray, list[np.ndarray]]:
+    """A generated 2048x1024 street scene's classes (cityscapes19) and three runs' predictions:
+    wrong ellipses shared by all runs, and three of each run's own."""
+    class_set = get_class_set("cityscapes19")
+    label_ids = render_scene(9, next(iter(CITY_STYLES)), height=1024, width=2048)[1]
+    truth = class_set.lut[label_ids]
+    rng = np.random.default_rng(3)
+
+    def ellipses(classes: np.ndarray, count: int) -> np.ndarray:
+        out = classes.copy()
+        for _ in range(count):
+            centre = (int(rng.integers(0, 2048)), int(rng.integers(0, 1024)))
+            axes = (int(rng.integers(3, 170)), int(rng.integers(3, 85)))
+            cv2.ellipse(out, centre, axes, float(rng.uniform(0, 180)), 0, 360, int(rng.integers(0, 19)), -1)
+        return out
+
+    shared = ellipses(np.where(truth == 255, 0, truth).astype(np.uint8), 12)
+    return truth, [ellipses(shared, 3) for _ in range(3)]
+
+
+@pytest.mark.parametrize("connectivity", [4, 8])
+def test_candidates_are_the_ones_of_before_on_a_street_scene(street_scene, connectivity):
+    truth, predictions = street_scene
+    for min_pixels in (1, 50, 2000):
+        found = image_candidates(truth, predictions, min_pixels, 19, connectivity)
+        expected = reference_candidates(truth, predictions, min_pixels, 19, connectivity)
+        assert len(found) == len(expected) > 0
+        _same_regions([c.region for c in found], [c.region for c in expected])
+        assert [(c.truth_class, c.truth_share, c.agreed_class, c.agreed_share) for c in found] == [
+            (c.truth_class, c.truth_share, c.agreed_class, c.agreed_share) for c in expected]
+
+
+def test_more_regions_than_16_bit_labels_hold_are_the_ones_of_before():
+    """About 100,000 regions: past OpenCV's 16-bit labels, so its 32-bit ones are used."""
+    mask = np.random.default_rng(11).random((1024, 2048)) < 0.3
+    found = connected_regions(mask, 1, 8)
+    assert len(found) > 65535
+    _same_regions(found, reference_regions(mask, 1, 8)[0])

@@ -1,6 +1,6 @@
 """Which runs share a training-curve chart (``dashboard.curves``)."""
 
-from dashboard.curves import LOSS, MIOU, UNKNOWN_LOSS, CurveChart, curve_charts
+from dashboard.views.curves import LOSS, MIOU, UNKNOWN_LOSS, CurveChart, curve_charts
 
 SOURCE = ["09_smunet_efficientnetb3-imagenet_dice_v1_128x256", "04_unet_scratch_cce_v1_128x256",
           "10_smfpn_efficientnetb3-imagenet_dice_v1_128x256", "13_unet_scratch_cce_dice_v1_128x256"]

@@ -1,5 +1,5 @@
-"""The numbers behind the dashboard pages (dashboard/analysis.py), on inputs small enough to
-check by hand. No Streamlit, no trained run."""
+"""The tables and names of the dashboard's views (dashboard/views/) and the core's confusion
+analytics they show, on inputs small enough to check by hand. No Streamlit, no trained run."""
 
 from __future__ import annotations
 
@@ -15,7 +15,15 @@ import pandas as pd
 import pytest
 from PIL import Image, UnidentifiedImageError
 
-from dashboard import analysis
+import dashboard.pictures.drawing as drawing
+import dashboard.views.hover_cells as hover_cells
+import dashboard.views.image_filter as image_filter
+import dashboard.views.intervals as intervals
+import dashboard.views.leaderboard as leaderboard
+import dashboard.views.numbers as numbers
+import dashboard.views.per_class as per_class
+import dashboard.views.run_names as run_names
+import training.evaluation.confusions as confusions
 from training.data.labels import IGNORE_INDEX
 from training.evaluation.metrics import confusion_matrix
 
@@ -29,8 +37,11 @@ def _same(values, expected) -> bool:
                        equal_nan=True)
 
 
-def test_analysis_needs_no_streamlit():
-    code = "import sys, dashboard.analysis; sys.exit('streamlit' in sys.modules)"
+def test_the_views_need_no_streamlit():
+    views = sorted(path.stem for path in (REPO / "dashboard" / "views").glob("*.py") if path.stem != "__init__")
+    assert "per_class" in views and len(views) > 10
+    code = f"import sys; {'; '.join(f'import dashboard.views.{name}' for name in views)}; " \
+           "sys.exit('streamlit' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
 
 
@@ -38,7 +49,7 @@ def test_analysis_needs_no_streamlit():
 
 def test_leaderboard_puts_the_best_test_miou_first_and_adds_minutes():
     runs = pd.DataFrame({"run": ["a", "b", "c"], "miou": [0.5, 0.7, 0.6], "train_seconds": [120, 60, 30]})
-    board = analysis.leaderboard(runs)
+    board = leaderboard.leaderboard(runs)
     assert list(board["run"]) == ["b", "c", "a"]
     assert list(board["train_minutes"]) == [1.0, 0.5, 2.0]
     assert list(runs.columns) == ["run", "miou", "train_seconds"]  # the cached table is left alone
@@ -46,7 +57,7 @@ def test_leaderboard_puts_the_best_test_miou_first_and_adds_minutes():
 
 def test_leaderboard_puts_runs_without_a_test_miou_last():
     runs = pd.DataFrame({"run": ["a", "b", "c"], "miou": [NAN, 0.7, 0.6], "train_seconds": [None, 60, 30]})
-    board = analysis.leaderboard(runs)
+    board = leaderboard.leaderboard(runs)
     assert list(board["run"]) == ["b", "c", "a"]
     assert _same(board["train_minutes"], [1.0, 0.5, NAN])
 
@@ -61,25 +72,25 @@ def test_leaderboard_puts_runs_without_a_test_miou_last():
     (True, ".3f", "", "-"),
 ])
 def test_number_text(value, spec, unit, expected):
-    assert analysis.number_text(value, spec, unit) == expected
+    assert numbers.number_text(value, spec, unit) == expected
 
 
 def test_class_sets_note_only_for_several_class_sets():
-    assert analysis.class_sets_note(["categories8", "categories8"]) is None
-    assert analysis.class_sets_note([]) is None
-    note = analysis.class_sets_note(["categories8", "cityscapes19", "categories8"])
+    assert run_names.class_sets_note(["categories8", "categories8"]) is None
+    assert run_names.class_sets_note([]) is None
+    note = run_names.class_sets_note(["categories8", "cityscapes19", "categories8"])
     assert "categories8, cityscapes19" in note and "class set" in note
 
 
 def test_tradeoff_points_leave_out_runs_without_numbers_and_size_unknown_params_smallest():
     runs = pd.DataFrame({"run": ["a", "b", "c", "d"], "miou": [0.5, NAN, 0.6, 0.7],
                          "inference_ms": [3.0, 2.0, NAN, 1.0], "params": [2000, 10, 10, NAN]})
-    points, left_out = analysis.tradeoff_points(runs)
+    points, left_out = leaderboard.tradeoff_points(runs)
     assert list(points["run"]) == ["a", "d"]
     assert list(points["params"]) == [2000, 2000]
     assert left_out == ["b", "c"]
     none_known = runs.assign(params=NAN)
-    assert list(analysis.tradeoff_points(none_known)[0]["params"]) == [1, 1]
+    assert list(leaderboard.tradeoff_points(none_known)[0]["params"]) == [1, 1]
 
 
 # ---------------------------------------------------------------------------- image explorer
@@ -103,7 +114,7 @@ PER_IMAGE = pd.DataFrame({"id": [4, 2, 9, 1, 3], "miou": [0.5, NAN, 0.0, 0.5, 0.
     ([], ("sky",), PER_IMAGE, []),
 ])
 def test_filter_and_rank_ids(ids, classes, per_image, expected):
-    assert analysis.filter_and_rank_ids(ids, classes, PRESENCE, per_image) == expected
+    assert image_filter.filter_and_rank_ids(ids, classes, PRESENCE, per_image) == expected
 
 
 @pytest.mark.parametrize("image_id, candidates, split, classes, order, expected", [
@@ -114,7 +125,7 @@ def test_filter_and_rank_ids(ids, classes, per_image, expected):
     (5, [1, 2], "all", (), "", "not among the 2 images of the filter (all split)"),
 ])
 def test_position_text(image_id, candidates, split, classes, order, expected):
-    assert analysis.position_text(image_id, candidates, split, classes, order) == expected
+    assert image_filter.position_text(image_id, candidates, split, classes, order) == expected
 
 
 @pytest.mark.parametrize("truth, predicted, expected", [
@@ -124,7 +135,7 @@ def test_position_text(image_id, candidates, split, classes, order, expected):
 ])
 def test_wrong_share(truth, predicted, expected):
     confusion = confusion_matrix(np.array(truth, np.uint8), np.array(predicted, np.uint8), 2)
-    assert analysis.wrong_share(confusion) == pytest.approx(expected)
+    assert confusions.wrong_share(confusion) == pytest.approx(expected)
 
 
 # 8 counted pixels (one ignored). Rows of the confusion matrix (true) x columns (predicted):
@@ -137,25 +148,25 @@ PREDICTED = np.array([[0, 1, 1], [0, 1, 2], [2, 0, 1]], dtype=np.uint8)
 
 def test_group_by_class_set_keeps_the_order_of_the_runs():
     classes_of = {"a": "cityscapes19", "b": "categories8", "c": "cityscapes19"}
-    groups = analysis.group_by_class_set(["a", "b", "c"], classes_of)
+    groups = run_names.group_by_class_set(["a", "b", "c"], classes_of)
     assert list(groups.items()) == [("cityscapes19", ["a", "c"]), ("categories8", ["b"])]
-    assert analysis.group_by_class_set([], classes_of) == {}
+    assert run_names.group_by_class_set([], classes_of) == {}
 
 
 def test_prediction_problem():
     fine = np.array([[0, 1], [7, 2]], dtype=np.uint8)
-    assert analysis.prediction_problem(fine, (2, 2), 8, "predictions/3.png") is None
-    assert analysis.prediction_problem(fine, (2, 3), 8, "predictions/3.png") == (
+    assert confusions.mask_problem(fine, (2, 2), 8, "predictions/3.png") is None
+    assert confusions.mask_problem(fine, (2, 3), 8, "predictions/3.png") == (
         "predictions/3.png has shape (2, 2), the ground truth (2, 3)")
     # an 8-class run's file holding 19-class indices, or a mask of garbage
     outside = np.array([[0, 12], [200, 12]], dtype=np.uint8)
-    assert analysis.prediction_problem(outside, (2, 2), 8, "predictions/3.png") == (
+    assert confusions.mask_problem(outside, (2, 2), 8, "predictions/3.png") == (
         "predictions/3.png holds class 12 (3 pixels outside the 8 classes)")
-    assert analysis.prediction_problem(outside, (2, 2), 19, "p.png") == (
+    assert confusions.mask_problem(outside, (2, 2), 19, "p.png") == (
         "p.png holds class 200 (1 pixel outside the 19 classes)")
     ignored = np.full((2, 2), IGNORE_INDEX, dtype=np.uint8)
-    assert "holds class 255" in analysis.prediction_problem(ignored, (2, 2), 19, "p.png")
-    assert analysis.prediction_problem(np.zeros((0, 3), np.uint8), (0, 3), 8, "p.png") is None
+    assert "holds class 255" in confusions.mask_problem(ignored, (2, 2), 19, "p.png")
+    assert confusions.mask_problem(np.zeros((0, 3), np.uint8), (0, 3), 8, "p.png") is None
 
 
 @pytest.mark.parametrize("metrics, expected", [
@@ -167,7 +178,7 @@ def test_prediction_problem():
     ({}, False),  # an older run does not say
 ])
 def test_evaluated_on_another_index(metrics, expected):
-    assert analysis.evaluated_on_another_index(metrics, "abc") is expected
+    assert run_names.evaluated_on_another_index(metrics, "abc") is expected
 
 
 def _confusion(predicted, num_classes: int = 4):
@@ -177,7 +188,8 @@ def _confusion(predicted, num_classes: int = 4):
 def test_iou_table_rows_are_classes_then_miou_and_columns_share_then_runs():
     perfect = np.where(TRUTH == IGNORE_INDEX, 0, TRUTH)  # the unlabelled pixel never counts
     names = ("a", "b", "c", "d")
-    table = analysis.iou_table({"r1": _confusion(PREDICTED), "r2": _confusion(perfect)}, names)
+    table = per_class.image_frame(confusions.image_table({"r1": _confusion(PREDICTED), "r2": _confusion(perfect)},
+                                                         4), names)
     assert list(table.index) == ["a", "b", "c", "d", "mIoU"] and table.index.name == "class"
     assert list(table.columns) == ["share of image", "r1", "r2"]
     assert _same(table["share of image"], [3 / 8, 3 / 8, 2 / 8, 0, NAN])
@@ -186,11 +198,12 @@ def test_iou_table_rows_are_classes_then_miou_and_columns_share_then_runs():
 
 
 def test_iou_table_without_runs_or_ground_truth():
-    table = analysis.iou_table({}, ("a", "b"))
+    table = per_class.image_frame(confusions.image_table({}, 2), ("a", "b"))
     assert list(table.columns) == ["share of image"]
     assert _same(table["share of image"], [0, 0, NAN])
     nothing = np.full((2, 2), IGNORE_INDEX, np.uint8)
-    table = analysis.iou_table({"r": confusion_matrix(nothing, np.zeros_like(nothing), 2)}, ("a", "b"))
+    counts = confusion_matrix(nothing, np.zeros_like(nothing), 2)
+    table = per_class.image_frame(confusions.image_table({"r": counts}, 2), ("a", "b"))
     assert _same(table["share of image"], [0, 0, NAN]) and _same(table["r"], [NAN, NAN, NAN])
 
 
@@ -201,17 +214,17 @@ def test_iou_table_without_runs_or_ground_truth():
     (300, 100, slice(1, None, 3), slice(0, None, 1), (3, 1)),
 ])
 def test_hover_grid(height, width, rows, columns, steps):
-    assert analysis.hover_grid(height, width) == (rows, columns, *steps)
+    assert hover_cells.hover_grid(height, width) == (rows, columns, *steps)
     cells = np.zeros((height, width))[rows, columns].shape
-    assert cells[0] <= analysis.HOVER_CELLS[0] and cells[1] <= analysis.HOVER_CELLS[1]
+    assert cells[0] <= hover_cells.HOVER_CELLS[0] and cells[1] <= hover_cells.HOVER_CELLS[1]
 
 
 def test_hover_grid_with_other_limits():
-    assert analysis.hover_grid(10, 10, max_cells=(5, 2)) == (slice(1, None, 2), slice(2, None, 5), 2, 5)
+    assert hover_cells.hover_grid(10, 10, max_cells=(5, 2)) == (slice(1, None, 2), slice(2, None, 5), 2, 5)
 
 
 def test_class_name_lookup_names_whole_masks():
-    lookup = analysis.class_name_lookup(("road", "sky"))
+    lookup = hover_cells.class_name_lookup(("road", "sky"))
     assert lookup.shape == (256,)
     mask = np.array([[0, IGNORE_INDEX], [1, 7]], dtype=np.uint8)
     assert lookup[mask].tolist() == [["road", "ignored"], ["sky", "?"]]
@@ -225,7 +238,7 @@ def test_class_name_lookup_names_whole_masks():
     ({}, []),
 ])
 def test_class_names(metrics, expected):
-    assert analysis.class_names(metrics) == expected
+    assert per_class.class_names(metrics) == expected
 
 
 @pytest.mark.parametrize("metrics, size, expected", [
@@ -235,11 +248,11 @@ def test_class_names(metrics, expected):
     ({}, 2, ["class 0", "class 1"]),
 ])
 def test_confusion_names(metrics, size, expected):
-    assert analysis.confusion_names(metrics, size) == expected
+    assert per_class.confusion_names(metrics, size) == expected
 
 
 def test_iou_frame_joins_the_class_sets_of_the_runs():
-    frame = analysis.iou_frame({
+    frame = per_class.iou_frame({
         "r1": {"class_names": ["a", "b"], "iou": {"a": 0.5, "b": None}, "miou": 0.5},
         "r2": {"class_names": ["a", "c"], "iou": {"a": 0.25, "c": 0.75}, "miou": 0.5},
     })
@@ -251,7 +264,7 @@ def test_iou_frame_joins_the_class_sets_of_the_runs():
 
 def test_iou_frame_of_a_damaged_metrics_json_has_nan_where_numbers_are_not_numbers():
     damaged = {"class_names": ["sky", "car"], "iou": {"sky": "good", "car": 0.5}, "miou": [1]}
-    frame = analysis.iou_frame({"a": damaged, "b": {"iou": ["not", "a", "mapping"], "miou": 0.25}})
+    frame = per_class.iou_frame({"a": damaged, "b": {"iou": ["not", "a", "mapping"], "miou": 0.25}})
     assert list(frame.index) == ["sky", "car", "mIoU"]
     assert _same(frame["a"], [NAN, 0.5, NAN]) and _same(frame["b"], [NAN, NAN, 0.25])
 
@@ -259,11 +272,11 @@ def test_iou_frame_of_a_damaged_metrics_json_has_nan_where_numbers_are_not_numbe
 @pytest.mark.parametrize("value, expected", [(1, 1.0), (0.5, 0.5), (np.int64(3), 3.0), (None, NAN), ("0.5", NAN),
                                              ([1], NAN), ({}, NAN), (True, NAN)])
 def test_as_number(value, expected):
-    assert _same(analysis.as_number(value), expected)
+    assert _same(numbers.as_number(value), expected)
 
 
 def test_iou_frame_of_no_runs():
-    frame = analysis.iou_frame({})
+    frame = per_class.iou_frame({})
     assert list(frame.index) == ["mIoU"] and frame.empty
 
 
@@ -273,7 +286,7 @@ def test_iou_frame_of_no_runs():
     ([[5, 0], [0, 5]], (0, 1)),  # nothing confused: still a cell off the diagonal
 ])
 def test_largest_confusion(matrix, expected):
-    assert analysis.largest_confusion(np.array(matrix)) == expected
+    assert confusions.largest_confusion(np.array(matrix)) == expected
 
 
 @pytest.mark.parametrize("matrix, expected", [
@@ -281,7 +294,7 @@ def test_largest_confusion(matrix, expected):
     ([[2, 2], [0, 0]], [[0.5, 0.5], [0.0, 0.0]]),  # a class that never occurs: a row of zeros
 ])
 def test_row_normalised(matrix, expected):
-    assert _same(analysis.row_normalised(np.array(matrix)), expected)
+    assert _same(confusions.row_normalised(np.array(matrix)), expected)
 
 
 # Three images, 2 classes: pixels of class 0 predicted as 1 are 3, 6 and 3.
@@ -291,21 +304,19 @@ MATRICES = np.array([[[5, 3], [1, 1]],
                      [[2, 3], [0, 5]]])
 
 
-@pytest.mark.parametrize("miou", [{10: 0.4, 11: 0.1}, pd.Series({10: 0.4, 11: 0.1})])
-def test_confused_images_most_pixels_first_ties_in_id_order(miou):
-    frame = analysis.confused_images(IDS, MATRICES, miou, 0, 1)
-    assert list(frame.columns) == ["id", "pixels", "share of image", "image mIoU"]
-    assert list(frame["id"]) == [11, 10, 12]
-    assert list(frame["pixels"]) == [6, 3, 3]
-    assert _same(frame["share of image"], [6 / 6, 3 / 10, 3 / 10])
-    assert _same(frame["image mIoU"], [0.1, 0.4, NAN])  # 12 has no per-image row
+def test_confused_images_most_pixels_first_ties_in_id_order():
+    rows = confusions.confused_images(IDS, MATRICES, 0, 1, 2)
+    assert [row["id"] for row in rows] == [11, 10, 12]
+    assert [row["pixels"] for row in rows] == [6, 3, 3]
+    assert _same([row["share"] for row in rows], [6 / 6, 3 / 10, 3 / 10])
+    # each image's own mIoU: 11 gets both classes wrong; 10: 5/9 and 1/5; 12: 2/5 and 5/8
+    assert _same([row["miou"] for row in rows], [0, (5 / 9 + 1 / 5) / 2, (2 / 5 + 5 / 8) / 2])
 
 
 def test_confused_images_leaves_out_images_without_such_pixels_and_keeps_the_limit():
-    assert list(analysis.confused_images(IDS, MATRICES, {}, 1, 0)["id"]) == [10]
-    assert list(analysis.confused_images(IDS, MATRICES, {}, 0, 1, limit=2)["id"]) == [11, 10]
-    empty = analysis.confused_images(IDS, np.zeros_like(MATRICES), {}, 0, 1)
-    assert empty.empty and list(empty.columns) == ["id", "pixels", "share of image", "image mIoU"]
+    assert [row["id"] for row in confusions.confused_images(IDS, MATRICES, 1, 0, 2)] == [10]
+    assert [row["id"] for row in confusions.confused_images(IDS, MATRICES, 0, 1, 2, limit=2)] == [11, 10]
+    assert confusions.confused_images(IDS, np.zeros_like(MATRICES), 0, 1, 2) == []
 
 
 @pytest.mark.parametrize("runs, expected", [
@@ -316,17 +327,17 @@ def test_confused_images_leaves_out_images_without_such_pixels_and_keeps_the_lim
 ])
 def test_pick_pair_prefers_a_run_of_the_same_class_set(runs, expected):
     classes_of = {"a": "categories8", "b": "cityscapes19", "c": "categories8", "d": "cityscapes19"}
-    assert analysis.pick_pair(runs, ["a", "b", "c", "d"], classes_of) == expected
+    assert intervals.pick_pair(runs, ["a", "b", "c", "d"], classes_of) == expected
 
 
 def test_pick_pair_without_a_run_of_the_same_class_set():
     classes_of = {"a": "categories8", "b": "cityscapes19"}
-    assert analysis.pick_pair(["a"], ["a", "b"], classes_of) == ("a", "b")
-    assert analysis.pick_pair(["a"], ["a"], classes_of) == ("a", "a")
+    assert intervals.pick_pair(["a"], ["a", "b"], classes_of) == ("a", "b")
+    assert intervals.pick_pair(["a"], ["a"], classes_of) == ("a", "a")
 
 
 def test_difference_frame_is_b_minus_a():
-    frame = analysis.difference_frame(
+    frame = per_class.difference_frame(
         {"class_names": ["a", "b"], "iou": {"a": 0.5, "b": 0.2}, "miou": 0.35},
         {"class_names": ["a", "b"], "iou": {"a": 0.75, "b": None}, "miou": 0.75})
     assert list(frame.columns) == ["A", "B", "B - A"]
@@ -344,7 +355,7 @@ def test_difference_frame_is_b_minus_a():
     ([], 0.05),
 ])
 def test_symmetric_limit(values, expected):
-    assert analysis.symmetric_limit(np.array(values, dtype=float)) == pytest.approx(expected)
+    assert numbers.symmetric_limit(np.array(values, dtype=float)) == pytest.approx(expected)
 
 
 # ---------------------------------------------------------------------------- deployed model
@@ -360,23 +371,23 @@ RGB = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255]],
 
 
 def test_decode_png_of_rgb_and_palette_images():
-    assert np.array_equal(analysis.decode_png(base64.b64encode(_png(Image.fromarray(RGB))).decode()), RGB)
+    assert np.array_equal(drawing.decode_png(base64.b64encode(_png(Image.fromarray(RGB))).decode()), RGB)
     palette = Image.new("P", (2, 2))
     palette.putdata([0, 1, 1, 0])
     palette.putpalette([128, 64, 0, 0, 0, 255] + [0] * 762)
-    decoded = analysis.decode_png(base64.b64encode(_png(palette)).decode())
+    decoded = drawing.decode_png(base64.b64encode(_png(palette)).decode())
     assert decoded.shape == (2, 2, 3)
     assert decoded[0, 0].tolist() == [128, 64, 0] and decoded[0, 1].tolist() == [0, 0, 255]
 
 
 def test_decode_image_refuses_what_is_not_an_image():
-    assert np.array_equal(analysis.decode_image(_png(Image.fromarray(RGB))), RGB)
+    assert np.array_equal(drawing.decode_image(_png(Image.fromarray(RGB))), RGB)
     with pytest.raises(UnidentifiedImageError):
-        analysis.decode_image(b"not an image")
+        drawing.decode_image(b"not an image")
 
 
 def test_iou_in_class_order():
-    frame = analysis.iou_in_class_order(["b", "a", "c"], {"a": 0.5, "b": 0.25})
+    frame = per_class.iou_in_class_order(["b", "a", "c"], {"a": 0.5, "b": 0.25})
     assert list(frame["class"]) == ["b", "a", "c"]
     assert frame["IoU"].iloc[0] == 0.25 and frame["IoU"].iloc[1] == 0.5 and math.isnan(frame["IoU"].iloc[2])
 
@@ -388,7 +399,7 @@ def test_iou_in_class_order():
     ({}, []),
 ])
 def test_pixel_shares(class_pixels, expected):
-    shares = analysis.pixel_shares(class_pixels)
+    shares = per_class.pixel_share_frame(class_pixels)
     assert list(shares.columns) == ["class", "share"]
     assert list(shares["class"]) == [name for name, _ in expected]
     assert list(shares["share"]) == pytest.approx([share for _, share in expected])
@@ -397,6 +408,6 @@ def test_pixel_shares(class_pixels, expected):
 def test_pixel_shares_keep_the_api_order_on_ties_among_many_classes():
     # more classes than a quicksort sorts by insertion: only a stable sort keeps the order
     class_pixels = {f"class {i:02d}": i % 3 for i in range(60)}
-    shares = analysis.pixel_shares(class_pixels)
+    shares = per_class.pixel_share_frame(class_pixels)
     expected = [name for count in (2, 1, 0) for name, pixels in class_pixels.items() if pixels == count]
     assert list(shares["class"]) == expected

@@ -12,17 +12,22 @@ import pandas as pd
 import pytest
 from dashboard_fixtures import IMPORTED_C8, IMPORTED_C19, open_page
 from PIL import Image
+from test_raster import reference_pooled
 
-import dashboard.anatomy as anatomy
-import dashboard.mark_pictures as mark_pictures
-import dashboard.outline as outline
-import dashboard.pictures as pictures
+import dashboard.pictures.images as pictures
+import dashboard.pictures.marks as marks
+import dashboard.pictures.outline as outline
+import dashboard.views.anatomy_tables as anatomy_tables
+import dashboard.views.regions as regions
+import training.evaluation.anatomy_report as anatomy_report
+import training.evaluation.boundary as boundary
 from training.data.cityscapes import read_label_ids
 from training.data.index import load_or_build_index
 from training.data.labels import get_class_set
 from training.evaluation.anatomy import read_instance_ids
-from training.runs.anatomy import ANATOMY_FILES, anatomize_run
-from training.runs.store import get_run
+from training.runs.anatomy import ANATOMY_FILES
+from training.runs.reader import get_run
+from training.runs.rescore import anatomize_run
 
 PAGE = "app_pages/anatomy.py"
 
@@ -38,7 +43,7 @@ def _charts(at) -> dict[str, dict]:
     return {chart.key: json.loads(chart.proto.spec) for chart in at.get("plotly_chart")}
 
 
-TABLE, MISSED = "mIoU", "open"  # a column of the table per run, of the missed objects
+TABLE, MISSED = "mIoU (all classes)", "open"  # a column of the table per run, of the missed objects
 
 
 def _dataframe(at, column: str) -> pd.DataFrame:
@@ -69,9 +74,9 @@ def test_the_table_shows_each_run_s_anatomy_json_and_its_mious(dashboard_env):
     for run in store.runs:
         opened = get_run(run, store.artifacts)
         document, metrics, row = opened.anatomy(), opened.metrics, table.loc[run]
-        assert row["mIoU"] == pytest.approx(metrics["miou"])
+        assert row["mIoU (all classes)"] == pytest.approx(metrics["miou"])
         assert row["mIoU (official)"] == pytest.approx(metrics["miou_official"])
-        assert row["Boundary IoU"] == pytest.approx(document["mean_boundary_iou"])
+        assert row["Boundary IoU (all classes)"] == pytest.approx(document["mean_boundary_iou"])
         assert row["Boundary IoU (official)"] == pytest.approx(document["mean_boundary_iou_official"])
         assert row["iIoU"] == pytest.approx(document["mean_iiou"])
         for name, value in document["iiou"].items():
@@ -98,8 +103,8 @@ def test_missed_objects_come_largest_first_with_a_link_to_the_explorer(dashboard
     # the recall chart: a point per (run, class, size bin), with the count of objects on hover
     recall = _charts(at)["anatomy_recall"]
     points = sum(len(trace["x"]) for trace in recall["data"])
-    frames = {run: anatomy.instances_frame(get_run(run, store.artifacts).instances()) for run in store.runs}
-    assert points == len(anatomy.recall_by_size(frames))
+    frames = {run: anatomy_tables.instances_frame(get_run(run, store.artifacts).instances()) for run in store.runs}
+    assert points == len(anatomy_tables.recall_frame(frames))
     assert sum(row[2] for trace in recall["data"] for row in trace["customdata"]) == sum(map(len, frames.values()))
 
     # one click opens the explorer on that image with the object outlined
@@ -201,7 +206,7 @@ def test_a_damaged_anatomy_json_is_a_note_for_its_run(content, message, dashboar
         assert list(table.index) == [whole]
     else:  # numbers of the wrong type: empty cells, never an exception
         assert list(table.index) == [damaged, whole]
-        assert table.loc[damaged, ["Boundary IoU", "iIoU", "iIoU human", "objects"]].isna().all()
+        assert table.loc[damaged, ["Boundary IoU (all classes)", "iIoU", "iIoU human", "objects"]].isna().all()
     at = _explorer({"id": str(_test_entries(store)[0].id), "runs": f"{damaged},{whole}"})
     at.toggle(key="explorer_boundary_band").set_value(True).run()  # the band's width: the default ratio
     assert not at.exception and "within 1 px of a contour" in _shown(at)
@@ -279,20 +284,20 @@ def test_outlined_pictures_differ_from_the_plain_ones_exactly_on_the_outline(kno
     image = pictures.ImageRef(str(store.data_root), "test", entry.id, entry.image, entry.label, 512)
     ref = pictures.RunRef(str(store.artifacts), run, get_run(run, store.artifacts).uid, "categories8", True)
     instances = read_instance_ids(store.data_root / entry.label)
-    for wanted, region in ((outline.Outline(outline.INSTANCE, 26000), instances == 26000),
-                           (outline.Outline(outline.BOX, box=(3, 2, 9, 6)), outline.box_mask(instances.shape,
+    for wanted, region in ((regions.Outline(regions.INSTANCE, 26000), instances == 26000),
+                           (regions.Outline(regions.BOX, box=(3, 2, 9, 6)), outline.box_mask(instances.shape,
                                                                                               (3, 2, 9, 6)))):
-        marks = mark_pictures.Marks(wanted)
+        wanted_marks = marks.Marks(wanted)
         plain = _decode(pictures.error_picture(image, ref))
-        drawn = _decode(mark_pictures.error_picture(image, ref, marks))
+        drawn = _decode(marks.error_picture(image, ref, wanted_marks))
         changed = (plain != drawn).any(axis=-1)
         ring = outline.outline_pixels(region)
         assert changed.any() and not (changed & ~ring).any()  # nothing changed off the outline
         assert (drawn[ring] == outline.OUTLINE_COLOR).all()
 
     truth = get_class_set("categories8").lut[read_label_ids(store.data_root / entry.label)]
-    band, _ = outline.error_band(truth, get_run(run, store.artifacts).prediction(entry.id), 1)
-    banded = _decode(mark_pictures.error_picture(image, ref, mark_pictures.Marks(band=True)))
+    band, _ = boundary.error_band(truth, get_run(run, store.artifacts).prediction(entry.id), 1)
+    banded = _decode(marks.error_picture(image, ref, marks.Marks(band=True)))
     assert np.array_equal(banded, outline.dim_outside(_decode(pictures.error_picture(image, ref)), band))
     assert not np.array_equal(banded, _decode(pictures.error_picture(image, ref)))
 
@@ -356,18 +361,47 @@ def test_regions_shrink_so_that_small_objects_stay_visible():
     small = outline.shrink_region(mask, 4)
     assert small.shape == (2, 3) and np.argwhere(small).tolist() == [[1, 1]]
     mask = np.zeros((9, 13), dtype=bool)
-    mask[8, 12] = True  # in the partial block past the display's edge: joins the last row and column
+    mask[8, 12] = True  # in the partial blocks past the display's edge: dropped, as the photo drops them
+    assert outline.shrink_region(mask, 4).shape == (2, 3) and not outline.shrink_region(mask, 4).any()
+    mask[7, 11] = True  # in the last full block
     assert np.argwhere(outline.shrink_region(mask, 4)).tolist() == [[1, 2]]
 
 
+def _shrink_region_before(mask: np.ndarray, factor: int) -> np.ndarray:
+    """``outline.shrink_region`` before the one rule of ``training.raster.shrink``: a pixel of a
+    partial block joined the last display row or column."""
+    height, width = max(1, mask.shape[0] // factor), max(1, mask.shape[1] // factor)
+    small = np.zeros((height, width), dtype=bool)
+    rows, columns = np.nonzero(mask)
+    small[np.minimum(rows // factor, height - 1), np.minimum(columns // factor, width - 1)] = True
+    return small
+
+
+def test_regions_shrink_as_before_except_in_the_strip_the_photo_drops_too():
+    rng = np.random.default_rng(0)
+    for factor in (2, 3, 4, 5):
+        for shape in ((8 * factor, 12 * factor), (8 * factor + factor - 1, 12 * factor + 1)):
+            for density in (0.001, 0.02, 0.3):
+                mask = rng.random(shape) < density
+                inside = mask.copy()
+                inside[8 * factor:] = False  # nothing in the strip of partial blocks
+                inside[:, 12 * factor:] = False
+                assert np.array_equal(outline.shrink_region(inside, factor), _shrink_region_before(inside, factor))
+                # With pixels in the strip: they are left out, so only the last row or column can
+                # lose a pixel, and nothing else changes.
+                new, old = outline.shrink_region(mask, factor), _shrink_region_before(mask, factor)
+                assert new.shape == old.shape and not (new & ~old).any() and not (old & ~new)[:-1, :-1].any()
+                assert np.array_equal(new, _shrink_region_before(inside, factor))
+
+
 def test_outline_params_round_trip_and_bad_ones_say_why():
-    assert outline.parse_outline("instance:26001") == outline.Outline(outline.INSTANCE, 26001)
-    assert outline.parse_outline("box:1,2,30,40").box == (1, 2, 30, 40)
-    for wanted in (outline.Outline(outline.INSTANCE, 24003), outline.Outline(outline.BOX, box=(0, 0, 5, 5))):
-        assert outline.parse_outline(wanted.param) == wanted
+    assert regions.parse_outline("instance:26001") == regions.Outline(regions.INSTANCE, 26001)
+    assert regions.parse_outline("box:1,2,30,40").box == (1, 2, 30, 40)
+    for wanted in (regions.Outline(regions.INSTANCE, 24003), regions.Outline(regions.BOX, box=(0, 0, 5, 5))):
+        assert regions.parse_outline(wanted.param) == wanted
     for bad in ("instance:", "instance:-1", "box:1,2,3", "box:5,5,5,9", "polygon:1", "instance:1e3"):
         with pytest.raises(ValueError):
-            outline.parse_outline(bad)
+            regions.parse_outline(bad)
 
 
 def test_the_band_and_its_counts_on_hand_made_maps():
@@ -377,45 +411,58 @@ def test_the_band_and_its_counts_on_hand_made_maps():
     predicted = np.zeros_like(truth)
     predicted[:, 3:] = 1  # column 3 wrong: on the contour
     predicted[2, 1] = 1  # a wrong pixel away from any contour of the truth, but with its own contour
-    band, counts = outline.error_band(truth, predicted, 1)
+    band, counts = boundary.error_band(truth, predicted, 1)
     assert np.array_equal(band, _band_by_hand(truth, 1) | _band_by_hand(predicted, 1))
     assert counts.wrong == 7 and counts.in_band == 7 and counts.width == 1
-    band, counts = outline.error_band(truth, np.where(truth == 255, 0, truth), 1)
+    band, counts = boundary.error_band(truth, np.where(truth == 255, 0, truth), 1)
     assert counts.wrong == 0 and np.isnan(counts.share)
     dimmed = outline.dim_outside(np.full((2, 2, 3), 200, np.uint8), np.array([[True, False], [False, True]]))
     assert dimmed[0, 0].tolist() == [200] * 3 and dimmed[0, 1].tolist() == [50] * 3
 
 
 def test_recall_by_size_and_missed_objects():
-    frame = anatomy.instances_frame([
+    frame = anatomy_tables.instances_frame([
         {"id": 1, "instance": 26000, "label": "car", "class": "vehicle", "pixels": 5, "x0": 0, "y0": 0, "x1": 5,
          "y1": 1, "recall": 0.2, "missed": 1},
         {"id": 1, "instance": 26001, "label": "car", "class": "vehicle", "pixels": 7, "x0": 0, "y0": 1, "x1": 7,
          "y1": 2, "recall": 0.8, "missed": 0},
         {"id": 2, "instance": 24000, "label": "person", "class": "human", "pixels": 300, "x0": 3, "y0": 4,
          "x1": 13, "y1": 34, "recall": 0.4, "missed": 1}])
-    bins = anatomy.recall_by_size({"a": frame}).set_index(["class", "bin"])
+    bins = anatomy_tables.recall_frame({"a": frame}).set_index(["class", "bin"])
     assert bins.loc[("vehicle", 2), "objects"] == 2 and bins.loc[("vehicle", 2), "recall"] == pytest.approx(0.5)
     assert (bins.loc[("vehicle", 2), "low"], bins.loc[("vehicle", 2), "high"]) == (4, 7)
     assert bins.loc[("human", 8), "missed"] == 1
-    missed = anatomy.missed_objects({"a": frame, "b": frame.assign(recall=frame["recall"] / 2)})
+    missed = anatomy_tables.missed_frame({"a": frame, "b": frame.assign(recall=frame["recall"] / 2)})
     assert list(zip(missed["run"], missed["pixels"])) == [("b", 300), ("a", 300), ("b", 5), ("a", 5)]
     assert missed.loc[0, "box"] == "x 3-12, y 4-33"
-    with pytest.raises(anatomy.AnatomyProblem, match="lacks the columns"):
-        anatomy.instances_frame([{"id": 1}])
+    with pytest.raises(anatomy_tables.AnatomyProblem, match="lacks the columns"):
+        anatomy_tables.instances_frame([{"id": 1}])
 
 
 def test_frame_rates_pool_cells_and_leave_empty_ones_blank():
     counts = np.zeros((2, 4, 4), dtype=np.int64)
     counts[0, :2, :2] = 10
     counts[1, 0, 0] = 4
-    rate = anatomy.error_rate(counts)
+    rate = anatomy_report.error_rate(counts)
     assert rate[0, 0] == pytest.approx(0.4) and rate[0, 1] == 0 and np.isnan(rate[3, 3])
-    assert anatomy.error_rate(anatomy.pooled(counts, 2)).tolist()[0][0] == pytest.approx(0.1)
-    assert np.isnan(anatomy.error_rate(anatomy.pooled(counts, 2))[1, 1])
+    assert anatomy_report.error_rate(anatomy_report.pooled_cells(counts, 2)).tolist()[0][0] == pytest.approx(0.1)
+    assert np.isnan(anatomy_report.error_rate(anatomy_report.pooled_cells(counts, 2))[1, 1])
     other = counts.copy()
     other[1, 0, 0] = 1
-    assert anatomy.rate_difference(counts, other)[0, 0] == pytest.approx(0.3)
-    with pytest.raises(anatomy.AnatomyProblem):
-        anatomy.check_frame_errors(np.stack([counts[1], counts[0]]))  # more wrong than counted
-    assert anatomy.grid_factors((128, 256)) == [1, 2, 4, 8, 16]
+    assert anatomy_report.rate_difference(counts, other)[0, 0] == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="frame_errors.npy"):
+        anatomy_report.check_frame_counts(np.stack([counts[1], counts[0]]))  # more wrong than counted
+    assert anatomy_report.grid_factors((128, 256)) == [1, 2, 4, 8, 16]
+    assert anatomy_report.grid_factors((100, 200)) == [1, 2, 4]  # 8 leaves a partial block of cells: not offered
+    assert anatomy_report.grid_factors((96, 256)) == [1, 2, 4, 8]  # 16 would leave fewer than 8 rows
+
+
+def test_frame_counts_pool_as_before_at_every_factor_offered():
+    rng = np.random.default_rng(5)
+    for grid in ((128, 256), (100, 200), (8, 8)):
+        counted = rng.integers(0, 4000, grid)
+        counts = np.stack([counted, rng.integers(0, counted + 1)]).astype(np.int64)
+        for factor in anatomy_report.grid_factors(grid, smallest=1):
+            pooled = anatomy_report.pooled_cells(counts, factor)
+            assert pooled.dtype == np.int64 and np.array_equal(pooled, reference_pooled(counts, factor)), (grid, factor)
+            assert pooled.sum() == counts.sum()  # no cell left out

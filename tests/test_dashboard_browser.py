@@ -46,14 +46,14 @@ EXCEPTION = '[data-testid="stException"]'
 # ---------------------------------------------------------------------------- servers
 
 class Dashboard:
-    """``streamlit run dashboard/streamlit_app.py`` in its own process group on a free port."""
+    """``streamlit run dashboard/app.py`` in its own process group on a free port."""
 
     def __init__(self, env: dict[str, str], log_path: Path):
         self.port = free_port()
         self.log_path = log_path
         self.log_file = open(log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "streamlit_app.py"),
+            [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
              "--server.port", str(self.port), "--server.address", "127.0.0.1", "--server.headless", "true",
              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1", **env}, stdout=self.log_file,

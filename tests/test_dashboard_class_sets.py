@@ -16,7 +16,8 @@ from dashboard_fixtures import fake_api, image_captions, notes, open_page, point
 from training.data.cityscapes import read_label_ids
 from training.data.index import load_or_build_index
 from training.data.labels import get_class_set
-from training.runs.store import deploy, get_run
+from training.runs.deployment import deploy
+from training.runs.reader import get_run
 
 
 @pytest.fixture
@@ -129,8 +130,9 @@ def test_comparison_groups_runs_by_class_set(mixed):
     assert [list(frame.columns) for frame in iou_tables] == [[c8], [c19]]
     for frame, run in zip(iou_tables, mixed.runs):
         metrics = get_run(run, mixed.artifacts).metrics
-        assert list(frame.index) == [*metrics["class_names"], "mIoU"]
-        assert frame.loc["mIoU", run] == pytest.approx(metrics["miou"])
+        assert list(frame.index) == [*metrics["class_names"], "mIoU (all classes)", "mIoU (official)"]
+        assert frame.loc["mIoU (all classes)", run] == pytest.approx(metrics["miou"])
+        assert frame.loc["mIoU (official)", run] == pytest.approx(metrics["miou_official"])
     shown = notes(at)
     assert "categories8" in shown and "cityscapes19" in shown
 
@@ -146,7 +148,7 @@ def test_comparison_groups_runs_by_class_set(mixed):
     next(s for s in at.selectbox if s.label == "Run B").set_value(c19).run()
     assert not at.exception
     assert any("class set" in c.value for c in [*at.caption, *at.info, *at.warning])
-    assert not any(m.label == "mIoU of B (against A)" for m in at.metric)
+    assert not any(m.label == "mIoU (all classes) of B (against A)" for m in at.metric)
 
 
 def test_deployed_page_with_runs_of_two_class_sets(mixed, monkeypatch):

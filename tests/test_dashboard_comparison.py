@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from training.runs.store import get_run
+from training.runs.reader import get_run
 
-APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "streamlit_app.py")
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 PAGE = "app_pages/comparison.py"
 
 
@@ -44,7 +44,7 @@ def test_per_class_bars_and_table_show_metrics_json(dashboard_env):
         for name, value in zip(bar["x"], bar["y"]):
             assert _same(value, metrics["iou"][name]), (run, name)
             assert _same(table.loc[name, run], metrics["iou"][name])
-        assert table.loc["mIoU", run] == pytest.approx(metrics["miou"])
+        assert table.loc["mIoU (all classes)", run] == pytest.approx(metrics["miou"])
 
     # one run only: the URL follows
     _widget(at.multiselect, "Runs").set_value([store.runs[1]]).run()
@@ -106,7 +106,7 @@ def test_a_cell_lists_the_images_with_the_most_such_pixels_and_opens_them(dashbo
         position = int(np.flatnonzero(ids == row["id"])[0])
         assert row["pixels"] == counts[position]
         assert row["share of image"] == pytest.approx(counts[position] / matrices[position].sum())
-        assert row["image mIoU"] == pytest.approx(float(per_image[int(row["id"])]["miou"]))
+        assert row["image mIoU"] == pytest.approx(float(per_image[int(row["id"])]["miou"]), abs=1e-6)
 
     chosen = expected[-1]
     _widget(at.selectbox, "Image").set_value(chosen).run()
@@ -160,7 +160,7 @@ def test_training_curves_and_run_a_against_run_b(dashboard_env):
         expected = None if a is None or b is None else b - a
         assert _same(delta, expected), name
         assert _same(difference.loc[name, "B - A"], expected)
-    assert difference.loc["mIoU", "B - A"] == pytest.approx(metrics_b["miou"] - metrics_a["miou"])
+    assert difference.loc["mIoU (all classes)", "B - A"] == pytest.approx(metrics_b["miou"] - metrics_a["miou"])
 
     _widget(at.selectbox, "Run B").set_value(first).run()
     assert any("two different runs" in c.value for c in at.caption)

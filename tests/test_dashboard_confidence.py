@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 from dashboard_fixtures import CALIBRATION_PAGE, IMPORTED_C8, open_page
 
-import dashboard.confidence as confidence
+import dashboard.pictures.confidence_maps as confidence_maps
+import dashboard.pictures.drawing as drawing
+import dashboard.views.calibration_tables as calibration_tables
+import dashboard.views.colours as colours
 from training.data.index import load_or_build_index
 from training.data.labels import get_class_set
 from training.evaluation.calibration import calibration_counts, summarize_calibration
-from training.runs.store import get_run
+from training.runs.reader import get_run
 from training.viz import overlay
 
 
@@ -92,11 +95,11 @@ def test_runs_without_confidence_say_why(dashboard_store_copy):
     image_id = _test_ids(store)[0]
     at = open_page("explorer", {"id": str(image_id), "runs": old})
     assert not at.exception
-    assert f"{old}: {confidence.NO_MAPS_NOTE}." in [i.value for i in at.info]
+    assert f"{old}: {calibration_tables.NO_MAPS_NOTE}." in [i.value for i in at.info]
     assert not any(m.label == "Pixels kept" for m in at.metric)
     at.radio(key="explorer_hover_view").set_value("confidence").run()  # the zoom falls back to the prediction
     assert not at.exception
-    assert f"{old}: {confidence.NO_MAPS_NOTE}; the picture shows its prediction." in _shown(at)
+    assert f"{old}: {calibration_tables.NO_MAPS_NOTE}; the picture shows its prediction." in _shown(at)
     assert _charts(at)[0]["layout"]["title"]["text"] == f"image {image_id}: prediction ({old})"
 
     at = open_page("explorer", {"id": str(image_id), "runs": f"{old},{current}"})
@@ -106,7 +109,7 @@ def test_runs_without_confidence_say_why(dashboard_store_copy):
     at = open_page("overview", {"runs": f"{old},{current}"})
     at.switch_page(CALIBRATION_PAGE).run()
     assert not at.exception
-    assert f"{old}: {confidence.NO_CALIBRATION_NOTE}." in [i.value for i in at.info]
+    assert f"{old}: {calibration_tables.NO_CALIBRATION_NOTE}." in [i.value for i in at.info]
     titles = [chart["layout"]["title"]["text"] for chart in _charts(at)]
     assert titles[0].startswith(f"{current}: ECE ") and not any(title.startswith(f"{old}:") for title in titles)
     assert [trace["name"] for trace in _charts(at)[-1]["data"]] == [current]  # the coverage curve
@@ -117,11 +120,11 @@ def test_imported_runs_carry_no_confidence(imported_env):
     image_id = store.covered[IMPORTED_C8][0]
     at = open_page("explorer", {"id": str(image_id), "runs": IMPORTED_C8})
     assert not at.exception
-    assert f"{IMPORTED_C8}: {confidence.IMPORTED_NOTE}." in [i.value for i in at.info]
+    assert f"{IMPORTED_C8}: {calibration_tables.IMPORTED_NOTE}." in [i.value for i in at.info]
     at = open_page("overview", {"runs": IMPORTED_C8})
     at.switch_page(CALIBRATION_PAGE).run()
     assert not at.exception
-    assert f"{IMPORTED_C8}: {confidence.IMPORTED_CALIBRATION_NOTE}." in [i.value for i in at.info]
+    assert f"{IMPORTED_C8}: {calibration_tables.IMPORTED_CALIBRATION_NOTE}." in [i.value for i in at.info]
     assert not at.get("plotly_chart")
 
 
@@ -163,19 +166,19 @@ def test_kept_share_and_the_greyed_overlay_follow_run_confidence_s_values():
     rng = np.random.default_rng(0)
     levels = rng.integers(0, 256, (24, 40), dtype=np.uint8)
     values = levels.astype(np.float32) / 255.0  # what Run.confidence returns
-    assert np.array_equal(confidence.to_levels(values), levels)
-    view = confidence.confidence_view(values, (24, 40), 20, "confidence/1.png")
+    assert np.array_equal(calibration_tables.to_levels(values), levels)
+    view = confidence_maps.view_of(values, (24, 40), 20, "confidence/1.png")
     assert view.levels.shape == (12, 20)  # factor 2, nearest: the pixel at offset 1 of each block
     assert np.array_equal(view.levels, levels[1::2, 1::2])
     for threshold in (0.0, 0.25, 0.5, 128 / 255, 0.999, 1.0):
         assert view.kept_share(threshold) == pytest.approx(float(np.mean(values >= threshold)), abs=1e-12)
-    assert confidence.confidence_view(values, (24, 41), 20, "confidence/1.png").problem == (
+    assert confidence_maps.view_of(values, (24, 41), 20, "confidence/1.png").problem == (
         "confidence/1.png has shape (24, 40), the ground truth (24, 41)")
 
     class_set = get_class_set("categories8")
     photo = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
     classes = rng.integers(0, class_set.num_classes, (24, 40)).astype(np.uint8)
-    shown = confidence.confident_overlay(photo, classes, levels, class_set, 0.6, 0.5)
+    shown = drawing.confident_overlay(photo, classes, levels, class_set, 0.6, 0.5)
     below = values < 0.5
     assert np.array_equal(shown[~below], overlay(photo, class_set.colorize(classes), 0.6)[~below])
     grey = shown[below]
@@ -184,11 +187,11 @@ def test_kept_share_and_the_greyed_overlay_follow_run_confidence_s_values():
 
 
 def test_the_colormap_runs_from_dark_violet_to_yellow():
-    assert confidence.COLORMAP.shape == (256, 3) and confidence.COLORMAP.dtype == np.uint8
-    assert confidence.COLORMAP[0].tolist() == [68, 1, 84] and confidence.COLORMAP[-1].tolist() == [253, 231, 37]
-    brightness = confidence.COLORMAP.astype(float) @ [0.299, 0.587, 0.114]
+    assert colours.COLORMAP.shape == (256, 3) and colours.COLORMAP.dtype == np.uint8
+    assert colours.COLORMAP[0].tolist() == [68, 1, 84] and colours.COLORMAP[-1].tolist() == [253, 231, 37]
+    brightness = colours.COLORMAP.astype(float) @ [0.299, 0.587, 0.114]
     assert np.all(np.diff(brightness[::8]) > 0)  # brighter as confidence rises (rounding aside, step by step)
-    assert confidence.heatmap(np.array([[0, 255]], dtype=np.uint8)).tolist() == [[[68, 1, 84], [253, 231, 37]]]
+    assert drawing.heatmap(np.array([[0, 255]], dtype=np.uint8)).tolist() == [[[68, 1, 84], [253, 231, 37]]]
 
 
 def test_reliability_and_coverage_frames_read_a_calibration_block():
@@ -197,16 +200,16 @@ def test_reliability_and_coverage_frames_read_a_calibration_block():
     predicted = np.where(rng.random((32, 32)) < 0.7, truth, (truth + 1) % 3).astype(np.uint8)
     values = rng.integers(128, 256, (32, 32)).astype(np.uint8)  # the lower half of the bins stays empty
     block = json.loads(json.dumps(summarize_calibration(*calibration_counts(truth, predicted, values, 3))))
-    assert confidence.calibration_of(block) is None  # a metrics.json, not a block
-    assert confidence.calibration_of({"calibration": block}) is block
-    bins = confidence.reliability_frame(block)
+    assert calibration_tables.calibration_of(block) is None  # a metrics.json, not a block
+    assert calibration_tables.calibration_of({"calibration": block}) is block
+    bins = calibration_tables.reliability_frame(block)
     filled = [b for b in range(15) if block["count"][b]]
     assert 0 < len(filled) < 15
     assert bins["pixels"].tolist() == [block["count"][b] for b in filled]
     assert bins["accuracy"].tolist() == pytest.approx([block["accuracy"][b] for b in filled])
     assert bins["centre"].tolist() == pytest.approx([(block["edges"][b] + block["edges"][b + 1]) / 2 for b in filled])
-    curve = confidence.coverage_frame(block)
+    curve = calibration_tables.coverage_frame(block)
     assert curve["threshold"].tolist() == pytest.approx(block["coverage_curve"]["threshold"][:len(curve)])
     assert curve["coverage"].iloc[0] == 1.0 and curve["coverage"].is_monotonic_decreasing
     damaged = {"calibration": {**block, "accuracy": block["accuracy"][:-1]}}
-    assert confidence.calibration_of(damaged) is None
+    assert calibration_tables.calibration_of(damaged) is None

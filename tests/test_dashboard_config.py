@@ -23,7 +23,7 @@ def test_the_other_settings_are_kept():
 
 
 def test_streamlit_reads_the_address_from_the_repository():
-    """`python -m streamlit run dashboard/streamlit_app.py` from the repository: Streamlit's own
+    """`python -m streamlit run dashboard/app.py` from the repository: Streamlit's own
     reading of its options (a fresh process, so no option set by another test leaks in)."""
     import subprocess
     import sys

@@ -17,6 +17,7 @@ import pytest
 from dashboard_fixtures import fake_api, image_captions, notes, open_page, shown_text
 from PIL import Image
 
+import dashboard.readers.store as store
 from training.data.index import load_or_build_index
 
 PAGES = ("overview", "explorer", "comparison", "deployed", "anatomy", "labels", "gallery", "tags")
@@ -177,7 +178,6 @@ def test_a_store_of_damaged_runs_only_says_so_on_every_page(dashboard_store_copy
 
 
 def test_messages_name_the_folders_instead_of_spelling_them_out(tmp_path, monkeypatch):
-    from dashboard import store
 
     artifacts, data = tmp_path / "artifacts", tmp_path / "data"
     monkeypatch.setenv("ARTIFACTS_DIR", str(artifacts))

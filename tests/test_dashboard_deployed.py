@@ -17,7 +17,7 @@ from streamlit.testing.v1.element_tree import Column
 
 from training.data.labels import get_class_set
 
-APP = str(REPO / "dashboard" / "streamlit_app.py")
+APP = str(REPO / "dashboard" / "app.py")
 PAGE = "app_pages/deployed.py"
 TIMEOUT = 60  # seconds: a bound on each AppTest run and HTTP call, not a measurement
 

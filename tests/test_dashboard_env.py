@@ -1,5 +1,6 @@
 """The dashboard without TensorFlow: every page works in the environment of
-``requirements-dashboard.txt`` on a run store trained elsewhere.
+``requirements-dashboard.txt`` (and ``requirements-dashboard-nodeps.txt``, installed with
+``--no-deps``) on a run store trained elsewhere.
 
 The store of ``dashboard_store`` (two tiny runs trained with TensorFlow in the main venv, the first
 deployed) and its dataset are copied to a fresh folder, as if from a GPU machine: the copied run
@@ -7,8 +8,9 @@ configs name a data root that does not exist here, and ``CITYSCAPES_DATASET`` po
 dataset. A script run by the dashboard-only python (``$DASHBOARD_PYTHON``, which ``make test``
 sets; ``make dashboard-venv`` builds it) opens the app with Streamlit's AppTest, switches to every
 page and checks what it shows, with an import hook that refuses TensorFlow, Keras,
-segmentation-models, Albumentations, OpenCV and the Keras side of ``training`` even where they
-are installed. ``requirements-dashboard.txt`` must pin what ``requirements.txt`` pins.
+segmentation-models, Albumentations and the Keras side of ``training`` even where they are
+installed (OpenCV is allowed: the core computes with it). The two requirement files must pin what
+``requirements.txt`` pins, and the environment must stay under ``MAX_ENVIRONMENT_MB``.
 """
 
 from __future__ import annotations
@@ -24,17 +26,20 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-APP = REPO / "dashboard" / "streamlit_app.py"
+APP = REPO / "dashboard" / "app.py"
 MAIN_REQUIREMENTS = REPO / "requirements.txt"
 DASHBOARD_REQUIREMENTS = REPO / "requirements-dashboard.txt"
+# Installed with --no-deps (cityscapesscripts: its matplotlib & co are not needed for what we import).
+NO_DEPS_REQUIREMENTS = REPO / "requirements-dashboard-nodeps.txt"
+MAKEFILE = REPO / "Makefile"
+MAX_ENVIRONMENT_MB = 800  # the dashboard's site-packages, in MiB
 TIMEOUT = 300  # seconds: a bound on the whole subprocess (four pages, cold imports), not a measurement
 CLOSED_API = "http://127.0.0.1:9"  # nothing listens on the discard port
 GPU_BOX_ROOT = "/gpu-box/datasets/cityscapes"  # the data root the copied configs name (absent here)
 
 # Distributions that have no place in the dashboard's requirements.
 NOT_FOR_THE_DASHBOARD = {"tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-keras", "keras", "segmentation-models",
-                         "albumentations", "opencv-python", "opencv-python-headless", "opencv-contrib-python",
-                         "opencv-contrib-python-headless", "flask", "gunicorn"}
+                         "albumentations", "flask", "gunicorn"}
 
 
 def _normalise(name: str) -> str:
@@ -59,10 +64,20 @@ def _pins(path: Path, *, strict: bool) -> dict[str, str]:
     return pins
 
 
+def _dashboard_pins() -> dict[str, str]:
+    """The pins of both dashboard requirement files (a package in only one of them)."""
+    pins = _pins(DASHBOARD_REQUIREMENTS, strict=True)
+    no_deps = _pins(NO_DEPS_REQUIREMENTS, strict=True)
+    twice = set(pins) & set(no_deps)
+    assert not twice, f"{sorted(twice)} in both {DASHBOARD_REQUIREMENTS.name} and {NO_DEPS_REQUIREMENTS.name}"
+    return pins | no_deps
+
+
 def test_dashboard_requirements_pin_the_versions_of_requirements_txt():
     main = _pins(MAIN_REQUIREMENTS, strict=False)
-    dashboard = _pins(DASHBOARD_REQUIREMENTS, strict=True)
-    needed = {"streamlit", "plotly", "numpy", "pillow", "pyyaml", "tqdm", "cityscapesscripts", "requests"}
+    dashboard = _dashboard_pins()
+    needed = {"streamlit", "plotly", "numpy", "pillow", "pyyaml", "tqdm", "cityscapesscripts", "pyquaternion",
+              "opencv-python-headless", "requests"}
     assert needed <= set(dashboard), f"requirements-dashboard.txt lacks {sorted(needed - set(dashboard))}"
     assert not set(dashboard) & NOT_FOR_THE_DASHBOARD, "requirements-dashboard.txt must stay free of TensorFlow & co"
     drift = {name: (version, main[name]) for name, version in dashboard.items()
@@ -77,6 +92,15 @@ def test_dashboard_requirements_pin_the_versions_of_requirements_txt():
             pytest.fail(f"requirements-dashboard.txt pins {name}, which the main environment does not have")
         assert installed == dashboard[name], (
             f"requirements-dashboard.txt pins {name}=={dashboard[name]}, the main environment has {installed}")
+
+
+def test_cityscapesscripts_is_installed_without_its_dependencies():
+    """Its matplotlib & co would take ~75 MB; the modules we import need only numpy, Pillow and
+    pyquaternion, which requirements-dashboard.txt pins."""
+    assert set(_pins(NO_DEPS_REQUIREMENTS, strict=True)) == {"cityscapesscripts"}
+    assert "pyquaternion" in _pins(DASHBOARD_REQUIREMENTS, strict=True)
+    makefile = MAKEFILE.read_text()
+    assert f"pip install --quiet --no-deps -r {NO_DEPS_REQUIREMENTS.name}" in makefile
 
 
 # ---------------------------------------------------------------------------- every page
@@ -96,6 +120,21 @@ def _dashboard_python() -> str:
     if not os.path.isfile(python) or not os.access(python, os.X_OK):
         pytest.fail(f"DASHBOARD_PYTHON={python} is not an executable file: build it with `make dashboard-venv`")
     return python
+
+
+def test_the_dashboard_environment_stays_under_800_mb():
+    """What ``requirements-dashboard.txt`` installs (the site-packages of ``$DASHBOARD_PYTHON``,
+    bytes of every file) stays under ``MAX_ENVIRONMENT_MB``: a laptop's environment, not a GPU box's."""
+    python = _dashboard_python()
+    found = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, check=True)
+    site_packages = Path(found.stdout.strip())
+    assert site_packages.is_dir(), f"{python} names {site_packages} as its site-packages, which is not a folder"
+    total = sum(path.lstat().st_size for path in site_packages.rglob("*") if not path.is_symlink() and path.is_file())
+    megabytes = total / 2**20
+    assert megabytes < MAX_ENVIRONMENT_MB, (
+        f"{site_packages} holds {megabytes:.0f} MB, more than {MAX_ENVIRONMENT_MB} MB: look for a dependency "
+        f"that brings what the dashboard never imports (requirements-dashboard-nodeps.txt shows how to leave it out)")
 
 
 def _copy_from_gpu_box(store, box: Path) -> tuple[Path, Path]:
@@ -133,7 +172,7 @@ import traceback
 from importlib import metadata
 
 params = json.loads(sys.argv[1])
-BLOCKED = ("tensorflow", "keras", "tf_keras", "segmentation_models", "albumentations", "cv2",
+BLOCKED = ("tensorflow", "keras", "tf_keras", "segmentation_models", "albumentations",
            "training.fit", "training.models", "training.losses")
 attempts = []
 
@@ -276,7 +315,7 @@ def test_every_page_works_without_tensorflow_on_a_copied_store(request, tmp_path
     artifacts, data_root = _copy_from_gpu_box(dashboard_store, tmp_path / "from_the_gpu_box")
     params = {
         "app": str(APP), "runs": list(dashboard_store.runs), "deployed": dashboard_store.runs[0],
-        "api_url": CLOSED_API, "timeout": 120, "pins": _pins(DASHBOARD_REQUIREMENTS, strict=True),
+        "api_url": CLOSED_API, "timeout": 120, "pins": _dashboard_pins(),
         "not_installed": sorted(NOT_FOR_THE_DASHBOARD - {"flask", "gunicorn"}),
     }
     env = {name: value for name, value in os.environ.items()

@@ -12,9 +12,9 @@ from streamlit.testing.v1 import AppTest
 from training.data.cityscapes import read_label_ids
 from training.data.index import load_or_build_index
 from training.data.labels import get_class_set
-from training.runs.store import get_run
+from training.runs.reader import get_run
 
-APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "streamlit_app.py")
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 PAGE = "app_pages/explorer.py"
 
 

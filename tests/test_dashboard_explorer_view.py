@@ -13,15 +13,16 @@ from dashboard_fixtures import open_page, point_dashboard_at
 from PIL import Image
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
-import dashboard.analysis as analysis
-import dashboard.class_view as class_view
-import dashboard.display as display
-from dashboard.class_view import ERRORS, PHOTO, PREDICTION, TRUTH, Cell
-from dashboard.imported_runs import run_labels, short_name, short_names
+import dashboard.pictures.drawing as drawing
+import dashboard.views.image_filter as image_filter
+import dashboard.views.picture_grid as picture_grid
+import dashboard.views.shown_classes as shown_classes
+from dashboard.views.picture_grid import ERRORS, PHOTO, PREDICTION, TRUTH, Cell
+from dashboard.views.run_names import run_labels, short_name, short_names
 from training.data.cityscapes import read_image, read_label_ids
 from training.data.index import load_or_build_index
 from training.data.labels import IGNORE_INDEX, get_class_set
-from training.runs.store import get_run
+from training.runs.reader import get_run
 from training.viz import ERROR_DIM, error_map, overlay
 
 C8 = get_class_set("categories8")
@@ -32,21 +33,21 @@ VEHICLE, HUMAN = C8.names.index("vehicle"), C8.names.index("human")
 
 def test_shown_classes_in_the_url():
     names = ("flat", "human", "vehicle")
-    assert class_view.parse_shown(None, names) == list(names)  # no parameter: every class
-    assert class_view.parse_shown("vehicle,human,nonsense", names) == ["human", "vehicle"]  # class order
-    assert class_view.parse_shown("", names) == []
-    assert class_view.shown_param(list(names), names) is None
-    assert class_view.shown_param(["vehicle"], names) == "vehicle"
-    assert class_view.shown_param([], names) == ""
-    assert class_view.shown_indices(names, ["vehicle", "flat"]) == (0, 2)
-    assert class_view.shown_indices(names, list(names)) is None  # the plain pictures
+    assert shown_classes.parse_shown(None, names) == list(names)  # no parameter: every class
+    assert shown_classes.parse_shown("vehicle,human,nonsense", names) == ["human", "vehicle"]  # class order
+    assert shown_classes.parse_shown("", names) == []
+    assert shown_classes.shown_param(list(names), names) is None
+    assert shown_classes.shown_param(["vehicle"], names) == "vehicle"
+    assert shown_classes.shown_param([], names) == ""
+    assert shown_classes.shown_indices(names, ["vehicle", "flat"]) == (0, 2)
+    assert shown_classes.shown_indices(names, list(names)) is None  # the plain pictures
 
 
 def test_keep_classes_turns_the_other_classes_back_to_the_photo():
     photo = np.full((2, 3, 3), 10, np.uint8)
     picture = np.full((2, 3, 3), 200, np.uint8)
     classes = np.array([[0, 1, 2], [IGNORE_INDEX, 2, 1]], np.uint8)
-    kept = class_view.keep_classes(picture, photo, classes, (2,))
+    kept = drawing.keep_classes(picture, photo, classes, (2,))
     assert kept[..., 0].tolist() == [[10, 10, 200], [10, 200, 10]]
     assert picture[0, 0, 0] == 200  # a copy
 
@@ -56,7 +57,7 @@ def test_keep_errors_keeps_the_misses_and_false_alarms_of_the_shown_classes():
     truth = np.array([[1, 1, 0, 0, IGNORE_INDEX]], np.uint8)
     predicted = np.array([[1, 0, 1, 2, 0]], np.uint8)
     picture = error_map(photo, truth, predicted, C8)
-    kept = class_view.keep_errors(picture, photo, truth, predicted, (1,))
+    kept = drawing.keep_errors(picture, photo, truth, predicted, (1,))
     grey = round(100 * ERROR_DIM)
     # correct (1, 1): as it was; a miss of 1 (truth 1 -> 0) and a false alarm (truth 0 -> 1): kept;
     # an error between two other classes (0 -> 2) and an ignored pixel predicted 0: drawn as correct pixels
@@ -77,13 +78,13 @@ def test_keep_errors_keeps_the_misses_and_false_alarms_of_the_shown_classes():
                                  [Cell(ERRORS, "a"), Cell(ERRORS, "b"), None]]),
 ])
 def test_the_grid_fills_rows_for_the_number_of_runs(truths, runs, expected):
-    grid = class_view.picture_grid(truths, runs)
+    grid = picture_grid.picture_grid(truths, runs)
     assert grid == expected
     assert len({len(row) for row in grid}) == 1  # rows line up
 
 
 def test_three_runs_take_two_rows_of_four():
-    grid = class_view.picture_grid(["c8"], ["a", "b", "c"])
+    grid = picture_grid.picture_grid(["c8"], ["a", "b", "c"])
     assert [len(row) for row in grid] == [4, 4] and grid[1][0] == Cell(TRUTH, "c8")
 
 
@@ -106,12 +107,12 @@ def test_short_names_drop_what_every_run_shares():
 def test_the_class_filter_by_share_of_the_image():
     shares = pd.DataFrame({"human": [0.0, 0.004, 0.02, 0.03], "object": [0.05, 0.05, 0.0, 0.012]},
                           index=[1, 2, 3, 4])
-    assert analysis.filter_and_rank_ids([1, 2, 3, 4], ("human",), shares) == [2, 3, 4]  # any pixel
-    assert analysis.filter_and_rank_ids([1, 2, 3, 4], ("human",), shares, min_share=0.01) == [3, 4]
-    assert analysis.filter_and_rank_ids([1, 2, 3, 4], ("human", "object"), shares, min_share=0.01) == [4]
-    assert (analysis.filter_summary(1, 4, "test", ("human", "object"), 0.01)
+    assert image_filter.filter_and_rank_ids([1, 2, 3, 4], ("human",), shares) == [2, 3, 4]  # any pixel
+    assert image_filter.filter_and_rank_ids([1, 2, 3, 4], ("human",), shares, min_share=0.01) == [3, 4]
+    assert image_filter.filter_and_rank_ids([1, 2, 3, 4], ("human", "object"), shares, min_share=0.01) == [4]
+    assert (image_filter.filter_summary(1, 4, "test", ("human", "object"), 0.01)
             == "1 of 4 test images have human >= 1% and object >= 1%")
-    assert analysis.filter_summary(3, 4, "all", ("human",)) == "3 of 4 images have human"
+    assert image_filter.filter_summary(3, 4, "all", ("human",)) == "3 of 4 images have human"
 
 
 # ---------------------------------------------------------------------------- the page
@@ -173,7 +174,7 @@ def test_class_toggles_opacity_and_the_table(dashboard_env, media):
     assert not at.exception
     assert at.query_params["show"] == "vehicle"
     errors = _picture(at, media, "of pixels wrong)")
-    assert np.array_equal(errors, class_view.keep_errors(error_map(photo, truth, predicted, C8), photo, truth,
+    assert np.array_equal(errors, drawing.keep_errors(error_map(photo, truth, predicted, C8), photo, truth,
                                                          predicted, (VEHICLE,)))
     # no other class's colour is left where neither the truth nor the prediction is a vehicle
     elsewhere = (truth != VEHICLE) & (predicted != VEHICLE)
@@ -181,8 +182,8 @@ def test_class_toggles_opacity_and_the_table(dashboard_env, media):
     shown_truth = _picture(at, media, "ground truth").astype(int)
     others = truth != VEHICLE
     assert np.abs(shown_truth[others] - photo[others]).mean() < np.abs(truth_before[others] - photo[others]).mean()
-    expected = class_view.keep_classes(overlay(photo, C8.colorize(truth), 0.6), photo, truth, (VEHICLE,))
-    assert np.array_equal(shown_truth, _decoded(display.encode_jpeg(expected)))  # the photo but on vehicles
+    expected = drawing.keep_classes(overlay(photo, C8.colorize(truth), 0.6), photo, truth, (VEHICLE,))
+    assert np.array_equal(shown_truth, _decoded(drawing.encode_jpeg(expected)))  # the photo but on vehicles
 
     at.slider(key="explorer_opacity").set_value(1.0).run()  # the pictures' fragment
     assert not at.exception

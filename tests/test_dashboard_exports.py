@@ -10,16 +10,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dashboard_fixtures import image_captions, notes, point_dashboard_at
+from dashboard_fixtures import image_captions, point_dashboard_at
 from export_fixtures import FLOAT32, INT8, exported_store
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from dashboard.readers.exports import EXPORT_COMMAND
 from training.data.labels import get_class_set
-from training.runs.store import get_run
+from training.runs.reader import get_run
 
 REPO = Path(__file__).resolve().parent.parent
-APP = str(REPO / "dashboard" / "streamlit_app.py")
+APP = str(REPO / "dashboard" / "app.py")
 EXPORTS_PAGE, EXPLORER = "app_pages/exports.py", "app_pages/explorer.py"
 FLIPPED_COLUMNS = 3
 
@@ -49,12 +50,12 @@ def test_exports_page_shows_the_exports_beside_the_keras_model(store, monkeypatc
     metrics = get_run(store.run, store.artifacts).metrics
     table = at.dataframe[0].value.set_index("model")
     assert list(table.index) == ["Keras (model.keras)", FLOAT32, INT8]
-    assert table.loc["Keras (model.keras)", "mIoU"] == pytest.approx(metrics["miou"])
+    assert table.loc["Keras (model.keras)", "mIoU (all classes)"] == pytest.approx(metrics["miou"])
     for name, report in store.reports.items():
         assert table.loc[name, "size (MB)"] == pytest.approx(report["file_bytes"] / 1e6)
         assert table.loc[name, "latency (ms)"] == pytest.approx(report["latency"]["ms_per_image"])
-        assert table.loc[name, "mIoU"] == pytest.approx(report["miou"])
-        assert table.loc[name, "mIoU - Keras"] == pytest.approx(report["delta_miou"])
+        assert table.loc[name, "mIoU (all classes)"] == pytest.approx(report["miou"])
+        assert table.loc[name, "mIoU (all classes) - Keras"] == pytest.approx(report["delta_miou"])
         assert table.loc[name, "pixels changed"] == pytest.approx(report["changed_pixels"]["share"])
 
     def bars():
@@ -72,9 +73,24 @@ def test_exports_page_shows_the_exports_beside_the_keras_model(store, monkeypatc
     assert not at.exception
 
 
+def _valid_command(command: str, run: str) -> bool:
+    """Whether the command a page suggests parses with the CLI's own parser for ``run``."""
+    from training.cli import build_parser
+
+    words = command.replace("RUN", run).split()
+    assert words[:3] == ["python", "-m", "training"], command
+    args = build_parser().parse_args(words[3:])
+    return args.command == "export" and args.run == run and args.quantize == "int8" and args.format == "tflite"
+
+
 def test_exports_page_without_exports_says_how_to_make_one(dashboard_env):
     at = _page(EXPORTS_PAGE)
-    assert "python -m training export" in notes(at)
+    assert not at.exception
+    assert [info.value for info in at.info] == [
+        f"No run has an embedded export yet. `{EXPORT_COMMAND}` converts a run's model (float32: `--quantize none`, "
+        "`float16`, `int8`) and measures it."]
+    assert _valid_command(EXPORT_COMMAND, dashboard_env.runs[0])
+    assert not at.dataframe and not at.get("plotly_chart") and not at.selectbox  # the page stops there
 
 
 @pytest.fixture
@@ -114,12 +130,19 @@ def test_explorer_flip_map_counts_the_changed_pixels_by_keras_class(store, flipp
 
 def test_explorer_without_exports_says_so(dashboard_env):
     at = _page(EXPLORER)
-    assert "No selected run with a prediction of this image has an embedded export" in notes(at)
+    assert not at.exception
+    said = [caption.value for caption in at.caption if "embedded export" in caption.value]
+    assert said == [f"No selected run with a prediction of this image has an embedded export (`{EXPORT_COMMAND}` "
+                    "makes one)."]
+    assert _valid_command(EXPORT_COMMAND, dashboard_env.runs[0])
+    keys = {widget.key for widget in at.selectbox}
+    assert "explorer_flip_run" not in keys and "explorer_flip_export" not in keys  # no flip map to choose
+    assert not any("vs" in caption and "pixels whose class changed" in caption for caption in image_captions(at))
 
 
 READERS_WITHOUT_TENSORFLOW = r"""
 import importlib.abc, json, sys
-BLOCKED = ("tensorflow", "keras", "segmentation_models", "albumentations", "cv2", "training.fit")
+BLOCKED = ("tensorflow", "keras", "segmentation_models", "albumentations", "training.fit")
 
 class Refuse(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
@@ -127,10 +150,11 @@ class Refuse(importlib.abc.MetaPathFinder):
             raise ImportError(f"{name} refused")
 
 sys.meta_path.insert(0, Refuse())
-import dashboard.export_store, dashboard.app_pages  # noqa: F401  (the page modules' imports)
-from training.runs.exports import export_names, export_prediction, read_export
-from training.runs.store import get_run
+import dashboard.readers.exports, dashboard.pictures.flips, dashboard.app_pages  # noqa: F401  (what the pages import)
+from training.runs.tflite_exports import export_names, export_prediction, read_export
+from training.runs.reader import get_run
 from training.viz import flip_counts, flip_map
+from dashboard.readers.exports import EXPORT_COMMAND
 from training.data.labels import get_class_set
 
 run = get_run(sys.argv[1], sys.argv[2])

@@ -14,7 +14,7 @@ from dashboard_fixtures import image_captions, notes, open_page, point_dashboard
 from PIL import Image
 from test_gallery import RUN_A, RUN_B, build_store
 
-from training.runs.store import get_run
+from training.runs.reader import get_run
 from training.runs.tags import TagStore
 
 RUNS = f"{RUN_A},{RUN_B}"

@@ -15,7 +15,8 @@ from training.cli import main as training_cli
 from training.data.cityscapes import read_label_ids
 from training.data.index import load_or_build_index
 from training.data.labels import get_class_set
-from training.runs.store import RunWriter, get_run
+from training.runs.reader import get_run
+from training.runs.writer import RunWriter
 
 NAMES = np.array([*get_class_set("categories8").names, *["?"] * 247, "ignored"], dtype=object)
 
@@ -59,7 +60,7 @@ def test_a_run_replaced_under_the_same_name_shows_its_new_numbers_and_prediction
     explorer = open_page("explorer", {"id": str(image_id), "runs": name})
     next(s for s in explorer.selectbox if s.label == "Run under the cursor").set_value(name).run()
     comparison = open_page("comparison", {"runs": name})
-    assert comparison.dataframe[0].value.loc["mIoU", name] == pytest.approx(before["miou"])
+    assert comparison.dataframe[0].value.loc["mIoU (all classes)", name] == pytest.approx(before["miou"])
 
     metrics, predicted = _republish(store.artifacts, name, image_id)
 
@@ -69,7 +70,7 @@ def test_a_run_replaced_under_the_same_name_shows_its_new_numbers_and_prediction
     comparison.run()
     assert not comparison.exception
     table = comparison.dataframe[0].value
-    assert table.loc["mIoU", name] == pytest.approx(metrics["miou"])
+    assert table.loc["mIoU (all classes)", name] == pytest.approx(metrics["miou"])
     for class_name, value in metrics["iou"].items():
         assert (value is None and np.isnan(table.loc[class_name, name])) or table.loc[class_name, name] == (
             pytest.approx(value))

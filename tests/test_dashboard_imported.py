@@ -35,7 +35,7 @@ from training.data.cityscapes import read_label_ids
 from training.data.index import load_or_build_index
 from training.data.labels import get_class_set
 from training.evaluation.metrics import iou_per_class, mean_iou
-from training.runs.store import get_run
+from training.runs.reader import get_run
 
 # What must never reach a page: Python's words for missing values, and a traceback.
 NEVER_SHOWN = re.compile(r"\bNone\b|\bnan\b|\bNaN\b|Traceback")
@@ -256,7 +256,7 @@ def test_comparison_with_an_imported_run(imported_env):
     assert [bar["name"] for bar in bars] == [trained, "imported_c8 (imported, 3 of 4 images)"]
     metrics = get_run(IMPORTED_C8, store.artifacts).metrics
     assert all(_same(y, metrics["iou"][x]) for x, y in zip(bars[1]["x"], _array(bars[1]["y"])))
-    assert at.dataframe[0].value.loc["mIoU", IMPORTED_C8] == pytest.approx(metrics["miou"])
+    assert at.dataframe[0].value.loc["mIoU (all classes)", IMPORTED_C8] == pytest.approx(metrics["miou"])
     shown = notes(at)
     assert f"Scored on part of the split: {IMPORTED_C8} on 3 of 4 test images." in shown
     # training curves: the trained run's; the imported one skipped with a note
@@ -287,9 +287,9 @@ def test_comparison_with_an_imported_run(imported_env):
     difference = at.dataframe[-1].value
     for number, name in enumerate(get_class_set("categories8").names):
         assert _same(difference.loc[name, "A"], iou_a[number]) and _same(difference.loc[name, "B"], iou_b[number])
-    assert difference.loc["mIoU", "B - A"] == pytest.approx(miou_b - miou_a)
-    assert difference.loc["mIoU", "B"] != pytest.approx(get_run(trained, store.artifacts).metrics["miou"])
-    assert _widget(at.metric, "mIoU of B (against A)").value == f"{miou_b:.3f}"
+    assert difference.loc["mIoU (all classes)", "B - A"] == pytest.approx(miou_b - miou_a)
+    assert difference.loc["mIoU (all classes)", "B"] != pytest.approx(get_run(trained, store.artifacts).metrics["miou"])
+    assert _widget(at.metric, "mIoU (all classes) of B (against A)").value == f"{miou_b:.3f}"
     axis = json.dumps(_charts(at)[-1]["layout"]["xaxis"]["title"])
     assert "imported_c8 (imported, 3 of 4 images)" in axis
 
@@ -306,7 +306,8 @@ def test_two_trained_runs_are_still_compared_on_their_metrics_json(imported_env)
     _assert_clean(at)
     assert not [i.value for i in at.info if "both have" in i.value]
     metrics = [get_run(run, store.artifacts).metrics for run in store.trained]
-    assert at.dataframe[-1].value.loc["mIoU", "B - A"] == pytest.approx(metrics[1]["miou"] - metrics[0]["miou"])
+    difference = at.dataframe[-1].value
+    assert difference.loc["mIoU (all classes)", "B - A"] == pytest.approx(metrics[1]["miou"] - metrics[0]["miou"])
 
 
 @pytest.mark.parametrize("page, query", [
@@ -318,7 +319,33 @@ def test_two_trained_runs_are_still_compared_on_their_metrics_json(imported_env)
 def test_no_page_shows_none_nan_or_a_traceback(imported_env, page, query):
     at = open_page(page, query)
     _assert_clean(at)
+    _assert_shown(at, page, imported_env)  # a page that stopped early would pass the check above vacuously
     if page == "explorer":  # every test image, covered by none, one or both imports
         for image_id in _test_ids(imported_env):
             at.number_input[0].set_value(image_id).run()
             _assert_clean(at)
+            _assert_shown(at, page, imported_env)
+            assert at.number_input[0].value == image_id
+
+
+def _assert_shown(at, page: str, store) -> None:
+    """What each page must show on the imported store, so that checking what it shows means something."""
+    if page == "overview":
+        board = at.dataframe[0].value
+        assert sorted(board["run"]) == sorted(store.trained + store.imported)
+        assert board["miou"].notna().all() and len(at.get("plotly_chart")) == 1
+    elif page == "explorer":
+        captions = image_captions(at)
+        assert "photo" in captions and any(caption.startswith("ground truth") for caption in captions)
+        runs = [IMPORTED_C8, IMPORTED_C19, "tiny_unet"]
+        # each run: its prediction and error map, or a note naming it (an image its import does not cover)
+        shown = captions + [message.value for message in [*at.info, *at.warning]]
+        assert all(any(run in text for text in shown) for run in runs), shown
+        assert any("share of image" in frame.value.columns for frame in at.dataframe)
+    elif page == "comparison":
+        frames = [frame.value for frame in at.dataframe]
+        assert any(IMPORTED_C19 in frame.columns for frame in frames) and any(IMPORTED_C8 in frame.columns
+                                                                               for frame in frames)
+        assert len(at.get("plotly_chart")) >= 3  # IoU per class (two class sets), the confusion, A against B
+    else:  # deployed: no API in these tests, so the page says it is unreachable, with its URL
+        assert any("The segmentation API is unreachable" in error.value for error in at.error)

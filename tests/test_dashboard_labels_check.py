@@ -12,9 +12,15 @@ import shutil
 
 import numpy as np
 from dashboard_fixtures import IMPORTED_C8, IMPORTED_C19, open_page, point_dashboard_at, shown_text
+from PIL import Image
 
-import dashboard.label_candidates as label_candidates
-import dashboard.outline as outline
+import dashboard.pictures.close_ups as close_ups
+import dashboard.pictures.outline as outline
+import dashboard.readers.label_scan as label_scan
+import dashboard.views.candidates as candidates
+from training.data.index import load_or_build_index
+from training.data.labels import get_class_set
+from training.runs.reader import get_run
 
 PAGE = "app_pages/labels_check.py"
 TABLE = "labels_table"
@@ -80,7 +86,7 @@ def test_the_size_rule_and_the_url_keep_the_minimum(known_outputs_env):
 
 
 def test_the_list_comes_in_pages_and_the_close_up_follows_the_page(known_outputs_env, monkeypatch):
-    monkeypatch.setattr(label_candidates, "PER_PAGE", 3)
+    monkeypatch.setattr(candidates, "PER_PAGE", 3)
     store = known_outputs_env
     at = _page({"runs": f"{store.runs[1]},{store.imported}", "min_pixels": "1"})
     assert list(_table(at)["rank"]) == [1, 2, 3] and "Rows 1 to 3 of 4" in _shown(at)
@@ -122,13 +128,32 @@ def test_without_runs_in_the_url_the_largest_class_set_is_chosen(imported_env):
     assert "predict different class sets" not in _shown(at)
 
 
-def test_a_run_of_part_of_the_split_scans_the_images_both_have(imported_env):
-    store = imported_env
-    at = _page({"runs": f"{store.trained[0]},{IMPORTED_C8}", "min_pixels": "1"})
-    covered = len(store.covered[IMPORTED_C8])
-    assert f"Only the {covered} images every chosen run predicted are scanned" in _shown(at)
-    assert f"of the {covered} images scanned" in _shown(at)
-    assert set(_table(at)["id"]) <= set(store.covered[IMPORTED_C8]) if at.dataframe else True
+def test_a_run_of_part_of_the_split_scans_the_images_both_have(known_outputs_store, tmp_path, monkeypatch):
+    """An import covering 3 of the 4 test images, with the same mistakes as the trained run: exactly
+    the regions of those 3 images are listed (the fourth image is not scanned)."""
+    from training.runs.imported import import_predictions
+
+    store = known_outputs_store
+    artifacts = shutil.copytree(store.artifacts, tmp_path / "artifacts")
+    label_of_class = np.array([int(np.flatnonzero(get_class_set("categories8").lut == c)[0]) for c in range(8)],
+                              dtype=np.uint8)
+    index = load_or_build_index(store.data_root, write=False, report=lambda message: None)
+    imported = get_run(store.imported, artifacts)
+    covered = sorted(store.wrong)[1:]  # the first test image left out
+    folder = tmp_path / "partial"
+    folder.mkdir()
+    for image_id in covered:
+        Image.fromarray(label_of_class[imported.prediction(image_id)]).save(folder / f"{index[image_id].stem}.png")
+    import_predictions(folder, "partial", store.data_root, format="labelIds", artifacts=artifacts, workers=1,
+                       progress=False)
+    point_dashboard_at(monkeypatch, artifacts, store.data_root)
+    at = _page({"runs": f"{store.runs[1]},partial", "min_pixels": "1"})
+    assert f"Only the {len(covered)} images every chosen run predicted are scanned" in _shown(at)
+    assert f"{len(covered)} candidate regions** in {len(covered)} of the {len(covered)} images scanned" in _shown(at)
+    table = _table(at)
+    expected = sorted(covered, key=lambda image_id: -store.wrong[image_id])  # widest first
+    assert list(table["id"]) == expected
+    assert list(table["pixels"]) == [HEIGHT * store.wrong[image_id] for image_id in expected]
 
 
 def test_a_prediction_that_cannot_be_read_leaves_its_image_out_and_says_so(known_outputs_store, tmp_path,
@@ -147,8 +172,8 @@ def test_a_scan_is_cached_by_the_runs_uids_and_the_size(known_outputs_store, tmp
     artifacts = shutil.copytree(known_outputs_store.artifacts, tmp_path / "artifacts")  # a store no test scanned
     point_dashboard_at(monkeypatch, artifacts, known_outputs_store.data_root)
     scans = []
-    real = label_candidates.scan_images
-    monkeypatch.setattr(label_candidates, "scan_images", lambda *a, **k: scans.append(1) or real(*a, **k))
+    real = label_scan.scan_images
+    monkeypatch.setattr(label_scan, "scan_images", lambda *a, **k: scans.append(1) or real(*a, **k))
     runs = f"{known_outputs_store.runs[1]},{known_outputs_store.imported}"
     at = _page({"runs": runs, "min_pixels": "1"})
     at.run()
@@ -165,25 +190,25 @@ def test_a_scan_is_cached_by_the_runs_uids_and_the_size(known_outputs_store, tmp
 # ---------------------------------------------------------------------------- pure functions
 
 def test_default_size_and_common_ids():
-    assert label_candidates.default_min_pixels(1024, 2048) == 2100
-    assert label_candidates.default_min_pixels(256, 512) == 130
-    assert label_candidates.default_min_pixels(16, 32) == 1
+    assert candidates.default_min_pixels(1024, 2048) == 2100
+    assert candidates.default_min_pixels(256, 512) == 130
+    assert candidates.default_min_pixels(16, 32) == 1
 
     class Index:
         def __contains__(self, image_id):
             return image_id < 10
 
-    assert label_candidates.common_ids({"a": [3, 1, 2, 12, float("nan")], "b": [2, 3, 12, 4]}, Index()) == [2, 3]
-    assert label_candidates.common_ids({}, Index()) == []
+    assert candidates.common_ids({"a": [3, 1, 2, 12, float("nan")], "b": [2, 3, 12, 4]}, Index()) == [2, 3]
+    assert candidates.common_ids({}, Index()) == []
 
 
 def test_close_ups_outline_the_region_in_its_surroundings():
-    assert label_candidates.close_up_window((10, 20, 16, 23), (100, 200)) == (2, 12, 24, 31)
-    assert label_candidates.close_up_window((0, 0, 60, 30), (40, 70)) == (0, 0, 70, 40)  # clipped
+    assert close_ups.close_up_window((10, 20, 16, 23), (100, 200)) == (2, 12, 24, 31)
+    assert close_ups.close_up_window((0, 0, 60, 30), (40, 70)) == (0, 0, 70, 40)  # clipped
     region = np.zeros((6, 8), dtype=bool)
     region[2:4, 3:5] = True
     picture = np.full((6, 8, 3), 40, dtype=np.uint8)
-    enlarged = label_candidates.fit(picture, region, photo=False, width=32)  # x4, whole pixels
+    enlarged = close_ups.fit(picture, region, photo=False, width=32)  # x4, whole pixels
     assert enlarged.shape == (24, 32, 3)
     big_region = region.repeat(4, axis=0).repeat(4, axis=1)
     ring = outline.outline_pixels(big_region)
@@ -191,10 +216,10 @@ def test_close_ups_outline_the_region_in_its_surroundings():
     wide = np.full((10, 100, 3), 7, dtype=np.uint8)
     speck = np.zeros((10, 100), dtype=bool)
     speck[5, 51] = True  # one pixel stays visible when the picture is shrunk
-    shrunk = label_candidates.fit(wide, speck, photo=True, width=25)
+    shrunk = close_ups.fit(wide, speck, photo=True, width=25)
     assert shrunk.shape == (2, 25, 3) and (shrunk == outline.OUTLINE_COLOR).any()
     photo = np.array([[[200, 100, 10], [200, 100, 10]]], np.uint8)
-    colors = label_candidates.agreement_colors([np.array([[1, 2]], np.uint8), np.array([[1, 3]], np.uint8)],
+    colors = close_ups.agreement_colors([np.array([[1, 2]], np.uint8), np.array([[1, 3]], np.uint8)],
                                                _class_set(), photo)
     assert colors[0, 0].tolist() == _class_set().colors[1].tolist()
     assert colors[0, 1].tolist() == [60, 30, 3]  # the photo at 30 %

@@ -8,9 +8,14 @@ from dashboard_fixtures import IMPORTED_C8, IMPORTED_C8_MS, IMPORTED_C19, open_p
 from streamlit.testing.v1 import AppTest
 
 from training.runs.latency import read_latency
-from training.runs.store import get_run
+from training.runs.reader import get_run
 
-APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "streamlit_app.py")
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+
+
+REPO = Path(__file__).resolve().parent.parent
+PAGES = ("app_pages/explorer.py", "app_pages/gallery.py", "app_pages/comparison.py", "app_pages/calibration.py",
+         "app_pages/anatomy.py", "app_pages/labels_check.py", "app_pages/exports.py")
 
 
 def _app() -> AppTest:
@@ -40,11 +45,23 @@ def test_overview_shows_the_deployed_model_and_every_run(dashboard_env):
 
 
 def test_an_empty_store_explains_how_to_train(tmp_path, monkeypatch, dashboard_env):
+    from dashboard.readers.store import HOW_TO_TRAIN, TRAIN_HINT
+
     monkeypatch.setenv("ARTIFACTS_DIR", str(tmp_path / "empty"))
     at = _app().run()
     assert not at.exception
-    assert any("make demo" in info.value for info in at.info)
-    assert not at.dataframe
+    assert [info.value for info in at.info] == [TRAIN_HINT]  # nothing else: no empty leaderboard, no warning
+    assert not at.dataframe and not at.warning and not at.error and not at.get("plotly_chart")
+    # the hint names a config that exists, in a command the CLI accepts
+    config = HOW_TO_TRAIN.split("python -m training train ")[1].split("`")[0]
+    assert (REPO / config).is_file(), config
+    from training.cli import build_parser
+    assert build_parser().parse_args(["train", config]).config == config
+    for page in PAGES:  # every page of runs says the same, and shows nothing else
+        at.switch_page(page).run()
+        assert not at.exception, page
+        assert [info.value for info in at.info] == [TRAIN_HINT], page
+        assert not at.dataframe and not at.image and not at.get("plotly_chart"), page
 
 
 def test_the_dashboard_never_imports_tensorflow(dashboard_env):
@@ -68,7 +85,8 @@ def test_the_leaderboard_fits_shows_how_latency_was_measured_and_never_none(impo
     shown = list(frame.proto.column_order)
     config = json.loads(frame.proto.columns)
     headers = [config[column]["label"] for column in shown]
-    assert headers[0] == "run" and {"ms/image", "measured", "test mIoU", "B - A"} <= set(headers)
+    assert headers[0] == "run"
+    assert {"ms/image", "measured", "mIoU (all classes)", "mIoU (official)", "B - A"} <= set(headers)
     assert sum(config[column]["width"] for column in shown) <= LEADERBOARD_WIDTH
     for column in shown:  # what a person reads: no "None" or "nan" anywhere, empty cells instead
         texts = [str(v) for v in board[column].dropna()] if column != "run" else list(board.index)

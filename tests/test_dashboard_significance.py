@@ -2,7 +2,7 @@
 the A-vs-B chart's per-class intervals and verdict, the pooled / per-image mIoU switch (in the
 URL), and A against B pixel by pixel in the explorer (the outcome map's counts, the images where B
 got worse). AppTest on real run stores, numbers checked against the core's functions run here;
-the pure functions of ``dashboard.paired`` on small tables."""
+the pure functions of ``dashboard.views.intervals`` on small tables."""
 
 import json
 import math
@@ -13,13 +13,14 @@ import pandas as pd
 import pytest
 from dashboard_fixtures import open_page
 
-import dashboard.paired as paired
+import dashboard.views.intervals as intervals
+import training.evaluation.variants as variants
 from training.data.cityscapes import read_label_ids
 from training.data.index import load_or_build_index
 from training.data.labels import get_class_set
-from training.evaluation.metrics import OUTCOME_NAMES, outcome_counts, paired_outcomes
-from training.evaluation.significance import compare_runs, verdict
-from training.runs.store import get_run
+from training.evaluation.metrics import OUTCOME_NAMES, iou_per_class, outcome_counts, paired_outcomes
+from training.evaluation.significance import block, compare_runs, verdict
+from training.runs.reader import get_run
 
 COPY = "tiny_simple_copy"
 
@@ -30,6 +31,16 @@ def _widget(widgets, label: str):
 
 def _charts(at) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def _per_image_official_mean(store, run: str) -> float:
+    """The mean of each image's official mIoU, from per_image_official_confusion.npy, class by class."""
+    opened = get_run(run, store.artifacts)
+    class_set = get_class_set(opened.metrics["classes"])
+    values = [np.nanmean(iou[list(class_set.scored)]) for iou in
+              (iou_per_class(matrix) for matrix in np.load(opened.path / "per_image_official_confusion.npy"))
+              if not np.isnan(iou[list(class_set.scored)]).all()]
+    return float(np.mean(values))
 
 
 def _per_image_mean(store, run: str) -> float:
@@ -63,8 +74,8 @@ def test_the_leaderboard_gives_each_run_an_interval_against_the_reference(dashbo
     assert board.loc[COPY, "interval"] == "[+0.000, +0.000]"
     assert board.loc[COPY, "significance"] == "not significant"
     # another run: the numbers of compare_runs (1000 resamples, seed 0) run here
-    expected = compare_runs(runs[simple], runs[unet], resamples=1000, seed=0)
-    assert board.loc[unet, "vs_reference"] == pytest.approx(expected["miou_difference"])
+    expected = block(compare_runs(runs[simple], runs[unet], resamples=1000, seed=0))
+    assert board.loc[unet, "vs_reference"] == pytest.approx(expected["difference"])
     assert board.loc[unet, "interval"] == _interval(expected)
     assert board.loc[unet, "significance"] == {"B better than A": "B better", "B worse than A": "B worse"}.get(
         verdict(expected), "not significant")
@@ -73,8 +84,8 @@ def test_the_leaderboard_gives_each_run_an_interval_against_the_reference(dashbo
     assert not at.exception
     board = at.dataframe[0].value.set_index("run")
     assert board.loc[unet, "significance"] == "reference"
-    against = compare_runs(runs[unet], runs[simple], resamples=1000, seed=0)
-    assert board.loc[simple, "vs_reference"] == pytest.approx(against["miou_difference"])
+    against = block(compare_runs(runs[unet], runs[simple], resamples=1000, seed=0))
+    assert board.loc[simple, "vs_reference"] == pytest.approx(against["difference"])
     assert board.loc[simple, "interval"] == _interval(against)
     assert board.loc[COPY, "interval"] == _interval(against)  # the copy is the same run
 
@@ -113,14 +124,14 @@ def test_the_a_vs_b_chart_has_per_class_intervals_and_the_verdict(dashboard_stor
     _widget(at.selectbox, "Run B").set_value(unet).run()
     assert not at.exception and _widget(at.selectbox, "Run A").value == simple
     bars = _charts(at)[-1]["data"][0]  # the A vs B chart, last on the page
-    rows = {row["name"]: row for row in expected["per_class"]}
+    rows = {row["name"]: row for row in expected["miou"]["per_class"]}
     for name, delta, plus, minus, text in zip(bars["y"], bars["x"], bars["error_x"]["array"],
                                               bars["error_x"]["arrayminus"], bars["text"]):
         row = rows[name]
         if row["ci95_low"] is None or delta is None:
             assert plus == minus == 0, name
             continue
-        assert delta == pytest.approx(row["iou_difference"], abs=1e-9), name
+        assert delta == pytest.approx(row["difference"], abs=1e-9), name
         assert plus == pytest.approx(row["ci95_high"] - delta) and minus == pytest.approx(delta - row["ci95_low"])
         holds_zero = row["ci95_low"] <= 0 <= row["ci95_high"]
         assert text.endswith(", not significant") == holds_zero, (name, text)
@@ -129,10 +140,14 @@ def test_the_a_vs_b_chart_has_per_class_intervals_and_the_verdict(dashboard_stor
     for name, row in rows.items():
         if row["ci95_low"] is not None:
             assert frame.loc[name, "95% interval"] == _interval(row)
-    assert frame.loc["mIoU", "95% interval"] == _interval(expected)
-    line = next(m.value for m in at.markdown if m.value.startswith("**Overall, pooled mIoU (official)**"))
-    assert f"95% interval {_interval(expected)}: **{verdict(expected)}**" in line
+    assert frame.loc["mIoU (all classes)", "95% interval"] == _interval(block(expected))
+    line = next(m.value for m in at.markdown if m.value.startswith("**Overall, mIoU (all classes)**"))
+    assert f"95% interval {_interval(block(expected))}: **{verdict(block(expected))}**" in line
     assert f"1000 resamples of the {expected['images']} images both runs evaluated" in line
+    official = block(expected, "miou_official")
+    line = next(m.value for m in at.markdown if m.value.startswith("**Overall, mIoU (official)**"))
+    assert f"95% interval {_interval(official)}: **{verdict(official)}**" in line
+    assert frame.loc["mIoU (official)", "95% interval"] == _interval(official)
 
     # an identical copy: not significant, every resample a tie
     _widget(at.selectbox, "Run B").set_value(COPY).run()
@@ -153,39 +168,43 @@ def test_the_miou_switch_shows_the_per_image_mean_and_lives_in_the_url(known_out
     at = open_page("overview")
     assert "miou" not in at.query_params
     assert at.dataframe[0].value.set_index("run")["miou"].to_dict() == pytest.approx(pooled)
-    _widget(at.radio, "mIoU").set_value(paired.PER_IMAGE).run()
+    _widget(at.radio, "mIoU").set_value(variants.PER_IMAGE).run()
     assert not at.exception
-    assert at.query_params["miou"] == paired.PER_IMAGE
-    assert at.dataframe[0].value.set_index("run")["miou"].to_dict() == pytest.approx(means, abs=1e-12)
+    assert at.query_params["miou"] == variants.PER_IMAGE
+    assert at.dataframe[0].value.set_index("run")["miou"].to_dict() == pytest.approx(means, abs=1e-6)
+    official = {run: _per_image_official_mean(store, run) for run in runs}
+    assert at.dataframe[0].value.set_index("run")["miou_official"].to_dict() == pytest.approx(official, abs=1e-12)
     shown = {m.label: m.value for m in at.metric}
-    assert shown["Test mIoU (mean per image)"] == f"{means[simple]:.3f}"  # the deployed run's
-    assert paired.MIOU_EXPLANATION in [c.value for c in at.caption]
+    assert shown["Test mean per-image mIoU (all classes)"] == f"{means[simple]:.3f}"  # the deployed run's
+    assert shown["Test mean per-image mIoU (official)"] == f"{official[simple]:.3f}"
+    assert intervals.MIOU_EXPLANATION in [c.value for c in at.caption]
 
     # the URL reproduces it: a shared link opens in the per-image mode
-    at = open_page("overview", {"miou": paired.PER_IMAGE})
-    assert _widget(at.radio, "mIoU").value == paired.PER_IMAGE
-    assert at.dataframe[0].value.set_index("run")["miou"].to_dict() == pytest.approx(means, abs=1e-12)
-    _widget(at.radio, "mIoU").set_value(paired.POOLED).run()
+    at = open_page("overview", {"miou": variants.PER_IMAGE})
+    assert _widget(at.radio, "mIoU").value == variants.PER_IMAGE
+    assert at.dataframe[0].value.set_index("run")["miou"].to_dict() == pytest.approx(means, abs=1e-6)
+    _widget(at.radio, "mIoU").set_value(variants.POOLED).run()
     assert "miou" not in at.query_params
     assert at.dataframe[0].value.set_index("run")["miou"].to_dict() == pytest.approx(pooled)
 
     # the comparison page: the IoU table's last row, and run A against run B with the per-image interval
-    at = open_page("comparison", {"miou": paired.PER_IMAGE, "runs": f"{simple},{imported}"})
+    at = open_page("comparison", {"miou": variants.PER_IMAGE, "runs": f"{simple},{imported}"})
     assert not at.exception
     table = at.dataframe[0].value
-    assert "mIoU" not in table.index
-    assert table.loc["mIoU (mean per image)"].to_dict() == pytest.approx(
-        {run: means[run] for run in (simple, imported)}, abs=1e-12)
+    assert "mIoU (all classes)" not in table.index
+    assert table.loc["mean per-image mIoU (all classes)"].to_dict() == pytest.approx(
+        {run: means[run] for run in (simple, imported)}, abs=1e-6)
     assert _widget(at.selectbox, "Run A").value == simple and _widget(at.selectbox, "Run B").value == imported
     frame = at.dataframe[-1].value
-    row = frame.loc["mIoU (mean per image)"]
+    row = frame.loc["mean per-image mIoU (all classes)"]
     assert (row["A"], row["B"], row["B - A"]) == pytest.approx(
-        (means[simple], means[imported], means[imported] - means[simple]))
-    expected = compare_runs(get_run(simple, store.artifacts), get_run(imported, store.artifacts))["per_image"]
+        (means[simple], means[imported], means[imported] - means[simple]), abs=1e-6)
+    expected = block(compare_runs(get_run(simple, store.artifacts), get_run(imported, store.artifacts)),
+                     averaging="per-image")
     assert row["95% interval"] == _interval(expected)
-    assert _widget(at.metric, "mean per-image mIoU of B (against A)").value == f"{means[imported]:.3f}"
-    assert any(m.value.startswith("**Overall, mean per-image mIoU**") for m in at.markdown)
-    assert at.query_params["miou"] == paired.PER_IMAGE
+    assert _widget(at.metric, "mean per-image mIoU (all classes) of B (against A)").value == f"{means[imported]:.3f}"
+    assert any(m.value.startswith("**Overall, mean per-image mIoU (all classes)**") for m in at.markdown)
+    assert at.query_params["miou"] == variants.PER_IMAGE
 
 
 # ---------------------------------------------------------------------------- A against B, pixel by pixel
@@ -242,32 +261,51 @@ def test_the_pixel_map_counts_and_where_b_got_worse(known_outputs_env):
 def test_worse_for_b_ranks_by_a_right_b_wrong_ties_by_id():
     frame = pd.DataFrame({"id": [5, 3, 9, 7], "both right": [10, 10, 10, 10], "A right, B wrong": [4, 4, 0, 6],
                           "B right, A wrong": [1, 2, 3, 4], "both wrong": [5, 4, 7, 0]})
-    ranked = paired.worse_for_b(frame, limit=2)
+    ranked = intervals.worse_for_b(frame, limit=2)
     assert list(ranked["id"]) == [7, 3]
     assert ranked["share of image"].tolist() == pytest.approx([6 / 20, 4 / 20])
-    assert list(paired.worse_for_b(frame)["id"]) == [7, 3, 5]  # image 9: B worse on no pixel
+    assert list(intervals.worse_for_b(frame)["id"]) == [7, 3, 5]  # image 9: B worse on no pixel
 
 
-def test_per_image_means_average_the_images_both_runs_scored():
-    a = pd.DataFrame({"id": [1, 2, 3, 4], "miou": [0.2, 0.4, float("nan"), 0.8]})
-    b = pd.DataFrame({"id": [2, 3, 4, 5], "miou": [0.5, 0.1, 0.7, 0.9]})
-    assert paired.per_image_mean(a) == pytest.approx((0.2 + 0.4 + 0.8) / 3)
-    assert paired.per_image_means(a, b) == pytest.approx(((0.4 + 0.8) / 2, (0.5 + 0.7) / 2))  # ids 2 and 4
-    assert math.isnan(paired.per_image_mean(pd.DataFrame({"id": [1]})))
+def test_the_intervals_shown_equal_a_slow_loop_over_the_stored_files(dashboard_env):
+    """The A-vs-B intervals the page shows, against a bootstrap written here one resample at a time
+    from the runs' per-image confusion files (``metrics.iou_per_class``, the draws the core documents),
+    for both pooled variants: not against ``compare_runs`` itself."""
+    store = dashboard_env
+    simple, unet = store.runs
+    at = open_page("comparison")
+    _widget(at.selectbox, "Run B").set_value(unet).run()
+    assert not at.exception and _widget(at.selectbox, "Run A").value == simple
+    frame = at.dataframe[-1].value
+    runs = [get_run(run, store.artifacts) for run in (simple, unet)]
+    class_set = get_class_set(runs[0].metrics["classes"])
+    for label, filename, classes in (("mIoU (all classes)", "per_image_confusion.npy", range(class_set.num_classes)),
+                                     ("mIoU (official)", "per_image_official_confusion.npy", class_set.scored)):
+        stacks = []
+        for run in runs:  # rows in per_image.csv order; both runs scored the same images, taken by id
+            order = np.argsort([row["id"] for row in run.per_image()], kind="stable")
+            stacks.append(np.load(run.path / filename)[order])
+        draws = np.random.default_rng(0).integers(0, len(stacks[0]), size=(1000, len(stacks[0])))
+        differences = []
+        for draw in draws:
+            miou_a, miou_b = (np.nanmean(iou_per_class(stack[draw].sum(axis=0))[list(classes)]) for stack in stacks)
+            differences.append(miou_b - miou_a)
+        low, high = np.percentile(differences, [2.5, 97.5])
+        assert frame.loc[label, "95% interval"] == f"[{low:+.3f}, {high:+.3f}]", label
 
 
 def test_intervals_texts_and_error_bars():
-    block = {"ci95_low": -0.0123, "ci95_high": 0.0345, "significant": False, "miou_difference": 0.01}
-    assert paired.interval_text(block) == "[-0.012, +0.035]"
-    assert paired.significance_text(block) == "not significant"
-    assert paired.significance_text({**block, "ci95_low": 0.002, "significant": True}) == "B better"
-    assert paired.significance_text({**block, "ci95_high": -0.002, "significant": True}) == "B worse"
-    assert paired.interval_text({"ci95_low": None, "ci95_high": None}) == ""
-    bars = paired.error_bars(pd.Series({"road": 0.01, "sky": float("nan"), "car": -0.02}),
+    block = {"ci95_low": -0.0123, "ci95_high": 0.0345, "significant": False, "difference": 0.01}
+    assert intervals.interval_text(block) == "[-0.012, +0.035]"
+    assert intervals.significance_text(block) == "not significant"
+    assert intervals.significance_text({**block, "ci95_low": 0.002, "significant": True}) == "B better"
+    assert intervals.significance_text({**block, "ci95_high": -0.002, "significant": True}) == "B worse"
+    assert intervals.interval_text({"ci95_low": None, "ci95_high": None}) == ""
+    bars = intervals.error_bars(pd.Series({"road": 0.01, "sky": float("nan"), "car": -0.02}),
                              {"road": block, "car": {"ci95_low": -0.05, "ci95_high": 0.0}})
     assert bars["array"] == pytest.approx([0.0245, 0.0, 0.02])
     assert bars["arrayminus"] == pytest.approx([0.0223, 0.0, 0.03])
     table = pd.DataFrame({"run": ["b", "a", "c"], "val_miou": [0.5, float("nan"), 0.7], "classes": ["x", "x", "y"],
                           "split": ["test", "test", "test"]})
-    assert paired.default_reference(table, None) == "c" and paired.default_reference(table, "a") == "a"
-    assert paired.comparable_runs(table, "b", 5) == (["a"], [])
+    assert intervals.default_reference(table, None) == "c" and intervals.default_reference(table, "a") == "a"
+    assert intervals.comparable_runs(table, "b", 5) == (["a"], [])

@@ -19,10 +19,10 @@ def _section_app():
     """The explorer's tags section alone, for the image of ``?id=``."""
     import streamlit as st
 
-    import dashboard.store as store
-    from dashboard.app_pages.tags_section import tags_ui
+    from dashboard.readers.store import store_key
+    from dashboard.sections.tags import tags_ui
 
-    tags_ui(store.store_key(), int(st.query_params["id"]))
+    tags_ui(store_key(), int(st.query_params["id"]))
 
 
 def _section(image_id: int) -> AppTest:

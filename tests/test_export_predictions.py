@@ -11,9 +11,10 @@ import pytest
 
 from training.cli import main
 from training.data.index import load_or_build_index
-from training.runs.exported import export_predictions
 from training.runs.imported import import_predictions
-from training.runs.store import ArtifactError, get_run
+from training.runs.layout import ArtifactError
+from training.runs.reader import get_run
+from training.runs.submission import export_predictions
 
 
 @pytest.fixture(params=["categories8", "cityscapes19"])

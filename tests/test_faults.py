@@ -25,7 +25,9 @@ from cityscapes_builder import build_tiny_dataset
 
 from training.data.index import load_or_build_index
 from training.runs.health import inspect_run
-from training.runs.store import STAGING_PREFIX, RunWriter, get_run
+from training.runs.layout import STAGING_PREFIX
+from training.runs.reader import get_run
+from training.runs.writer import RunWriter
 
 REPO = Path(__file__).resolve().parents[1]
 FAULT_ENV = "SEGMENTATION_FAULT_AT"  # training.fit.runner.FAULT_ENV (not imported: no TensorFlow here)

@@ -1,6 +1,6 @@
-"""The Gallery's table and thumbnails (``dashboard.gallery``, ``dashboard.thumbnails``) on a small real
-store: two runs imported from prediction PNGs written from the tiny dataset's ground truth with known
-mistakes, so every number has a known answer. No TensorFlow."""
+"""The Gallery's table and thumbnails (``dashboard.readers.image_numbers``, ``dashboard.views.image_table``,
+``dashboard.pictures.thumbnails``) on a small real store: two runs imported from prediction PNGs
+written from the tiny dataset's ground truth with known mistakes, so every number has a known answer. No TensorFlow."""
 
 from __future__ import annotations
 
@@ -14,12 +14,17 @@ import pytest
 from cityscapes_builder import build_tiny_dataset
 from PIL import Image
 
+import dashboard.pictures.images as pictures
+import dashboard.pictures.thumbnails as thumbnails
+import dashboard.readers.image_numbers as image_numbers
+import dashboard.readers.store as store
+import dashboard.views.image_table as image_table
 from training import viz
 from training.data.cityscapes import read_image, read_label_ids
 from training.data.index import load_or_build_index
 from training.data.labels import get_class_set
 from training.memory import ByteLRU
-from training.runs.store import get_run
+from training.runs.reader import get_run
 
 RUN_A, RUN_B = "exact", "worse"
 WRONG_COLUMNS = (3, 0, 9, 1)  # per test image in id order: the leftmost columns RUN_B gets wrong
@@ -71,24 +76,23 @@ def _csv(store, run: str, filename: str = "per_image.csv") -> pd.DataFrame:
 # ---------------------------------------------------------------------------- the table
 
 def test_the_table_holds_every_number_of_each_image(gallery_env):
-    from dashboard import gallery, store
 
     env = gallery_env
-    made = gallery.gallery_table(store.store_key(), "all", env.runs)
+    made = image_numbers.gallery_table(store.store_key(), "all", env.runs)
     table = made.table.set_index("id")
     assert list(table.index) == [entry.id for entry in env.index.entries]  # every image of the split, by id
     assert made.notes == () and made.share_run == RUN_A
     for run in env.runs:
         expected = _csv(env, run)
         for column in ("miou", "pixel_accuracy"):
-            shown = table.loc[env.test_ids, gallery.run_column(column, run)]
+            shown = table.loc[env.test_ids, image_table.run_column(column, run)]
             assert np.allclose(shown, expected.loc[env.test_ids, column])
         anatomy = _csv(env, run, "per_image_anatomy.csv")
-        assert np.allclose(table.loc[env.test_ids, gallery.run_column("boundary_miou", run)],
+        assert np.allclose(table.loc[env.test_ids, image_table.run_column("boundary_miou", run)],
                            anatomy.loc[env.test_ids, "boundary_miou"])
-        assert list(table.loc[env.test_ids, gallery.run_column("objects", run)]) == list(
+        assert list(table.loc[env.test_ids, image_table.run_column("objects", run)]) == list(
             anatomy.loc[env.test_ids, "objects"])
-    difference = table[gallery.DIFFERENCE]
+    difference = table[image_table.DIFFERENCE]
     assert np.allclose(difference.loc[env.test_ids], table.loc[env.test_ids, "miou:exact"]
                        - table.loc[env.test_ids, "miou:worse"])
     assert difference.loc[env.test_ids[1]] == 0 and (difference.loc[env.test_ids[2]] > 0)  # 0 and 9 wrong columns
@@ -102,20 +106,18 @@ def test_the_table_holds_every_number_of_each_image(gallery_env):
         counted = truth[truth != 255]
         for number, name in enumerate(class_set.names):
             assert table.loc[image_id, f"share:{name}"] == pytest.approx(np.mean(counted == number))
-    assert gallery.column_label("share:flat") == "share of flat"
-    assert gallery.column_label(gallery.DIFFERENCE, env.runs) == "mIoU, exact minus worse"
-    assert gallery.column_label("boundary_miou:worse") == "boundary mIoU, worse"
+    assert image_table.column_label("share:flat") == "share of flat"
+    assert image_table.column_label(image_table.DIFFERENCE, env.runs) == "mIoU, exact minus worse"
+    assert image_table.column_label("boundary_miou:worse") == "boundary mIoU, worse"
 
 
 def test_a_damaged_anatomy_file_is_a_note_and_the_rest_is_shown(gallery_env, tmp_path, monkeypatch):
     import shutil
 
-    from dashboard import gallery, store
-
     artifacts = shutil.copytree(gallery_env.artifacts, tmp_path / "artifacts")
     monkeypatch.setenv("ARTIFACTS_DIR", str(artifacts))
     (artifacts / "runs" / RUN_B / "per_image_anatomy.csv").write_bytes(bytes(range(128, 256)) * 4)
-    made = gallery.gallery_table(store.store_key(), "test", gallery_env.runs)
+    made = image_numbers.gallery_table(store.store_key(), "test", gallery_env.runs)
     assert made.notes == ("**worse**: no anatomy columns (per_image_anatomy.csv is not a readable CSV "
                           "('utf-8' codec can't decode byte 0x80 in position 0: invalid start byte)).",)
     assert "boundary_miou:worse" not in made.table and "boundary_miou:exact" in made.table
@@ -130,46 +132,43 @@ def _frame() -> pd.DataFrame:
 
 
 def test_sorting_puts_missing_values_last_either_way_ties_by_id():
-    from dashboard import gallery
 
     frame = _frame()
-    assert list(gallery.sort_rows(frame, "miou:a")["id"]) == [3, 2, 5, 4, 1]
-    assert list(gallery.sort_rows(frame, "miou:a", descending=True)["id"]) == [4, 2, 5, 3, 1]
-    assert list(gallery.sort_rows(frame, "id", descending=True)["id"]) == [5, 4, 3, 2, 1]
-    assert gallery.numeric_columns(frame) == ["id", "miou:a"]
+    assert list(image_table.sort_rows(frame, "miou:a")["id"]) == [3, 2, 5, 4, 1]
+    assert list(image_table.sort_rows(frame, "miou:a", descending=True)["id"]) == [4, 2, 5, 3, 1]
+    assert list(image_table.sort_rows(frame, "id", descending=True)["id"]) == [5, 4, 3, 2, 1]
+    assert image_table.numeric_columns(frame) == ["id", "miou:a"]
     with pytest.raises(ValueError, match="no column 'miou:b' to sort by; columns: id, miou:a"):
-        gallery.sort_rows(frame, "miou:b")
+        image_table.sort_rows(frame, "miou:b")
 
 
 def test_range_and_tag_filters_narrow_the_rows():
-    from dashboard import gallery
 
     frame = _frame()
-    assert list(gallery.filter_range(frame, "miou:a", 0.5, None)["id"]) == [5, 2, 4]  # bounds included, NaN out
-    assert list(gallery.filter_range(frame, "miou:a", None, 0.5)["id"]) == [5, 3, 2]
-    assert list(gallery.filter_range(frame, "miou:a", 0.3, 0.6)["id"]) == [5, 2]
-    assert len(gallery.filter_range(frame, "miou:a")) == 5  # no bound: every row, NaN included
+    assert list(image_table.filter_range(frame, "miou:a", 0.5, None)["id"]) == [5, 2, 4]  # bounds included, NaN out
+    assert list(image_table.filter_range(frame, "miou:a", None, 0.5)["id"]) == [5, 3, 2]
+    assert list(image_table.filter_range(frame, "miou:a", 0.3, 0.6)["id"]) == [5, 2]
+    assert len(image_table.filter_range(frame, "miou:a")) == 5  # no bound: every row, NaN included
     with pytest.raises(ValueError, match="no column 'share:sky' to filter by"):
-        gallery.filter_range(frame, "share:sky", 0.1)
-    assert list(gallery.filter_tags(frame, ["dark"])["id"]) == [5, 3]
-    assert list(gallery.filter_tags(frame, ["dark", "rain"])["id"]) == [3]
-    assert len(gallery.filter_tags(frame, [])) == 5
-    tagged = gallery.with_tags(frame, {2: ("blurred",)})
+        image_table.filter_range(frame, "share:sky", 0.1)
+    assert list(image_table.filter_tags(frame, ["dark"])["id"]) == [5, 3]
+    assert list(image_table.filter_tags(frame, ["dark", "rain"])["id"]) == [3]
+    assert len(image_table.filter_tags(frame, [])) == 5
+    tagged = image_table.with_tags(frame, {2: ("blurred",)})
     assert list(tagged["tags"]) == [(), (), (), ("blurred",), ()]
 
 
 def test_paging_clamps_to_the_pages_there_are():
-    from dashboard import gallery
 
     frame = pd.DataFrame({"id": range(14)})
-    rows, page, pages = gallery.page_of(frame, 2, 12)
+    rows, page, pages = image_table.page_of(frame, 2, 12)
     assert (list(rows["id"]), page, pages) == ([12, 13], 2, 2)
-    assert gallery.page_of(frame, 9, 12)[1:] == (2, 2)
-    assert gallery.page_of(frame, 0, 12)[1] == 1
-    assert len(gallery.page_of(frame, 1)[0]) == 14 and gallery.page_of(frame, 1)[2] == 1
-    assert gallery.page_of(frame.iloc[0:0], 3, 24)[1:] == (1, 1)
-    assert [gallery.value_text(v, "miou:a") for v in (np.nan, 1.0, 0.25)] == ["-", "1.000", "0.250"]
-    assert [gallery.value_text(v, column) for v, column in ((3.0, "missed:a"), (7, "id"))] == ["3", "7"]
+    assert image_table.page_of(frame, 9, 12)[1:] == (2, 2)
+    assert image_table.page_of(frame, 0, 12)[1] == 1
+    assert len(image_table.page_of(frame, 1)[0]) == 14 and image_table.page_of(frame, 1)[2] == 1
+    assert image_table.page_of(frame.iloc[0:0], 3, 24)[1:] == (1, 1)
+    assert [image_table.value_text(v, "miou:a") for v in (np.nan, 1.0, 0.25)] == ["-", "1.000", "0.250"]
+    assert [image_table.value_text(v, column) for v, column in ((3.0, "missed:a"), (7, "id"))] == ["3", "7"]
 
 
 # ---------------------------------------------------------------------------- thumbnails
@@ -179,7 +178,6 @@ def _decoded(jpeg: bytes) -> np.ndarray:
 
 
 def _requests(env, mode: str, image_id: int, width: int = 320):
-    from dashboard import pictures, store, thumbnails
 
     key = store.store_key()
     image = pictures.image_ref(key, image_id)
@@ -188,7 +186,6 @@ def _requests(env, mode: str, image_id: int, width: int = 320):
 
 
 def test_thumbnails_show_the_photo_the_prediction_and_the_errors(gallery_env):
-    from dashboard import thumbnails
 
     env = gallery_env
     image_id = env.test_ids[2]  # RUN_B gets its 9 leftmost columns wrong
@@ -212,8 +209,6 @@ def test_thumbnails_show_the_photo_the_prediction_and_the_errors(gallery_env):
 def test_a_thumbnail_without_a_readable_prediction_is_the_photo_with_a_note(gallery_env, tmp_path, monkeypatch):
     import shutil
 
-    from dashboard import thumbnails
-
     env = gallery_env
     artifacts = shutil.copytree(env.artifacts, tmp_path / "artifacts")
     monkeypatch.setenv("ARTIFACTS_DIR", str(artifacts))
@@ -228,8 +223,6 @@ def test_a_thumbnail_without_a_readable_prediction_is_the_photo_with_a_note(gall
 
 def test_the_disk_layer_serves_a_new_process_and_never_a_stale_picture(gallery_env, tmp_path, monkeypatch):
     import shutil
-
-    from dashboard import thumbnails
 
     env = gallery_env
     artifacts = shutil.copytree(env.artifacts, tmp_path / "artifacts")
@@ -259,7 +252,6 @@ def test_the_disk_layer_serves_a_new_process_and_never_a_stale_picture(gallery_e
 
 
 def test_the_next_page_is_drawn_in_the_background(gallery_env, tmp_path, monkeypatch):
-    from dashboard import thumbnails
 
     env = gallery_env
     lru = ByteLRU(2**20)

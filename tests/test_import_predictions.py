@@ -16,9 +16,11 @@ from training.data.index import load_or_build_index
 from training.data.labels import get_class_set
 from training.evaluation.formats import label_ids_to
 from training.evaluation.masks import evaluate_masks
+from training.runs.deployment import deploy
 from training.runs.health import inspect_run
 from training.runs.imported import import_predictions
-from training.runs.store import ArtifactError, deploy, get_run
+from training.runs.layout import ArtifactError
+from training.runs.reader import get_run
 from training.runs.summary import run_summaries
 
 PARKING_ID, GROUND_ID = 9, 6  # labels the official evaluation ignores (a prediction of them is wrong)

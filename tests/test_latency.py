@@ -12,7 +12,8 @@ from dashboard_fixtures import IMPORTED_C8, IMPORTED_C8_MS, IMPORTED_C19
 
 from training import runtime_env
 from training.runs.latency import BENCHMARK_PASS, read_latency, write_latency
-from training.runs.store import LATENCY, ArtifactError, get_run, store_version
+from training.runs.layout import LATENCY, ArtifactError
+from training.runs.reader import get_run, store_version
 from training.runs.summary import run_summary
 
 REPO = Path(__file__).resolve().parent.parent

@@ -4,9 +4,10 @@ import numpy as np
 
 from training.cli import main
 from training.data.labels import get_class_set
+from training.runs.deployment import deploy
 from training.runs.latency import write_latency
-from training.runs.store import RunWriter, deploy
 from training.runs.summary import COLUMNS, run_summaries, table_rows, to_csv, to_markdown
+from training.runs.writer import RunWriter
 
 METRICS = {"model": "unet", "backbone": None, "loss_name": "cce_dice", "augmentation": "v1", "image_size": [128, 256],
            "classes": "categories8", "split": "test", "params": 1948072, "train_seconds": 3725.4, "epochs": 6,

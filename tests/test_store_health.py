@@ -16,9 +16,12 @@ from PIL import Image
 
 from training.cli import main
 from training.data.labels import get_class_set
+from training.runs.deployment import deploy, deployed_run
 from training.runs.health import inspect_run, inspect_store
-from training.runs.store import ArtifactError, RunWriter, deploy, deployed_run, get_run
+from training.runs.layout import ArtifactError
+from training.runs.reader import get_run
 from training.runs.summary import run_summaries
+from training.runs.writer import RunWriter
 
 REPO = Path(__file__).resolve().parent.parent
 K = 8

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from training.runs.store import ArtifactError
+from training.runs.layout import ArtifactError
 from training.runs.tags import SUGGESTED_TAGS, TAGS_FILE, TagError, TagStore, normalise_tag
 
 REPO = Path(__file__).resolve().parent.parent
@@ -125,11 +125,10 @@ def _tags_cli(argv: list[str]) -> int:
     """``python -m training tags ...`` as ``training.cli`` registers it (with its shared options)."""
     import argparse
 
-    from training import cli, cli_tags
+    from training.cli.tags import add_tags_parser
 
     parser = argparse.ArgumentParser()
-    cli_tags.add_parser(parser.add_subparsers(dest="command", required=True), cli._add_artifacts,
-                        cli._add_data_root)
+    add_tags_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.handler(args)
 

@@ -14,7 +14,7 @@ from training.data.cityscapes import read_pair
 from training.data.index import load_or_build_index
 from training.fit import runner as train_module
 from training.fit.config import load_config
-from training.runs.store import get_run, list_runs
+from training.runs.reader import get_run, list_runs
 
 TINY = ["data.height=16", "data.width=32", "data.batch_size=4", "train.epochs=2", "train.patience=0",
         "model.name=simple", "model.options.filters=[4, 8, 16]", "data.workers=1"]

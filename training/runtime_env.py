@@ -13,7 +13,7 @@ writes INFO lines (oneDNN, "Could not find cuda drivers") before its logging rea
 ``TF_CPP_MIN_LOG_LEVEL``. ``quiet_tensorflow_start`` drops exactly those lines from what is
 written to stderr while TensorFlow is imported and first lists its devices (the cuInit line only
 where there is no NVIDIA driver: with one, it is a real error); every other line passes. The
-command line's TensorFlow commands start TensorFlow in it (``training.cli_latency``); TensorFlow
+command line's TensorFlow commands start TensorFlow in it (``training.cli.benchmark``); TensorFlow
 is not imported here: the dashboard imports this module.
 """
 

@@ -2,7 +2,7 @@
 error maps, flip maps (where an exported model changed the Keras model's class), legends, and a
 contact sheet of a dataset (photo | ground truth | overlay).
 
-numpy and Pillow only; colours are the official Cityscapes ones (``ClassSet.colors``).
+numpy, Pillow and ``training.raster`` only; colours are the official Cityscapes ones (``ClassSet.colors``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 from training.data.cityscapes import read_pair
 from training.data.index import DatasetIndex
 from training.data.labels import IGNORE_INDEX, ClassSet, get_class_set
+from training.raster import first_set, shrink
 
 TILE_WIDTH = 384
 OVERLAY_OPACITY = 0.55
@@ -91,22 +92,17 @@ def shrink_flips(before: np.ndarray, after: np.ndarray, factor: int) -> tuple[np
     flip stays visible: a small pixel is changed when any pixel of its k x k block is, and then has
     the ``before`` class of the first such pixel (row by row); an unchanged one has the block's
     centre class (nearest, as the dashboard shrinks class maps). Partial blocks at the right and
-    bottom edges are dropped."""
+    bottom edges are dropped (``training.raster.shrink``)."""
     changed = flipped(before, after)
     if factor == 1:
         return before, changed
-    height, width = before.shape[0] // factor, before.shape[1] // factor
-
-    def blocks(values: np.ndarray) -> np.ndarray:  # (h, w, k * k), each block's pixels row by row
-        cropped = values[:height * factor, :width * factor]
-        return cropped.reshape(height, factor, width, factor).transpose(0, 2, 1, 3).reshape(height, width, -1)
-
-    changed_blocks, class_blocks = blocks(changed), blocks(before)
-    first = changed_blocks.argmax(axis=-1)  # the first changed pixel (0 where none: unused then)
-    any_changed = changed_blocks.any(axis=-1)
-    centre = (factor // 2) * factor + factor // 2
-    index = np.where(any_changed, first, centre)
-    return np.take_along_axis(class_blocks, index[..., None], axis=-1)[..., 0], any_changed
+    any_changed = shrink(changed, factor, "any")
+    classes = shrink(before, factor, "centre")
+    blocks_y, blocks_x = np.nonzero(any_changed)
+    if len(blocks_y):
+        first = first_set(changed, factor)[blocks_y, blocks_x]
+        classes[blocks_y, blocks_x] = before[blocks_y * factor + first // factor, blocks_x * factor + first % factor]
+    return classes, any_changed
 
 
 def flip_counts(before: np.ndarray, after: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -116,6 +112,14 @@ def flip_counts(before: np.ndarray, after: np.ndarray, num_classes: int) -> tupl
     changed = flipped(before, after)
     pixels = np.bincount(before.ravel(), minlength=256)[:num_classes]
     return np.bincount(before[changed].ravel(), minlength=256)[:num_classes].astype(np.int64), pixels.astype(np.int64)
+
+
+def changed_shares(changed: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """Per class, the share of its pixels whose class changed (``flip_counts``); NaN where the class
+    has no pixel."""
+    changed, pixels = np.asarray(changed, dtype=np.float64), np.asarray(pixels, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(pixels > 0, changed / np.where(pixels > 0, pixels, 1.0), np.nan)
 
 
 def legend_html(names, colors) -> str:

@@ -4,9 +4,11 @@ size) and the missed ones largest first, each a click from the explorer with the
 outlined; IoU against Boundary IoU per class (edge error against region error); and where in the
 frame the errors are (a heatmap of the error rate per run, and run A minus run B).
 
-Everything comes from the files the run's evaluation wrote (``dashboard.anatomy`` reads them):
-runs evaluated before the anatomy existed have none and say how to add them; a damaged file is a
-note for its run. The runs live in the URL (``?runs=a,b``).
+Everything comes from the files the run's evaluation wrote (``dashboard.readers.anatomy`` reads
+them) and the core's reading of them (``training.evaluation.anatomy_report``: recall by size, the
+missed objects, error rates across the frame): runs evaluated before the anatomy existed have none
+and say how to add them; a damaged file is a note for its run. The runs live in the URL
+(``?runs=a,b``).
 """
 
 from __future__ import annotations
@@ -18,19 +20,26 @@ import streamlit as st
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-import dashboard.anatomy as anatomy
-import dashboard.anatomy_store as anatomy_store
-import dashboard.app_pages.marks_section as marks_section
-import dashboard.imported_runs as imported_runs
-import dashboard.outline as outline
-import dashboard.state as state
-import dashboard.store as store
-from dashboard.analysis import as_number, symmetric_limit
+import dashboard.readers.anatomy as anatomy_store
+import dashboard.readers.store as store
+import dashboard.sections.page as page
+import dashboard.views.anatomy_tables as anatomy
+from dashboard.sections.links import explorer_url, open_in_explorer
+from dashboard.views.numbers import as_number, symmetric_limit
+from dashboard.views.regions import INSTANCE, Outline
+from dashboard.views.run_names import imported_note, partial_coverage_note, run_labels
+from training.evaluation.anatomy_report import (
+    error_rate,
+    grid_factors,
+    overall_error_rate,
+    pooled_cells,
+    rate_difference,
+)
+from training.evaluation.variants import ALL_CLASSES, MIOU, MIOU_OFFICIAL, OFFICIAL
 
 RUNS_KEY, URL_RUNS = "anatomy_runs", "_anatomy_url_runs"
 COLORS = qualitative.Plotly
 FACETS_PER_ROW, HEATMAPS_PER_ROW = 4, 2
-SCORE_COLUMNS = ("mIoU", "mIoU (official)", "Boundary IoU", "Boundary IoU (official)", "iIoU")
 BOUNDARY_EXPLANATION = (
     "Boundary IoU (Cheng et al., CVPR 2021) scores only the pixels within d pixels of a contour of each class, in "
     "the ground truth and in the prediction (d = {ratio} of the image diagonal; {widths}); IoU scores every "
@@ -49,18 +58,18 @@ def table_ui(key, runs: list[str], documents: dict[str, dict], table: pd.DataFra
     frame = anatomy.summary_table(rows)
     frame.insert(1, "boundary width", [anatomy.width_text(documents[run]) for run in frame.index])
     config = {column: st.column_config.NumberColumn(column, format="%.3f") for column in frame.columns
-              if column in SCORE_COLUMNS or column.startswith("iIoU")}
+              if column in anatomy.SCORE_COLUMNS or column.startswith("iIoU")}
     config.update({column: st.column_config.NumberColumn(column, format="%d")
                    for column in ("images", "objects", "missed")})
     config["missed share"] = st.column_config.NumberColumn("missed share", format="percent")
     st.dataframe(frame, column_config=config, width="stretch", placeholder="", key="anatomy_table")
     notes = [note for run in documents for note in anatomy.unavailable_notes(run, documents[run])]
-    st.caption("mIoU from metrics.json; Boundary IoU in both modes of the IoU (all classes: every labelled pixel; "
-               "official: the official evaluation's classes); iIoU: the official instance-level IoU (each object "
-               "weighted by the inverse of its size, so small objects count as much as large ones); objects of "
-               "the ground truth and those missed (less than half of their pixels predicted as their class). "
-               "An empty cell: the run's class set has no such class." + "".join(f" {note}" for note in notes))
-    for note in (imported_runs.imported_note(table, runs), imported_runs.partial_coverage_note(table, runs)):
+    st.caption("mIoU from metrics.json; Boundary IoU in both variants of the IoU (all classes: every labelled "
+               "pixel; official: the official evaluation's classes and rules); iIoU: the official instance-level IoU "
+               "(each object weighted by the inverse of its size, so small objects count as much as large ones); "
+               "objects of the ground truth and those missed (less than half of their pixels predicted as their "
+               "class). An empty cell: the run's class set has no such class." + "".join(f" {note}" for note in notes))
+    for note in (imported_note(table, runs), partial_coverage_note(table, runs)):
         if note:
             st.caption(note)
 
@@ -113,14 +122,14 @@ def objects_ui(key, documents: dict[str, dict], colors: dict[str, str]) -> None:
                    + (" (the dataset has no gtFine_instanceIds)." if all(d.get("instances_note") for d in
                                                                          documents.values()) else "."))
         return
-    bins = anatomy.recall_by_size(instances)
+    bins = anatomy.recall_frame(instances)
     classes = anatomy.class_order(instances, {run: anatomy.object_classes(documents[run]) for run in instances})
     st.plotly_chart(recall_figure(bins, classes, {run: colors[run] for run in instances}), width="stretch",
                     key="anatomy_recall")
     st.caption("Recall of an object: the share of its pixels predicted as its class. Objects are binned by size "
                "(pixels, doubling from bin to bin); each point is a bin's mean recall (hover: how many objects "
                "and how many were missed). Where the lines drop to the left, small objects are lost.")
-    missed_ui(anatomy.missed_objects(instances))
+    missed_ui(anatomy.missed_frame(instances))
 
 
 def missed_ui(missed: pd.DataFrame) -> None:
@@ -129,8 +138,7 @@ def missed_ui(missed: pd.DataFrame) -> None:
         st.caption("No selected run missed an object (recall under 0.5).")
         return
     shown = missed.head(anatomy.MISSED_SHOWN).copy()
-    shown["open"] = [marks_section.explorer_url(row["id"], [row["run"]], outline.Outline(outline.INSTANCE,
-                                                                                            int(row["instance"])))
+    shown["open"] = [explorer_url(row["id"], [row["run"]], Outline(INSTANCE, int(row["instance"])))
                      for row in shown.to_dict("records")]
     st.dataframe(shown[["run", "id", "label", "instance", "pixels", "recall", "box", "open"]], hide_index=True,
                  width="stretch", placeholder="", key="anatomy_missed", column_config={
@@ -151,7 +159,7 @@ def missed_ui(missed: pd.DataFrame) -> None:
                                                      f"({records[i]['pixels']:,} pixels)"))
     if go_button.button("Open in the explorer", width="stretch", key="anatomy_open_missed"):
         row = records[number]
-        marks_section.open_in_explorer(row["id"], [row["run"]], outline.Outline(outline.INSTANCE, int(row["instance"])))
+        open_in_explorer(row["id"], [row["run"]], Outline(INSTANCE, int(row["instance"])))
 
 
 # ---------------------------------------------------------------------------- boundaries
@@ -180,9 +188,9 @@ def boundaries_ui(key, documents: dict[str, dict], colors: dict[str, str]) -> No
     if not documents:
         st.caption("No selected run has an error anatomy.")
         return
-    official = st.radio("Mode", ("all classes", "official"), horizontal=True, key="anatomy_boundary_mode",
-                        help="All classes: every labelled pixel counts; official: the official "
-                             "evaluation's classes and rules.") == "official"
+    official = st.radio("Variant", (ALL_CLASSES, OFFICIAL), horizontal=True, key="anatomy_boundary_mode",
+                        help=f"{ALL_CLASSES}: {MIOU.description}; {OFFICIAL}: {MIOU_OFFICIAL.description}."
+                        ) == OFFICIAL
     points = pd.concat([anatomy.boundary_points(run, store.run_metrics(key, run), documents[run], official)
                         for run in documents], ignore_index=True)
     st.plotly_chart(boundary_figure(points, {run: colors[run] for run in documents}), width="stretch",
@@ -227,16 +235,16 @@ def frame_ui(key, documents: dict[str, dict], labels: dict[str, str]) -> None:
         st.caption("No selected run has readable frame counts.")
         return
     grid = next(iter(counts.values())).shape[1:]
-    factor = st.select_slider("Cells", anatomy.grid_factors(grid), key="anatomy_grid",
+    factor = st.select_slider("Cells", grid_factors(grid), key="anatomy_grid",
                               format_func=lambda f: f"{-(-grid[0] // f)}x{-(-grid[1] // f)}",
                               help="Coarser cells pool more pixels: steadier rates, less detail.")
-    pooled = {run: anatomy.pooled(values, factor) for run, values in counts.items()}
-    rates = {run: anatomy.error_rate(values) for run, values in pooled.items()}
+    pooled = {run: pooled_cells(values, factor) for run, values in counts.items()}
+    rates = {run: error_rate(values) for run, values in pooled.items()}
     top = max([float(np.nanmax(rate)) for rate in rates.values() if not np.isnan(rate).all()] or [1.0])
     runs = list(pooled)
     for start in range(0, len(runs), HEATMAPS_PER_ROW):
         for column, run in zip(st.columns(HEATMAPS_PER_ROW), runs[start:start + HEATMAPS_PER_ROW]):
-            title = f"{run}: {anatomy.overall_rate(pooled[run]):.1%} of pixels wrong"
+            title = f"{run}: {overall_error_rate(pooled[run]):.1%} of pixels wrong"
             column.plotly_chart(heatmap_figure(rates[run], pooled[run][0], title, "Reds", 0.0, max(top, 1e-6),
                                                "error rate"), width="stretch", key=f"anatomy_frame_{run}")
     st.caption("The share of wrong pixels at each place of the frame, over the run's evaluated images (each image "
@@ -258,8 +266,8 @@ def difference_ui(pooled: dict[str, np.ndarray], labels: dict[str, str]) -> None
         st.caption("Choose two different runs.")
         return
     try:
-        difference = anatomy.rate_difference(pooled[run_a], pooled[run_b])
-    except anatomy.AnatomyProblem as problem:
+        difference = rate_difference(pooled[run_a], pooled[run_b])
+    except ValueError as problem:
         st.warning(f"{run_a} and {run_b} cannot be subtracted: {problem}.")
         return
     limit = symmetric_limit(difference, minimum=0.01, margin=1.0)
@@ -274,17 +282,9 @@ def difference_ui(pooled: dict[str, np.ndarray], labels: dict[str, str]) -> None
 # ---------------------------------------------------------------------------- the page
 
 def main() -> None:
-    table = store.require_runs()
-    key = store.store_key()
-    available = list(table["run"])
-    st.title("Error anatomy")
-    st.markdown("What pixel mIoU hides: the objects a run misses (small ones first), its edges against its "
-                "regions, and where in the frame it goes wrong.")
-    labels = imported_runs.run_labels(table)
-    runs = state.runs_ui(available, RUNS_KEY, URL_RUNS, labels=imported_runs.run_labels(table, short=True))
-    if not runs:
-        st.info("Choose at least one run.")
-        st.stop()
+    started = page.start("Error anatomy", "What pixel mIoU hides: the objects a run misses (small ones first), its "
+                         "edges against its regions, and where in the frame it goes wrong.", RUNS_KEY, URL_RUNS)
+    key, table, runs = started.key, started.table, started.runs
     colors = {run: COLORS[number % len(COLORS)] for number, run in enumerate(runs)}
     documents = {}
     for run in runs:
@@ -299,7 +299,7 @@ def main() -> None:
     table_ui(key, runs, documents, table)
     objects_ui(key, documents, colors)
     boundaries_ui(key, documents, colors)
-    frame_ui(key, documents, labels)
+    frame_ui(key, documents, run_labels(table))
 
 
 main()

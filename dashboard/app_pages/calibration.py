@@ -14,10 +14,10 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.colors import qualitative
 
-import dashboard.confidence as confidence
-import dashboard.imported_runs as imported_runs
-import dashboard.state as state
-import dashboard.store as store
+import dashboard.readers.store as store
+import dashboard.sections.page as page
+import dashboard.views.calibration_tables as confidence
+from training.runs.layout import IMPORTED
 
 RUNS_KEY, URL_RUNS = "calibration_runs", "_calibration_url_runs"
 COLORS = qualitative.Plotly
@@ -61,21 +61,15 @@ def coverage_figure(curves: dict[str, dict], colors: dict[str, str]) -> go.Figur
 
 
 def missing_note(run: str, table) -> str:
-    imported = table.set_index("run").loc[run, "source"] == imported_runs.IMPORTED
+    imported = table.set_index("run").loc[run, "source"] == IMPORTED
     return f"{run}: " + (confidence.IMPORTED_CALIBRATION_NOTE if imported else confidence.NO_CALIBRATION_NOTE) + "."
 
 
 def main() -> None:
-    table = store.require_runs()
-    key = store.store_key()
-    available = list(table["run"])
-    st.title("Calibration")
-    st.markdown("Does a run know when it is wrong? Its pixels' top softmax probability (confidence) against how "
-                "often they are right, and what keeping only the confident pixels does to mIoU.")
-    runs = state.runs_ui(available, RUNS_KEY, URL_RUNS, labels=imported_runs.run_labels(table, short=True))
-    if not runs:
-        st.info("Choose at least one run.")
-        st.stop()
+    started = page.start("Calibration", "Does a run know when it is wrong? Its pixels' top softmax probability "
+                         "(confidence) against how often they are right, and what keeping only the confident pixels "
+                         "does to mIoU.", RUNS_KEY, URL_RUNS)
+    key, table, runs = started.key, started.table, started.runs
     colors = {run: COLORS[number % len(COLORS)] for number, run in enumerate(runs)}
     blocks = {run: confidence.calibration_of(store.run_metrics(key, run)) for run in runs}
     present = {run: block for run, block in blocks.items() if block is not None}

@@ -2,16 +2,17 @@
 confusion, training curves, and run A against run B (per class, each difference with its 95%
 interval from a paired bootstrap over the images, and the overall verdict).
 
-Every number comes from the run store (metrics.json, confusion.npy, per_image_confusion.npy,
-per_image.csv, history.csv); the selected runs live in the URL (``?runs=a,b``). Runs of different
-class sets are never mixed: the IoU bars and the curves come one chart per class set, and run A
-is only compared with a run B of its class set. The sidebar switches the mIoU shown between pooled
-over the dataset (official) and the mean of per-image mIoU (``?miou=per-image``); per-class IoU are
-always pooled.
+Every number comes from the run store (metrics.json, confusion.npy, the per-image confusions,
+history.csv) through the core (``training.evaluation``: the mIoU variants, the confusion analytics,
+the paired bootstrap); the selected runs live in the URL (``?runs=a,b``). Runs of different class
+sets are never mixed: the IoU bars and the curves come one chart per class set, and run A is only
+compared with a run B of its class set. The sidebar switches both mIoU variants (all classes,
+official) between pooled over the dataset and the mean of per-image mIoU (``?miou=per-image``);
+per-class IoU are always pooled.
 
 The training curves come one chart per loss type (losses of different types are on different
-scales) beside one of every run's mIoU (``dashboard.curves``), for the page's runs or for other
-trained runs (``?curves=a,b,c``).
+scales) beside one of every run's mIoU (``dashboard.views.curves``), for the page's runs or for
+other trained runs (``?curves=a,b,c``).
 """
 
 from __future__ import annotations
@@ -22,42 +23,64 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.colors import qualitative
 
-import dashboard.analysis as analysis
-import dashboard.curves as curves
-import dashboard.imported_runs as imported_runs
-import dashboard.pair_store as pair_store
-import dashboard.paired as paired
+import dashboard.readers.pairs as pairs
+import dashboard.readers.store as store
+import dashboard.sections.page as page
 import dashboard.state as state
-import dashboard.store as store
+import dashboard.views.curves as curves
+import dashboard.views.intervals as intervals
+import dashboard.views.per_class as per_class
+from dashboard.sections.links import open_in_explorer
+from dashboard.views.numbers import number_text, symmetric_limit
+from dashboard.views.run_names import (
+    group_by_class_set,
+    imported_note,
+    partial_coverage_note,
+    run_labels,
+    shared_images_text,
+    short_names,
+)
+from training.data.labels import get_class_set
+from training.evaluation.confusions import (
+    confused_images,
+    largest_confusion,
+    metrics_over,
+    row_normalised,
+    scored_ids,
+    shared_ids,
+)
+from training.evaluation.variants import MIOU, MIOU_OFFICIAL, VARIANTS
+from training.runs.layout import IMPORTED
 
 RUNS_KEY, URL_RUNS = "comparison_runs", "_comparison_url_runs"
 TRUE_KEY, PREDICTED_KEY, CELL_RUN = "comparison_true", "comparison_predicted", "_comparison_cell_run"
 COUNTS, NORMALISED = "counts", "row-normalised"
-EXPLORER = "app_pages/explorer.py"
 COLORS = qualitative.Plotly
 CURVES_PARAM, CURVES_KEY, URL_CURVES = "curves", "comparison_curve_runs", "_comparison_url_curves"
 CHARTS_PER_ROW = 2
 LEGEND_PER_ROW = 4  # about as many short run names as a legend below a half-width chart holds a row
-MIOU_ROW = {paired.POOLED: "mIoU", paired.PER_IMAGE: "mIoU (mean per image)"}
 
 
 # ---------------------------------------------------------------------------- data
 
-def iou_frame(key, runs: list[str], mode: str = paired.POOLED) -> pd.DataFrame:
-    """Per-class IoU from each run's metrics.json (rows: classes, then mIoU; columns: runs); in
-    the per-image mode the last row is each run's mean per-image mIoU (per_image.csv)."""
-    frame = analysis.iou_frame({run: store.run_metrics(key, run) for run in runs})
-    if mode == paired.PER_IMAGE:
-        frame.loc["mIoU"] = [paired.per_image_mean(store.per_image(key, run)) for run in runs]
-        frame = frame.rename(index={"mIoU": MIOU_ROW[mode]})
+def iou_frame(key, runs: list[str], mode: str) -> pd.DataFrame:
+    """Per-class IoU from each run's metrics.json (rows: classes; columns: runs), then a row per mIoU
+    variant (``training.evaluation.variants``) averaged ``mode``."""
+    frame = per_class.iou_frame({run: store.run_metrics(key, run) for run in runs}).drop(index="mIoU")
+    for which in VARIANTS:
+        frame.loc[which.label(mode)] = [store.run_miou(key, run, which.key, mode) for run in runs]
     return frame
 
 
-def confused_images(key, run: str, true_class: int, predicted_class: int) -> pd.DataFrame:
-    """The images with the most pixels of ``true_class`` predicted as ``predicted_class``."""
+def confused_frame(key, run: str, true_class: int, predicted_class: int) -> pd.DataFrame:
+    """The images with the most pixels of ``true_class`` predicted as ``predicted_class``
+    (``training.evaluation.confusions.confused_images``): id, pixels, share of image, image mIoU."""
     ids, matrices = store.per_image_confusion(key, run)
-    image_miou = store.per_image(key, run).set_index("id")["miou"]
-    return analysis.confused_images(ids, matrices, image_miou, true_class, predicted_class)
+    class_set = get_class_set(store.run_classes(key)[run])
+    rows = confused_images(ids, matrices, true_class, predicted_class, class_set.num_classes)
+    return pd.DataFrame([{"id": row["id"], "pixels": row["pixels"], "share of image": row["share"],
+                          "image mIoU": row["miou"]} for row in rows],
+                        columns=["id", "pixels", "share of image", "image mIoU"])
 
 
 # ---------------------------------------------------------------------------- the page
@@ -68,10 +91,10 @@ def per_class_ui(key, groups: dict[str, list[str]], table: pd.DataFrame, mode: s
     for classes, runs in groups.items():
         if len(groups) > 1:
             st.markdown(f"**{classes}**: {', '.join(runs)}")
-        per_class_chart(key, runs, [order.index(run) for run in runs], classes, imported_runs.run_labels(table), mode)
-    st.caption("From each run's metrics.json (its evaluation split); "
-               "an empty cell: the class never occurs there.")
-    for note in (imported_runs.imported_note(table, order), imported_runs.partial_coverage_note(table, order)):
+        per_class_chart(key, runs, [order.index(run) for run in runs], classes, run_labels(table), mode)
+    st.caption(f"From each run's metrics.json (its evaluation split); an empty cell: the class never occurs "
+               f"there. {MIOU.label()}: {MIOU.description}; {MIOU_OFFICIAL.label()}: {MIOU_OFFICIAL.description}.")
+    for note in (imported_note(table, order), partial_coverage_note(table, order)):
         if note:
             st.caption(note)
 
@@ -81,7 +104,7 @@ def per_class_chart(key, runs: list[str], numbers: list[int], classes: str, labe
     frame = iou_frame(key, runs, mode)
     figure = go.Figure()
     for number, run in zip(numbers, runs, strict=True):
-        values = frame[run].drop(MIOU_ROW[mode])
+        values = frame[run].drop([which.label(mode) for which in VARIANTS])
         figure.add_bar(name=labels.get(run, run), x=list(values.index), y=values.tolist(),
                        marker_color=COLORS[number % len(COLORS)], textposition="outside",
                        text=[f"{v:.2f}" if pd.notna(v) else "" for v in values.values],
@@ -106,16 +129,16 @@ def confusion_ui(key, runs: list[str], table: pd.DataFrame) -> tuple[str, int, i
     """One run's confusion matrix; returns (run, true class, predicted class, names)."""
     st.subheader("Confusion")
     left, right = st.columns([3, 2])
-    labels = imported_runs.run_labels(table)
+    labels = run_labels(table)
     run = left.selectbox("Run", runs, key="comparison_confusion_run", format_func=lambda name: labels.get(name, name))
     mode = right.radio("Values", (COUNTS, NORMALISED), horizontal=True, key="comparison_confusion_mode")
     matrix = store.confusion(key, run)
-    names = analysis.confusion_names(store.run_metrics(key, run), matrix.shape[0])
+    names = per_class.confusion_names(store.run_metrics(key, run), matrix.shape[0])
     if st.session_state.get(CELL_RUN) != run or st.session_state.get(TRUE_KEY) not in names:
-        a, b = analysis.largest_confusion(matrix)  # a new run: start at its largest confusion
+        a, b = largest_confusion(matrix)  # a new run: start at its largest confusion
         st.session_state[TRUE_KEY], st.session_state[PREDICTED_KEY] = names[a], names[b]
         st.session_state[CELL_RUN] = run
-    shown = analysis.row_normalised(matrix) if mode == NORMALISED else matrix
+    shown = row_normalised(matrix) if mode == NORMALISED else matrix
     text = [[f"{v:.2f}" if mode == NORMALISED else f"{int(v):,}" for v in row] for row in shown]
     figure = go.Figure(go.Heatmap(
         z=shown, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues", showscale=False,
@@ -147,7 +170,7 @@ def confusion_ui(key, runs: list[str], table: pd.DataFrame) -> tuple[str, int, i
 
 def confused_images_ui(key, run: str, a: int, b: int, names: list[str]) -> None:
     st.markdown(f"**Images with the most _{names[a]}_ pixels predicted as _{names[b]}_** by {run}")
-    frame = confused_images(key, run, a, b)
+    frame = confused_frame(key, run, a, b)
     if frame.empty:
         st.caption("No image has such pixels.")
         return
@@ -159,9 +182,7 @@ def confused_images_ui(key, run: str, a: int, b: int, names: list[str]) -> None:
     image_id = choice.selectbox("Image", list(frame["id"]), key="comparison_open_id",
                                 format_func=lambda i: f"{i} ({int(pixels.loc[i]):,} pixels)")
     if go_button.button("Open in the explorer", width="stretch"):
-        state.set_image_id(int(image_id))
-        state.set_runs([run])
-        st.switch_page(EXPLORER, query_params=st.query_params.to_dict())
+        open_in_explorer(int(image_id), [run])
 
 
 def curve_runs_ui(trained: list[str], runs: list[str]) -> list[str]:
@@ -191,7 +212,7 @@ def curves_ui(key, runs: list[str], table: pd.DataFrame) -> None:
     one chart per loss type (``dashboard.curves``); each legend one short name per run (run names
     are long: ``09_smunet_efficientnetb3-imagenet_dice_v1_128x256``)."""
     st.subheader("Training curves")
-    imported = set(table.loc[table["source"] == imported_runs.IMPORTED, "run"])
+    imported = set(table.loc[table["source"] == IMPORTED, "run"])
     trained = [run for run in table["run"] if run not in imported]
     never_trained = [run for run in runs if run in imported]  # imported: its history.csv is empty by design
     plotted = curve_runs_ui(trained, runs) if trained else []
@@ -201,7 +222,7 @@ def curves_ui(key, runs: list[str], table: pd.DataFrame) -> None:
     rows = table.set_index("run")
     loss_of = {run: name if isinstance(name, str) else "" for run, name in rows["loss_name"].items()}
     charts = curves.curve_charts(shown, loss_of, store.run_classes(key))
-    names = imported_runs.short_names(list(table["run"]))  # the whole table's: as every page names them
+    names = short_names(list(table["run"]))  # the whole table's: as every page names them
     for first in range(0, len(charts), CHARTS_PER_ROW):
         for column, chart in zip(st.columns(CHARTS_PER_ROW), charts[first:first + CHARTS_PER_ROW]):
             with column:
@@ -239,11 +260,11 @@ def difference_ui(key, available: list[str], runs: list[str], classes_of: dict[s
     if len(available) < 2:
         st.caption("One run only: train or import another to compare.")
         return
-    defaults = analysis.pick_pair(runs, available, classes_of)
+    defaults = intervals.pick_pair(runs, available, classes_of)
     left, right = st.columns(2)
-    labels = imported_runs.run_labels(table)
+    labels = run_labels(table)
     several = len(set(classes_of.values())) > 1
-    named = imported_runs.run_labels(table, with_classes=several, short=True)  # the selectors'
+    named = run_labels(table, with_classes=several, short=True)  # the selectors'
 
     def label(run: str) -> str:
         return named.get(run, run)
@@ -263,24 +284,26 @@ def difference_ui(key, available: list[str], runs: list[str], classes_of: dict[s
     pair = metrics_of_pair(key, run_a, run_b, table)
     if pair is None:
         return
-    result = pair_store.comparison(key, run_a, run_b)
+    (metrics_a, metrics_b), shared = pair
+    result = pairs.comparison(key, run_a, run_b)
     if "error" in result:
         st.info(f"No interval for these two runs: {result['error']}.")
         result = None
-    frame, miou_row = difference_frame(key, run_a, run_b, pair, mode)
-    delta = frame.drop(miou_row)["B - A"]
-    intervals = paired.per_class_intervals(result) if result else {}
-    words = {name: paired.significance_text(row) for name, row in intervals.items()}
-    ends = [row[end] for row in intervals.values() for end in ("ci95_low", "ci95_high") if row[end] is not None]
+    frame = difference_frame(key, run_a, run_b, metrics_a, metrics_b, shared, mode)
+    rows = [which.label(mode) for which in VARIANTS]
+    delta = frame.drop(rows)["B - A"]
+    found = intervals.per_class_intervals(result) if result else {}
+    words = {name: intervals.significance_text(row) for name, row in found.items()}
+    ends = [row[end] for row in found.values() for end in ("ci95_low", "ci95_high") if row[end] is not None]
     figure = go.Figure(go.Bar(
         x=delta.tolist(), y=list(delta.index), orientation="h",
         marker_color=["#2ca02c" if v >= 0 else "#d62728" for v in delta.fillna(0).values],
         text=[(f"{v:+.3f}" + (", not significant" if words.get(name) == "not significant" else ""))
               if pd.notna(v) else "" for name, v in delta.items()], textposition="outside",
-        error_x=paired.error_bars(delta, intervals) if intervals else None,
-        customdata=[paired.interval_text(intervals.get(name, {})) or "-" for name in delta.index],
+        error_x=intervals.error_bars(delta, found) if found else None,
+        customdata=[intervals.interval_text(found.get(name, {})) or "-" for name in delta.index],
         hovertemplate="%{y}: B - A %{x:+.3f}<br>95% interval %{customdata}<extra></extra>"))
-    limit = analysis.symmetric_limit(np.array([*delta.values, *ends], dtype=float))
+    limit = symmetric_limit(np.array([*delta.values, *ends], dtype=float))
     figure.update_layout(height=80 + 34 * len(delta), margin=dict(l=10, r=10, t=10, b=10),
                          xaxis=dict(title=f"IoU of B ({labels.get(run_b, run_b)}) - IoU of A "
                                           f"({labels.get(run_a, run_a)})", range=[-limit, limit],
@@ -288,59 +311,66 @@ def difference_ui(key, available: list[str], runs: list[str], classes_of: dict[s
                          yaxis=dict(autorange="reversed"))
     st.plotly_chart(figure, width="stretch", key="comparison_difference")
     if result:
-        st.markdown(paired.verdict_line(result, mode))
-        st.caption("Error bars: the 95% interval of each class's IoU difference (pooled over the images), "
-                   "from the same resamples; not significant where it holds 0.")
-    change = analysis.number_text(frame.loc[miou_row, "B - A"], "+.3f")
-    st.metric("mIoU of B (against A)" if mode == paired.POOLED else "mean per-image mIoU of B (against A)",
-              analysis.number_text(frame.loc[miou_row, "B"]), None if change == "-" else change)
-    st.dataframe(paired.difference_columns(frame, result, mode, miou_row) if result else frame, width="stretch",
-                 placeholder="", column_config={
-                     name: st.column_config.NumberColumn(name, format="%+.3f" if name == "B - A" else "%.3f")
-                     for name in ("A", "B", "B - A")})
+        for which in VARIANTS:
+            if intervals.summary(result, mode, which.key):
+                st.markdown(intervals.verdict_line(result, mode, which.key))
+            else:
+                st.caption(f"No interval for the {which.label(mode)}: {result[which.key]['missing']}.")
+        st.caption("Error bars: the 95% interval of each class's IoU difference (pooled over the images, all "
+                   "classes), from the same resamples; not significant where it holds 0.")
+    change = number_text(frame.loc[MIOU.label(mode), "B - A"], "+.3f")
+    st.metric(f"{MIOU.label(mode)} of B (against A)", number_text(frame.loc[MIOU.label(mode), "B"]),
+              None if change == "-" else change)
+    if result:
+        frame = intervals.difference_columns(frame, result, mode, MIOU.label(mode))
+        official = intervals.summary(result, mode, MIOU_OFFICIAL.key)
+        if official:
+            frame.loc[MIOU_OFFICIAL.label(mode), ["95% interval", "significance"]] = [
+                intervals.interval_text(official), intervals.significance_text(official)]
+    st.dataframe(frame, width="stretch", placeholder="", column_config={
+        name: st.column_config.NumberColumn(name, format="%+.3f" if name == "B - A" else "%.3f")
+        for name in ("A", "B", "B - A")})
 
 
-def difference_frame(key, run_a: str, run_b: str, pair: tuple[dict, dict], mode: str) -> tuple[pd.DataFrame, str]:
-    """``analysis.difference_frame`` of the pair, its last row the mean per-image mIoU over the images
-    both scored in the per-image mode; and that row's name."""
-    frame = analysis.difference_frame(*pair)
-    if mode == paired.PER_IMAGE:
-        a, b = paired.per_image_means(store.per_image(key, run_a), store.per_image(key, run_b))
-        frame.loc["mIoU"] = [a, b, b - a]
-    return frame.rename(index={"mIoU": MIOU_ROW[mode]}), MIOU_ROW[mode]
+def difference_frame(key, run_a: str, run_b: str, metrics_a: dict, metrics_b: dict, shared: list[int] | None,
+                     mode: str) -> pd.DataFrame:
+    """Per-class IoU of A and B and B - A, then a row per mIoU variant averaged ``mode``, over the images
+    both scored (``shared``; None: the same images, all they evaluated)."""
+    frame = per_class.difference_frame(metrics_a, metrics_b).drop(index="mIoU")
+    ids = None if shared is None else tuple(shared)
+    for which in VARIANTS:
+        a = store.run_miou(key, run_a, which.key, mode, ids)
+        b = store.run_miou(key, run_b, which.key, mode, ids)
+        frame.loc[which.label(mode)] = [a, b, b - a]
+    return frame
 
 
-def metrics_of_pair(key, run_a: str, run_b: str, table: pd.DataFrame) -> tuple[dict, dict] | None:
-    """The per-class IoU of A and of B to compare: their metrics.json when they scored the same
-    images; else both over the images both have (said on the page), None when they share none."""
+def metrics_of_pair(key, run_a: str, run_b: str, table: pd.DataFrame) -> tuple[tuple[dict, dict], list | None] | None:
+    """The per-class IoU of A and of B to compare, and the images they are over: their metrics.json
+    when they scored the same images (None: all of them); else both over the images both have
+    (``training.evaluation.confusions.metrics_over``, said on the page); None when they share none."""
     metrics_a, metrics_b = store.run_metrics(key, run_a), store.run_metrics(key, run_b)
     if set(store.per_image(key, run_a)["id"]) == set(store.per_image(key, run_b)["id"]):
-        return metrics_a, metrics_b  # the usual case: the per-image matrices are not even read
+        return (metrics_a, metrics_b), None  # the usual case: the per-image matrices are not even read
     ids_a, matrices_a = store.per_image_confusion(key, run_a)
     ids_b, matrices_b = store.per_image_confusion(key, run_b)
-    shared = imported_runs.shared_ids(ids_a, ids_b)
+    shared = shared_ids(ids_a, ids_b)
     split = table.set_index("run").loc[run_a, "split"]
     if not shared:
         st.info(f"{run_a} and {run_b} scored no image in common: their numbers cannot be compared.")
         return None
-    st.info(imported_runs.shared_images_text(run_a, len(imported_runs.scored_ids(ids_a)), run_b,
-                                             len(imported_runs.scored_ids(ids_b)), len(shared), split))
-    return (imported_runs.metrics_over(ids_a, matrices_a, shared, analysis.class_names(metrics_a)),
-            imported_runs.metrics_over(ids_b, matrices_b, shared, analysis.class_names(metrics_b)))
+    st.info(shared_images_text(run_a, len(scored_ids(ids_a)), run_b, len(scored_ids(ids_b)), len(shared), split))
+    class_set = get_class_set(store.run_classes(key)[run_a])
+    return (metrics_over(ids_a, matrices_a, shared, class_set), metrics_over(ids_b, matrices_b, shared, class_set)), \
+        shared
 
 
 def main() -> None:
-    table = store.require_runs()
-    key = store.store_key()
-    available = list(table["run"])
-    st.title("Model comparison")
-    runs = state.runs_ui(available, RUNS_KEY, URL_RUNS, labels=imported_runs.run_labels(table, short=True))
+    started = page.start("Model comparison", runs_key=RUNS_KEY, url_key=URL_RUNS)
+    key, table, runs = started.key, started.table, started.runs
     mode = state.miou_mode_ui(st.sidebar)
-    if not runs:
-        st.info("Choose at least one run.")
-        st.stop()
     classes_of = store.run_classes(key)
-    groups = analysis.group_by_class_set(runs, classes_of)
+    groups = group_by_class_set(runs, classes_of)
     if len(groups) > 1:
         st.info("These runs predict different class sets, which are never mixed in one chart or table: "
                 + "; ".join(f"{classes}: {', '.join(members)}" for classes, members in groups.items()) + ".")
@@ -348,7 +378,7 @@ def main() -> None:
     run, a, b, names = confusion_ui(key, runs, table)
     confused_images_ui(key, run, a, b, names)
     curves_ui(key, runs, table)
-    difference_ui(key, available, runs, classes_of, table, mode)
+    difference_ui(key, started.available, runs, classes_of, table, mode)
 
 
 main()

@@ -1,7 +1,7 @@
 """Deployed model: the API's health, its segmentation of a dataset image next to the ground truth
 (with the measured round trip), and the segmentation of a photo you upload.
 
-Everything on this page comes from the API (``store.api_base_url()``), not from the run store:
+Everything on this page comes from the API (``dashboard.readers.api``), not from the run store:
 it shows what a client of the service gets. When the API is down or answers an error the page
 says so, with the URL it tried and the command that starts the API, never a stack trace.
 """
@@ -9,25 +9,30 @@ says so, with the URL it tried and the command that starts the API, never a stac
 from __future__ import annotations
 
 import hashlib
-import time
 
-import requests
 import streamlit as st
 from PIL import UnidentifiedImageError
 
-import dashboard.analysis as analysis
-import dashboard.display as display
-import dashboard.pictures as pictures
+import dashboard.pictures.drawing as drawing
+import dashboard.pictures.images as pictures
+import dashboard.readers.store as store
+import dashboard.sections.page as page
 import dashboard.state as state
-import dashboard.store as store
+from dashboard.readers.api import (
+    SEGMENTATION_TTL_S,
+    ApiProblem,
+    api_base_url,
+    fetch_health,
+    fetch_segmentation,
+    predict_upload,
+)
+from dashboard.views.numbers import number_text
+from dashboard.views.per_class import iou_in_class_order, pixel_share_frame
 from training.data.cityscapes import DatasetError
 from training.data.labels import get_class_set
+from training.evaluation.variants import MIOU
 from training.viz import legend_html
 
-HEALTH_TIMEOUT_S = 2.0
-SEGMENTATION_TIMEOUT_S = 30.0
-PREDICT_TIMEOUT_S = 60.0
-SEGMENTATION_TTL_S = 60  # a redeploy shows within a minute; repeated reruns cost nothing
 ID_KEY, URL_ID = "deployed_id", "_deployed_url_id"  # the id box, and the URL's id when last written
 START_HINT = "`make api` starts the API alone; `make demo` starts it beside this dashboard."
 UPLOAD_TYPES = ["png", "jpg", "jpeg"]
@@ -37,64 +42,7 @@ UPLOAD_LIMIT_MB = 16  # the API's default MAX_CONTENT_LENGTH (16 MiB); beyond it
 METRICS_PER_ROW = 4
 
 
-class ApiProblem(Exception):
-    """The API could not be reached, or answered an error: ``message`` says which, for people."""
-
-    def __init__(self, message: str, url: str, unreachable: bool):
-        super().__init__(message)
-        self.message, self.url, self.unreachable = message, url, unreachable
-
-
-# ---------------------------------------------------------------------------- HTTP
-
-def _call(method: str, url: str, timeout: float, **kwargs) -> tuple[dict, float]:
-    """(JSON answer, round trip in ms); ApiProblem for every failure, with a readable message."""
-    started = time.perf_counter()
-    try:
-        response = requests.request(method, url, timeout=timeout, **kwargs)
-    except requests.Timeout:
-        raise ApiProblem(f"The API did not answer within {timeout:g} s.", url, unreachable=True) from None
-    except requests.ConnectionError:
-        raise ApiProblem("Nothing answers at this address: the API is not running (or listens elsewhere).",
-                         url, unreachable=True) from None
-    except requests.RequestException as error:
-        raise ApiProblem(f"The request failed: {type(error).__name__}.", url, unreachable=True) from None
-    milliseconds = (time.perf_counter() - started) * 1000.0
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    if response.status_code != 200:
-        if isinstance(payload, dict) and "error" in payload:  # the API's own {"error", "detail"}
-            detail = f"{payload['error']}: {payload.get('detail', '')}".rstrip(": ")
-            raise ApiProblem(f"The API answered {response.status_code}: {detail}", url, unreachable=False)
-        raise ApiProblem(f"The server at this address answered {response.status_code} {response.reason or ''}"
-                         ", not as the segmentation API does: another program may hold the port.",
-                         url, unreachable=True)
-    if not isinstance(payload, dict):
-        raise ApiProblem("The server at this address answered 200 but not with JSON: another program may "
-                         "hold the port.", url, unreachable=True)
-    return payload, milliseconds
-
-
-def fetch_health(api: str) -> dict:
-    """``GET /health`` (never cached: it is the page's liveness probe)."""
-    payload, _ = _call("GET", f"{api}/health", HEALTH_TIMEOUT_S)
-    return payload
-
-
-@st.cache_data(ttl=SEGMENTATION_TTL_S, show_spinner=False, max_entries=64)
-def fetch_segmentation(api: str, image_id: int) -> tuple[dict, float]:
-    """``GET /api/images/<id>/segmentation?format=color`` and its round trip in ms (idempotent,
-    cached by (url, id) for a minute; failures raise and are never cached)."""
-    return _call("GET", f"{api}/api/images/{int(image_id)}/segmentation?format=color", SEGMENTATION_TIMEOUT_S)
-
-
-def predict_upload(api: str, name: str, data: bytes, mime: str) -> tuple[dict, float]:
-    """``POST /api/predict?format=json`` with the photo in multipart field ``image``."""
-    return _call("POST", f"{api}/api/predict?format=json", PREDICT_TIMEOUT_S,
-                 files={"image": (name, data, mime or "application/octet-stream")})
-
+# ---------------------------------------------------------------------------- HTTP problems
 
 def show_problem(problem: ApiProblem) -> None:
     text = f"{problem.message}\n\nURL tried: `{problem.url}`"
@@ -121,7 +69,7 @@ def mask_legend(answer: dict) -> str | None:
         return None
     class_set = get_class_set(answer["classes"])
     colors = dict(zip(class_set.names, class_set.colors))
-    shares = analysis.pixel_shares(answer["class_pixels"])
+    shares = pixel_share_frame(answer["class_pixels"])
     shares = shares[shares["share"] > 0]
     if not set(shares["class"]) <= set(colors):
         return None
@@ -175,7 +123,7 @@ def image_id_ui(ids: list[int], default: int) -> int:
 
 def _class_picture(encoded: str) -> bytes:
     """An API picture of class colours at display size (nearest: every pixel a class colour)."""
-    return display.class_picture(analysis.decode_png(encoded), display.display_width())
+    return drawing.class_picture(drawing.decode_png(encoded), drawing.display_width())
 
 
 def segmentation_ui(api: str, image_id: int, photo: bytes | None) -> dict | None:
@@ -197,9 +145,10 @@ def segmentation_ui(api: str, image_id: int, photo: bytes | None) -> dict | None
     st.markdown(legend_html(answer["class_names"], answer["colors"]), unsafe_allow_html=True)
 
     numbers = st.columns(METRICS_PER_ROW)
-    numbers[0].metric("mIoU", analysis.number_text(answer.get("miou")),
-                      help="This image's mean IoU over the classes in its ground truth or in the prediction")
-    numbers[1].metric("Pixel accuracy", analysis.number_text(answer.get("pixel_accuracy")),
+    numbers[0].metric("mIoU", number_text(answer.get("miou")),
+                      help=f"This image's {MIOU.label()}: the mean IoU over the classes in its ground truth or in "
+                           "the prediction")
+    numbers[1].metric("Pixel accuracy", number_text(answer.get("pixel_accuracy")),
                       help="The share of the image's labelled pixels predicted right")
     numbers[2].metric("Round trip", milliseconds_text(round_trip_ms),
                       help=f"{round_trip_ms:.1f} ms, measured by the dashboard around the HTTP call (the first "
@@ -211,7 +160,7 @@ def segmentation_ui(api: str, image_id: int, photo: bytes | None) -> dict | None
                + (", prediction from the API's cache" if answer.get("cached") else "") + ".")
 
     names = answer["class_names"]  # class order (JSON objects come back sorted by name)
-    iou = analysis.iou_in_class_order(names, answer["iou"])
+    iou = iou_in_class_order(names, answer["iou"])
     st.dataframe(iou, hide_index=True, width="stretch",
                  column_config={"IoU": st.column_config.ProgressColumn(
                      "IoU (this image)", format="%.3f", min_value=0.0, max_value=1.0)})
@@ -224,7 +173,7 @@ def dataset_image_ui(api: str) -> None:
     """Choose an image of the dataset; show what the API makes of it."""
     st.subheader("An image of the dataset")
     key = store.store_key()
-    data = store.dataset(key)
+    data = page.dataset(key)
     ids = [entry.id for entry in data.index.entries]
     if not ids:
         st.info("The dataset has no images.")
@@ -254,7 +203,7 @@ def upload_ui(api: str) -> dict | None:
         return None
     data = upload.getvalue()
     try:
-        photo = analysis.decode_image(data)
+        photo = drawing.decode_image(data)
     except (UnidentifiedImageError, OSError, ValueError):
         photo = None  # the API judges it too, and explains
 
@@ -274,7 +223,7 @@ def upload_ui(api: str) -> dict | None:
     columns = st.columns([2, 2, 1])  # the photo, its mask, the mask's legend
     if photo is not None:
         columns[0].image(photo, caption=f"{upload.name} ({photo.shape[1]}x{photo.shape[0]})", width="stretch")
-    columns[1].image(analysis.decode_png(answer["color_png"]), caption=f"Prediction of {answer['run']}",
+    columns[1].image(drawing.decode_png(answer["color_png"]), caption=f"Prediction of {answer['run']}",
                      width="stretch")
     legend = mask_legend(answer)
     if legend:
@@ -283,7 +232,7 @@ def upload_ui(api: str) -> dict | None:
     else:
         columns[2].caption(f"No legend: the API's class set {answer.get('classes')!r} is not one this "
                            "dashboard knows.")
-    shares = analysis.pixel_shares(answer["class_pixels"])
+    shares = pixel_share_frame(answer["class_pixels"])
     st.dataframe(shares, hide_index=True, width="stretch",
                  column_config={"share": st.column_config.ProgressColumn(
                      "pixel share", format="percent", min_value=0.0, max_value=1.0)})
@@ -297,7 +246,7 @@ def main() -> None:
     st.title("Deployed model")
     st.markdown("What a client of the segmentation API gets: the deployed model's prediction for an "
                 "image of the dataset next to its ground truth, or for a photo of your own.")
-    api = store.api_base_url()
+    api = api_base_url()
     if health_ui(api) is None:
         st.stop()
     dataset_image_ui(api)

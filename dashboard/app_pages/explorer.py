@@ -3,19 +3,19 @@
 Choose the image (id box, previous / next / random, filters by split and by the classes its
 ground truth contains, each on at least a share of the image, or the worst images of a run
 first), then see the photo, the ground truth, each run's prediction and error map
-(``pictures_section``: laid out for the number of runs, with the overlay opacity and the classes
-shown), the analyst's tags and note of the image (``tags_section``, stored in the run store's
+(``sections.picture_grid``: laid out for the number of runs, with the overlay opacity and the classes
+shown), the analyst's tags and note of the image (``sections.tags``, stored in the run store's
 ``tags.sqlite``), this image's per-class IoU for every run, a zoomable picture that tells the true and the
-predicted class under the cursor (or the confidence, in the confidence view), a run's confidence
-with a threshold (``confidence_section``), and run A against run B pixel by pixel with the images
-where B got worse (``outcomes_section``). The pictures, the zoom view and the confidence are
-fragments: their own controls rerun them alone.
+predicted class under the cursor (or the confidence, in the confidence view; ``sections.zoom``), a
+run's confidence with a threshold (``sections.confidence``), and run A against run B pixel by pixel
+with the images where B got worse (``sections.outcomes``). The pictures, the zoom view and the
+confidence are fragments: their own controls rerun them alone.
 
 Each run is shown and scored in its own class set (categories8, cityscapes19): its ground truth,
 colours, legend and per-class IoU; runs of different class sets get one of each per class set.
-Selectors name runs by their short names (``imported_runs.short_names``), captions in full.
+Selectors name runs by their short names (``views.run_names.short_names``), captions in full.
 
-Pictures are shown at display size (``$DASHBOARD_DISPLAY_WIDTH``, ``dashboard.display``): a
+Pictures are shown at display size (``$DASHBOARD_DISPLAY_WIDTH``, ``pictures.drawing``): a
 2048x1024 frame costs about what a 256x512 one does. The numbers (IoU, shares, wrong pixels) and
 the classes under the cursor are the full-size ones; the zoom view loads the full resolution
 only when asked to.
@@ -23,7 +23,7 @@ only when asked to.
 The image id, the runs, the classes shown and the filter's share live in the URL
 (``?id=301&runs=a,b&show=human,vehicle&min_share=2``): a link reproduces the view. A link may add
 a region to outline (``&outline=instance:26001`` or ``&outline=box:x0,y0,x1,y1``), and the error
-maps can show the boundary band only (``marks_section``).
+maps can show the boundary band only (``sections.marks``).
 """
 
 from __future__ import annotations
@@ -32,27 +32,26 @@ import random
 
 import streamlit as st
 
-import dashboard.analysis as analysis
-import dashboard.app_pages.confidence_section as confidence_section
-import dashboard.app_pages.flip_section as flip_section
-import dashboard.app_pages.marks_section as marks_section
-import dashboard.app_pages.outcomes_section as outcomes_section
-import dashboard.app_pages.pictures_section as pictures_section
-import dashboard.app_pages.tags_section as tags_section
-import dashboard.confidence as confidence
-import dashboard.confidence_pictures as confidence_pictures
-import dashboard.imported_runs as imported_runs
-import dashboard.pictures as pictures
+import dashboard.pictures.images as pictures
+import dashboard.readers.store as store
+import dashboard.sections.confidence as confidence_section
+import dashboard.sections.flips as flip_section
+import dashboard.sections.marks as marks_section
+import dashboard.sections.outcomes as outcomes_section
+import dashboard.sections.page as page
+import dashboard.sections.picture_grid as pictures_section
+import dashboard.sections.tags as tags_section
+import dashboard.sections.zoom as zoom_section
 import dashboard.state as state
-import dashboard.store as store
-from dashboard.hover import hover_figure
+import dashboard.views.image_filter as image_filter
+from dashboard.views.per_class import image_frame
+from dashboard.views.run_names import group_by_class_set
 from training.data.cityscapes import DatasetError
 from training.data.labels import get_class_set
-from training.runs.store import ArtifactError
+from training.evaluation.confusions import image_table
 
 SPLITS = ("test", "validation", "train", "all")
 BY_ID = ""  # the "order" choice that keeps ids in order (any other value is a run: worst first)
-HOVER_VIEWS = ("prediction", "error map", "confidence", "ground truth", "photo")
 
 # Session-state keys: the widgets, and what the URL said when we last wrote it.
 ID_KEY, RUNS_KEY = "explorer_id", "explorer_runs"
@@ -63,9 +62,7 @@ URL_ID, URL_RUNS = "_explorer_url_id", "_explorer_url_runs"
 # on the demo dataset 1 % keeps about 40 % of the images with human and object, any pixel 99 %.
 MIN_SHARE_KEY, URL_MIN_SHARE, MIN_SHARE_PARAM, DEFAULT_MIN_SHARE = (
     "explorer_min_share", "_explorer_url_min_share", "min_share", 1.0)
-HOVER_VIEW_KEY = "explorer_hover_view"
 
-Refs = dict[str, pictures.RunRef | ArtifactError]  # the selected runs as the store holds them now
 Predictions = pictures_section.Predictions  # the predictions that can be shown, by class set, by run
 
 
@@ -80,7 +77,7 @@ def candidate_ids(key, split: str, class_set: str, classes: tuple[str, ...], ord
     ids = [entry.id for entry in store.dataset(key).index.split(split)]
     shares = store.class_shares(key, split, class_set) if classes else None
     per_image = store.per_image(key, order_run) if order_run in store.run_classes(key) else None
-    return analysis.filter_and_rank_ids(ids, classes, shares, per_image, min_share)
+    return image_filter.filter_and_rank_ids(ids, classes, shares, per_image, min_share)
 
 
 def _min_share() -> float:
@@ -191,8 +188,8 @@ def filters_ui(key, runs: list[str], class_sets: list[str],
                                       "lowest per-image mIoU first.")
     if classes:
         shares = store.class_shares(key, split, class_set)
-        count = len(analysis.filter_and_rank_ids(list(shares.index), classes, shares, None, min_share))
-        st.sidebar.caption(analysis.filter_summary(count, len(shares), split, classes, min_share))
+        count = len(image_filter.filter_and_rank_ids(list(shares.index), classes, shares, None, min_share))
+        st.sidebar.caption(image_filter.filter_summary(count, len(shares), split, classes, min_share))
     return split, class_set, tuple(classes), order, min_share
 
 
@@ -237,8 +234,9 @@ def iou_ui(predictions: Predictions, labels: dict[str, str]) -> None:
             continue
         if several:
             st.markdown(f"**{classes}**: {', '.join(runs)}")
-        frame = analysis.iou_table({run: view.confusion for run, view in runs.items()},
-                                   get_class_set(classes).names)
+        class_set = get_class_set(classes)
+        frame = image_frame(image_table({run: view.confusion for run, view in runs.items()}, class_set.num_classes),
+                            class_set.names)
         frame["share of image"] = frame["share of image"] * 100
         config = {run: st.column_config.NumberColumn(labels.get(run, run), help=run, format="%.3f") for run in runs}
         config["share of image"] = st.column_config.NumberColumn("share of image (truth)", format="%.1f%%")
@@ -248,67 +246,15 @@ def iou_ui(predictions: Predictions, labels: dict[str, str]) -> None:
                + ("; each class set against the ground truth in its own classes." if several else "."))
 
 
-@st.fragment
-def hover_ui(image: pictures.ImageRef, refs: Refs, predictions: Predictions, default_classes: str,
-             labels: dict[str, str]) -> None:
-    """The zoomable picture that tells the classes under the cursor (a fragment: its choices
-    rerun it alone; it takes the opacity and the shown classes of the pictures above)."""
-    st.subheader("Zoom and hover")
-    classes_of = {run: classes for classes, runs in predictions.items() for run in runs}
-    choice, which, resolution = st.columns([3, 2, 2], vertical_alignment="bottom")
-    view = choice.radio("Zoom and hover picture", HOVER_VIEWS, key=HOVER_VIEW_KEY, horizontal=True)
-    run = None
-    if classes_of:
-        run = which.selectbox("Run under the cursor", list(classes_of), key="explorer_hover_run",
-                              format_func=lambda name: labels.get(name, name))
-    classes = classes_of.get(run, default_classes)
-    class_set = get_class_set(classes)
-    photo = pictures.photo_view(image)
-    predicted = predictions[classes][run] if run else None
-    if view not in ("photo", "ground truth") and predicted is None:
-        view = "ground truth"
-    full_size = False
-    if photo.factor > 1:
-        height, width = photo.shape
-        full_size = resolution.toggle(f"Full resolution ({width}x{height})", key="explorer_zoom_full",
-                                      help="Load the picture at the image's own size, to zoom into single pixels "
-                                           "(slower: the files are decoded again).")
-    notes = None
-    if view == "confidence":  # needs the run's map of this image: else its prediction, saying why
-        shown = confidence_section.available_map(image, refs[run])
-        if isinstance(shown, str):
-            st.caption(f"{run}: {shown}; the picture shows its prediction.")
-            view = "prediction"
-        else:
-            notes = confidence.hover_notes(shown.hover)
-    if view == "confidence":
-        picture, mime = confidence_pictures.zoom_picture(image, refs[run], full_size)
-    else:
-        picture, mime = pictures.zoom_picture(image, refs[run] if predicted else None, classes, view,
-                                              pictures_section.opacity(), full_size,
-                                              pictures_section.shown_classes(class_set.names))
-    title = f"image {image.image_id}: {view}" + (f" ({run})" if run and view not in ("photo", "ground truth") else "")
-    figure = hover_figure(picture, mime, 1 if full_size else photo.factor, photo.shape, photo.hover_truth(class_set),
-                          None if predicted is None else predicted.hover, class_set.names, title, notes)
-    st.plotly_chart(figure, width="stretch", config={"displaylogo": False}, key="explorer_hover_chart")
-    st.caption("Drag to zoom, double-click to reset; the cursor tells the true and the predicted class"
-               + (f" (in {classes})." if len(predictions) > 1 else "."))
-
-
 def main() -> None:
-    table = store.require_runs()
-    key = store.store_key()
-    data = store.dataset(key)
-    available = list(table["run"])
+    started = page.start("Image explorer", runs_key=RUNS_KEY, url_key=URL_RUNS, container=st.sidebar, at_least=0)
+    key, table, labels, available = started.key, started.table, started.labels, started.available
+    data = page.dataset(key)
     classes_of = store.run_classes(key)
-    st.title("Image explorer")
-
-    labels = imported_runs.run_labels(table, short=True)
-    runs = state.runs_ui(available, RUNS_KEY, URL_RUNS, st.sidebar, labels)
-    unknown = [run for run in runs if not store.known_class_set(classes_of[run])]
+    unknown = [run for run in started.runs if not store.known_class_set(classes_of[run])]
     for run in unknown:
         st.warning(f"Run {run} predicts the class set {classes_of[run]!r}, which this dashboard does not know.")
-    runs = [run for run in runs if run not in unknown]
+    runs = [run for run in started.runs if run not in unknown]
     class_sets = list(dict.fromkeys([data.class_set.name, *(classes_of[run] for run in available
                                                              if store.known_class_set(classes_of[run]))]))
     split, filter_set, classes, order, min_share = filters_ui(key, available, class_sets, labels)
@@ -317,7 +263,7 @@ def main() -> None:
     image_id = image_id_ui(key, candidates)
     entry = data.index[image_id]
     st.caption(f"Image {image_id} · {entry.split} · {entry.city} · {entry.stem} — "
-               f"{analysis.position_text(image_id, candidates, split, classes, order)}")
+               f"{image_filter.position_text(image_id, candidates, split, classes, order)}")
 
     image = pictures.image_ref(key, image_id)
     refs = pictures.run_refs(key, runs, image)
@@ -326,7 +272,7 @@ def main() -> None:
     except DatasetError as error:
         st.error(f"Image {image_id} cannot be read: {store.readable(error, key, data.root)}")
         st.stop()
-    groups = analysis.group_by_class_set(runs, classes_of) or {data.class_set.name: []}
+    groups = group_by_class_set(runs, classes_of) or {data.class_set.name: []}
     marks = marks_section.marks_ui(key, image, refs)  # ?outline=, the boundary band
     views = pictures_section.run_views(key, image, refs, runs, table)
     predictions = pictures_section.shown_predictions(groups, views)
@@ -335,7 +281,7 @@ def main() -> None:
     marks_section.band_ui(image, refs, predictions, marks)
     tags_section.tags_ui(key, image_id)  # below the pictures: what the analyst saw in them
     iou_ui(predictions, labels)
-    hover_ui(image, refs, predictions, next(iter(groups)), labels)
+    zoom_section.hover_ui(image, refs, predictions, next(iter(groups)), labels)
     confidence_section.confidence_ui(image, refs, predictions, pictures_section.opacity(), labels)
     flip_section.flip_ui(image, refs, predictions, labels)
     outcomes_section.outcomes_ui(key, image, refs, labels, _open_image)

@@ -15,49 +15,14 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.colors import qualitative
 
-import dashboard.export_store as export_store
-import dashboard.imported_runs as imported_runs
-import dashboard.store as store
+import dashboard.readers.exports as export_store
+import dashboard.readers.store as store
+import dashboard.sections.page as page
+from dashboard.views.exports_tables import DELTA, changed_frame, delta_frame, exports_table
+from training.evaluation.variants import MIOU, MIOU_OFFICIAL
 
 RUN_KEY = "exports_run"
-KERAS = "Keras (model.keras)"
 COLORS = qualitative.Plotly
-
-
-def exports_table(metrics: dict, reports: dict[str, dict]) -> pd.DataFrame:
-    """One row for the Keras model (its metrics.json), one per export (its report)."""
-    keras_bytes = next((r.get("keras_file_bytes") for r in reports.values() if r.get("keras_file_bytes")), None)
-    rows = [{"model": KERAS, "quantisation": "float32", "size (MB)": _megabytes(keras_bytes),
-             "latency (ms)": metrics.get("inference_ms"), "threads": None, "mIoU": metrics.get("miou"),
-             "mIoU (official)": metrics.get("miou_official"), "mIoU - Keras": 0.0, "pixels changed": 0.0}]
-    for name, report in reports.items():
-        latency, quantize = report.get("latency") or {}, report.get("quantize")
-        rows.append({"model": name, "quantisation": "float32" if quantize == "none" else quantize,
-                     "size (MB)": _megabytes(report.get("file_bytes")), "latency (ms)": latency.get("ms_per_image"),
-                     "threads": latency.get("threads"), "mIoU": report.get("miou"),
-                     "mIoU (official)": report.get("miou_official"), "mIoU - Keras": report.get("delta_miou"),
-                     "pixels changed": (report.get("changed_pixels") or {}).get("share")})
-    frame = pd.DataFrame(rows)
-    for column in frame.columns[2:]:
-        frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    return frame
-
-
-def _megabytes(size) -> float | None:
-    return None if size is None else size / 1e6
-
-
-def delta_frame(reports: dict[str, dict], names: list[str], official: bool = False) -> pd.DataFrame:
-    """Per class (rows) and export (columns): the export's IoU minus the Keras model's."""
-    field = "delta_official" if official else "delta"
-    return pd.DataFrame({name: [(report.get(field) or {}).get(c) for c in names] for name, report in reports.items()},
-                        index=names, dtype=float)
-
-
-def changed_frame(reports: dict[str, dict], names: list[str]) -> pd.DataFrame:
-    """Per Keras class (rows) and export (columns): the share of its pixels the export changed."""
-    return pd.DataFrame({name: [((report.get("changed_pixels") or {}).get("by_keras_class") or {}).get(c)
-                                for c in names] for name, report in reports.items()}, index=names, dtype=float)
 
 
 def delta_figure(deltas: pd.DataFrame) -> go.Figure:
@@ -73,10 +38,8 @@ def delta_figure(deltas: pd.DataFrame) -> go.Figure:
 
 
 def main() -> None:
-    table = store.require_runs()
-    key = store.store_key()
-    st.title("Embedded exports")
-    labels = imported_runs.run_labels(table)
+    started = page.start("Embedded exports")
+    key, table, labels = started.key, started.table, started.labels
     runs = export_store.runs_with_exports(key, list(table["run"]))
     if not runs:
         st.info(f"No run has an embedded export yet. `{export_store.EXPORT_COMMAND}` converts a run's model "
@@ -94,9 +57,9 @@ def main() -> None:
     st.dataframe(exports_table(metrics, reports), hide_index=True, width="stretch", column_config={
         "size (MB)": st.column_config.NumberColumn(format="%.2f"),
         "latency (ms)": st.column_config.NumberColumn(format="%.1f"),
-        "mIoU": st.column_config.NumberColumn(format="%.4f"),
-        "mIoU (official)": st.column_config.NumberColumn(format="%.4f"),
-        "mIoU - Keras": st.column_config.NumberColumn(format="%.4f"),
+        MIOU.label(): st.column_config.NumberColumn(format="%.4f"),
+        MIOU_OFFICIAL.label(): st.column_config.NumberColumn(format="%.4f"),
+        DELTA: st.column_config.NumberColumn(format="%.4f"),
         "pixels changed": st.column_config.NumberColumn(format="percent",
                                                         help="of the split's pixels, against the Keras model's "
                                                              "stored predictions")})

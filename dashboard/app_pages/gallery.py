@@ -4,8 +4,9 @@ accuracy, run A minus run B, a class's share of the ground truth, Boundary IoU a
 where a run has its anatomy), filtered by tags, paged; each a click from the Image explorer.
 
 The whole view lives in the URL (``?split=test&runs=a,b&mode=overlay&sort=miou:a&order=desc&page=2``),
-so a link reproduces it. ``dashboard.gallery`` makes the table, ``dashboard.thumbnails`` the pictures
-(cached in memory and on disk: a page of 2048x1024 frames costs about what a 256x512 one does once seen).
+so a link reproduces it. ``readers.image_numbers`` reads the table (``views.image_table`` shapes it),
+``pictures.thumbnails`` draws the pictures (cached in memory and on disk: a page of 2048x1024 frames
+costs about what a 256x512 one does once seen).
 """
 
 from __future__ import annotations
@@ -13,15 +14,17 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-import dashboard.gallery as gallery
-import dashboard.imported_runs as imported_runs
-import dashboard.pictures as pictures
+import dashboard.pictures.images as pictures
+import dashboard.pictures.thumbnails as thumbnails
+import dashboard.readers.image_numbers as image_numbers
+import dashboard.readers.store as store
+import dashboard.readers.tags as tags_store
+import dashboard.sections.page as skeleton
 import dashboard.state as state
-import dashboard.store as store
-import dashboard.tags_store as tags_store
-import dashboard.thumbnails as thumbnails
-from dashboard.app_pages.marks_section import EXPLORER, explorer_url
-from training.runs.store import ArtifactError
+import dashboard.views.image_table as gallery
+from dashboard.sections.links import EXPLORER, explorer_url
+from dashboard.views.run_names import run_labels, short_names
+from training.runs.layout import ArtifactError
 
 PER_ROW = 4
 MODE_PARAMS = {"photo": thumbnails.PHOTO, "overlay": thumbnails.OVERLAY, "errors": thumbnails.ERROR_MAP}
@@ -221,13 +224,13 @@ def table_ui(rows: pd.DataFrame, runs: list[str]) -> None:
 
 
 def main() -> None:
-    table = store.require_runs()
-    key = store.store_key()
-    st.title("Gallery")
-    labels = imported_runs.run_labels(table, short=True)
-    SHORT_NAMES.update(imported_runs.short_names(list(table["run"])))
+    started = skeleton.start("Gallery")
+    key, table = started.key, started.table
+    skeleton.dataset(key)
+    labels = run_labels(table, short=True)
+    SHORT_NAMES.update(short_names(list(table["run"])))
     split, runs, mode, picture_run = choice_ui(list(table["run"]), labels)
-    made = gallery.gallery_table(key, split, runs)
+    made = image_numbers.gallery_table(key, split, runs)
     for note in made.notes:
         st.warning(note)
     tags_problem = tags_store.problem(key)

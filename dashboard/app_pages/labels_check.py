@@ -4,8 +4,9 @@ from the explorer with the region outlined, and a close-up of the one picked.
 
 The rule and its limits are on the page, because the list is easy to over-read: it finds
 candidates for a person to check, not label errors (``training.evaluation.consensus`` says why).
-The scan reads every image at full size, once per choice of runs and size (``dashboard.label_candidates``
-caches it). The runs and the minimum size live in the URL (``?runs=a,b&min_pixels=2000``).
+The scan reads every image at full size, once per choice of runs and size (``readers.label_scan``
+caches it; ``pictures.close_ups`` draws a region). The runs and the minimum size live in the URL
+(``?runs=a,b&min_pixels=2000``).
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ import math
 
 import streamlit as st
 
-import dashboard.analysis as analysis
-import dashboard.app_pages.marks_section as marks_section
-import dashboard.imported_runs as imported_runs
-import dashboard.label_candidates as label_candidates
-import dashboard.pictures as pictures
+import dashboard.pictures.close_ups as close_ups
+import dashboard.pictures.images as pictures
+import dashboard.readers.label_scan as label_scan
+import dashboard.readers.store as store
+import dashboard.sections.page as page
 import dashboard.state as state
-import dashboard.store as store
+import dashboard.views.candidates as label_candidates
+from dashboard.sections.links import explorer_url, open_in_explorer
+from dashboard.views.run_names import evaluated_on_another_index, imported_note, run_labels
 from training.data.cityscapes import DatasetError
-from training.runs.store import ArtifactError
+from training.runs.layout import ArtifactError
 
 RUNS_KEY, URL_RUNS = "labels_runs", "_labels_url_runs"
 MIN_PARAM, MIN_WIDGET = "min_pixels", "labels_min_pixels"
@@ -73,7 +76,7 @@ def chosen_runs(table, key) -> tuple[list[str], str]:
     available = list(table["run"])
     if "runs" not in st.query_params:
         state.set_runs(default_runs(table, classes_of))
-    labels = imported_runs.run_labels(table, with_classes=True, short=True)
+    labels = run_labels(table, with_classes=True, short=True)
     runs = state.runs_ui(available, RUNS_KEY, URL_RUNS, labels=labels)
     sets = {classes_of[run] for run in runs}
     counts = {}
@@ -102,7 +105,7 @@ def scanned_images(key, runs: list[str], classes: str, table) -> list[int]:
     """The ids every run predicted, on the page's dataset index; notes for what is left out."""
     data = store.dataset(key, classes)
     fingerprint = data.index.fingerprint()
-    other = [run for run in runs if analysis.evaluated_on_another_index(store.run_metrics(key, run), fingerprint)]
+    other = [run for run in runs if evaluated_on_another_index(store.run_metrics(key, run), fingerprint)]
     if other:
         st.warning(f"{', '.join(other)} {'was' if len(other) == 1 else 'were'} evaluated on another dataset index: "
                    "its image ids may name other images. Choose runs evaluated on this dataset.")
@@ -117,7 +120,7 @@ def scanned_images(key, runs: list[str], classes: str, table) -> list[int]:
     if any(count != len(ids) for count in counts.values()):
         st.caption(f"Only the {len(ids):,} images every chosen run predicted are scanned (images predicted: "
                    + ", ".join(f"{run} {count:,}" for run, count in counts.items()) + ").")
-    note = imported_runs.imported_note(table, runs)
+    note = imported_note(table, runs)
     if note:
         st.caption(note)
     return ids
@@ -147,7 +150,7 @@ def results_ui(key, runs: list[str], classes: str, found, min_pixels: int) -> No
     first = (page - 1) * per_page
     shown = frame.iloc[first:first + per_page].copy()
     shown.insert(0, "rank", range(first + 1, first + len(shown) + 1))
-    shown["open"] = [marks_section.explorer_url(row["id"], runs, label_candidates.box_outline(row))
+    shown["open"] = [explorer_url(row["id"], runs, label_candidates.box_outline(row))
                      for row in shown.to_dict("records")]
     st.dataframe(shown[["rank", "id", "pixels", "ground_truth", "truth_share", "runs_say", "agreed_share", "box",
                         "open"]], hide_index=True, width="stretch", placeholder="", key="labels_table", column_config={
@@ -180,7 +183,7 @@ def close_up_ui(key, runs: list[str], classes: str, found, shown) -> None:
         return
     row = records[number]
     if go_button.button("Open in the explorer", width="stretch", key="labels_open"):
-        marks_section.open_in_explorer(row["id"], runs, label_candidates.box_outline(row))
+        open_in_explorer(row["id"], runs, label_candidates.box_outline(row))
     scanned = found.rows[row["rank"] - 1]
     try:
         image = pictures.image_ref(key, row["id"])
@@ -188,7 +191,7 @@ def close_up_ui(key, runs: list[str], classes: str, found, shown) -> None:
         bad = [ref for ref in refs.values() if isinstance(ref, ArtifactError)]
         if bad:
             raise bad[0]
-        photo, truth, agreed = label_candidates.close_ups(image, list(refs.values()), classes, scanned)
+        photo, truth, agreed = close_ups.close_ups(image, list(refs.values()), classes, scanned)
     except (ArtifactError, DatasetError, KeyError) as error:
         st.warning(f"No close-up of image {row['id']}: {store.readable(error, key)}")
         return
@@ -202,17 +205,17 @@ def close_up_ui(key, runs: list[str], classes: str, found, shown) -> None:
 
 
 def main() -> None:
-    table = store.require_runs()
-    key = store.store_key()
-    st.title("Check labels")
-    st.markdown("Ground truth that looks wrong: the regions where every chosen run agrees with the others and not "
-                "with the ground truth, largest first. Each is one click from the explorer.")
+    started = page.start("Check labels", "Ground truth that looks wrong: the regions where every chosen run agrees "
+                         "with the others and not with the ground truth, largest first. Each is one click from "
+                         "the explorer.")
+    key, table = started.key, started.table
+    page.dataset(key)
     st.info(RULE)
     runs, classes = chosen_runs(table, key)
     ids = scanned_images(key, runs, classes, table)
     first = store.dataset(key, classes).index[ids[0]]
     min_pixels = min_pixels_ui(label_candidates.default_min_pixels(first.height, first.width))
-    found = label_candidates.scan(key, runs, classes, ids, min_pixels)
+    found = label_scan.scan(key, runs, classes, ids, min_pixels)
     results_ui(key, runs, classes, found, min_pixels)
 
 

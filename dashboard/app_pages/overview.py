@@ -1,36 +1,36 @@
 """Overview: what the product does, the deployed model, the leaderboard (with each run against a
 reference run: the difference and its 95% interval), the trade-off, and the runs of the store that
-cannot be shown (with the reason). The sidebar switches every mIoU shown between pooled over the
-dataset (official) and the mean of per-image mIoU (``?miou=per-image``)."""
+cannot be shown (with the reason). The sidebar switches every test mIoU shown, all classes and
+official alike, between pooled over the dataset and the mean of per-image mIoU (``?miou=per-image``;
+``training.evaluation.variants`` names them)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-import dashboard.analysis as analysis
-import dashboard.imported_runs as imported_runs
-import dashboard.pair_store as pair_store
-import dashboard.paired as paired
+import dashboard.readers.pairs as pairs
+import dashboard.readers.store as store
+import dashboard.sections.page as page
 import dashboard.state as state
-import dashboard.store as store
-from dashboard.analysis import number_text
-from dashboard.imported_runs import IMPORTED
-from training.runs.summary import run_summaries
+import dashboard.views.intervals as intervals
+import dashboard.views.leaderboard as leaderboard
+from dashboard.views.numbers import number_text
+from dashboard.views.run_names import class_sets_note, given_latency_note, imported_note, run_labels
+from training.evaluation.variants import MIOU, MIOU_OFFICIAL, PER_IMAGE, POOLED
+from training.runs.layout import IMPORTED
 
 COMPARED_RUNS = 12  # runs given an interval against the reference (~50 ms each at 500 images, once)
-TEST_MIOU = {paired.POOLED: "test mIoU", paired.PER_IMAGE: "test mIoU (mean per image)"}
 
 
 def with_miou_mode(key, table: pd.DataFrame, mode: str) -> pd.DataFrame:
-    """The runs table, its ``miou`` the mean of each run's per-image mIoU in the per-image mode."""
-    if mode != paired.PER_IMAGE:
+    """The runs table, its ``miou`` and ``miou_official`` each run's means of per-image mIoU in the
+    per-image mode (NaN for a run stored before the per-image confusions it needs)."""
+    if mode != PER_IMAGE:
         return table
-    return table.assign(miou=[paired.per_image_mean(store.per_image(key, run)) for run in table["run"]])
+    return table.assign(**{which.key: [store.run_miou(key, run, which.key, PER_IMAGE) for run in table["run"]]
+                           for which in (MIOU, MIOU_OFFICIAL)})
 
 
 def damaged_ui(key) -> None:
@@ -63,12 +63,12 @@ def headline_ui(key, table: pd.DataFrame, mode: str) -> None:
         return
     st.subheader(f"Deployed: {row['run']}")
     columns = st.columns(5)
-    columns[0].metric("Test mIoU (all classes)" if mode == paired.POOLED else "Test mIoU (mean per image)",
-                      number_text(row["miou"]))
-    columns[1].metric("Test mIoU (official)", number_text(row["miou_official"]))
-    columns[2].metric("Validation mIoU", number_text(row["val_miou"]))
+    columns[0].metric(f"Test {MIOU.label(mode)}", number_text(row["miou"]))
+    columns[1].metric(f"Test {MIOU_OFFICIAL.label(mode)}", number_text(row["miou_official"]))
+    columns[2].metric("Validation mIoU", number_text(row["val_miou"]),
+                      help=f"{MIOU.label(POOLED)} on the validation split, as training measured it")
     columns[3].metric("Parameters", number_text(row["params"] / 1e6, ".2f", "M"))
-    how = latency_how(key).get(row["run"], {}).get("latency_how")
+    how = store.latency_texts(key).get(row["run"], {}).get("latency_how")
     columns[4].metric("Inference", number_text(row["inference_ms"], ".1f", "ms"),  # "ms/image" is cut at 1600 px
                       help="Per image. " + (how or "How it was measured is not recorded."))
     st.caption(f"{row['model']} ({row['backbone']}), loss {row['loss_name']}, "
@@ -79,18 +79,18 @@ def headline_ui(key, table: pd.DataFrame, mode: str) -> None:
 
 def reference_ui(key, shown: pd.DataFrame, mode: str) -> tuple[str, pd.DataFrame, list[str]]:
     """The reference run (A) chosen above the leaderboard, and for each run (B): B - A, its 95%
-    interval and significance (``paired.reference_columns``), with the notes on what was left out."""
+    interval and significance (``intervals.reference_columns``), with the notes on what was left out."""
     runs = list(shown["run"])
-    labels = imported_runs.run_labels(shown)
-    default = paired.default_reference(shown, store.deployment(key)[0])
+    labels = run_labels(shown)
+    default = intervals.default_reference(shown, store.deployment(key)[0])
     reference = st.selectbox("Reference run (A) of the intervals", runs, index=runs.index(default),
                              key="overview_reference", format_func=lambda run: labels.get(run, run),
                              help="Each run (B) against this one: B - A in mIoU with its 95% interval, from a "
                                   "paired bootstrap over the images both evaluated. Default: the deployed run, "
                                   "else the best on validation mIoU.")
-    compared, left_out = paired.comparable_runs(shown, reference, COMPARED_RUNS)
+    compared, left_out = intervals.comparable_runs(shown, reference, COMPARED_RUNS)
     with st.spinner("Comparing the runs with the reference (paired bootstrap, once per pair)..."):
-        results = {run: pair_store.comparison(key, reference, run) for run in compared}
+        results = {run: pairs.comparison(key, reference, run) for run in compared}
     notes = [f"{run} not compared with {reference}: {result['error']}."
              for run, result in results.items() if "error" in result]
     others = [run for run in runs if run not in compared and run != reference and run not in left_out]
@@ -98,108 +98,51 @@ def reference_ui(key, shown: pd.DataFrame, mode: str) -> tuple[str, pd.DataFrame
         notes.append(f"Not compared with {reference} (another class set or split): {', '.join(others)}.")
     if left_out:
         notes.append(f"Intervals for the {COMPARED_RUNS} best runs only; not compared: {', '.join(left_out)}.")
-    return reference, paired.reference_columns(runs, reference, results, mode), notes
-
-
-# The leaderboard's shown columns (a 1600 px window with the sidebar open leaves ~1150 px): short
-# headers, pixel widths, and the columns that would repeat one value on every row left out (the
-# caption names that value). The table's other columns stay in its data, for the tests and a download.
-SHOWN = {  # column: (header, pixel width)
-    "name": ("run", 160), "model_text": ("model", 95), "training": ("loss, aug.", 95), "size": ("size", 65),
-    "classes": ("class set", 85), "params_m": ("params (M)", 60), "train_minutes": ("train (min)", 60),
-    "val_miou": ("val mIoU", 60), "miou": ("test mIoU", 65), "vs_reference": ("B - A", 55),
-    "verdict": ("95% interval", 150), "miou_official": ("official", 60), "inference_ms": ("ms/image", 60),
-    "latency_measured": ("measured", 100)}
-ONLY_WHEN_THEY_DIFFER = ("training", "size", "classes")
-
-
-@st.cache_data(show_spinner=False)
-def latency_how(key) -> dict[str, dict]:
-    """Each whole run's latency headline (``training.runs.latency``): ``latency_how`` and
-    ``latency_measured`` (the runs table keeps only the figure)."""
-    return {s["run"]: {k: s.get(k) or "" for k in ("latency_how", "latency_measured")}
-            for s in run_summaries(Path(key.artifacts)) if "error" not in s}
-
-
-def _text(value) -> str:
-    """A cell's text: "" for None, NaN and the words "None"/"nan" (never shown)."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or str(value) in ("None", "nan"):
-        return ""
-    return str(value)
-
-
-def leaderboard_frame(shown: pd.DataFrame, names: dict[str, str], how: dict[str, dict]) -> pd.DataFrame:
-    """The leaderboard's rows with its display columns added (``SHOWN``): the run's short name
-    (tagged imported or deployed), model with backbone, loss and augmentation, parameters in
-    millions, the interval of B - A with its verdict when significant, how its latency was
-    measured; every text cell a string, "" where nothing is known."""
-    backbone = [_text(b) for b in shown["backbone"]]
-    frame = shown.assign(
-        name=[names.get(run, run) + (" (deployed)" if _text(deployed) == "True" else "")
-              for run, deployed in zip(shown["run"], shown["deployed"])],
-        model_text=[_text(m) + (f" ({b})" if b not in ("", "-") else "") for m, b in zip(shown["model"], backbone)],
-        training=[", ".join(filter(None, (_text(loss), _text(aug))))
-                  for loss, aug in zip(shown["loss_name"], shown["augmentation"])],
-        params_m=pd.to_numeric(shown["params"], errors="coerce") / 1e6,
-        latency_measured=[how.get(run, {}).get("latency_measured", "") for run in shown["run"]],
-        verdict=[" ".join(filter(None, (_text(interval), _text(said).replace("not significant", ""))))
-                 for interval, said in zip(shown["interval"], shown["significance"])])
-    for column in frame.columns:
-        if frame[column].dtype == object and column not in ("deployed",):
-            frame[column] = [_text(v) for v in frame[column]]
-    return frame
-
-
-def shown_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """The columns shown, and "size 128x256"-like notes for those left out because every run has
-    the same value there."""
-    columns, same = [], []
-    for column in SHOWN:
-        values = set(frame[column]) - {""} if column in ONLY_WHEN_THEY_DIFFER else None
-        if values is not None and len(values) <= 1:
-            same += [f"{SHOWN[column][0]} {next(iter(values))}"] if values else []
-            continue
-        columns.append(column)
-    return columns, same
+    return reference, intervals.reference_columns(runs, reference, results, mode), notes
 
 
 def leaderboard_ui(key, table: pd.DataFrame, mode: str) -> None:
     st.subheader("Leaderboard")
-    shown = analysis.leaderboard(table)
+    shown = leaderboard.leaderboard(table)
     reference, against, notes = reference_ui(key, shown, mode)
     shown = shown.assign(images=shown["coverage"].replace("", "all")).join(against, on="run")
-    how = latency_how(key)
-    frame = leaderboard_frame(shown, imported_runs.run_labels(table, short=True), how)
-    columns, same = shown_columns(frame)
+    how = store.latency_texts(key)
+    frame = leaderboard.leaderboard_frame(shown, run_labels(table, short=True), how)
+    columns, same = leaderboard.shown_columns(frame)
     formats = {"params_m": "%.2f", "train_minutes": "%.1f", "val_miou": "%.3f", "miou": "%.3f",
                "vs_reference": "%+.3f", "miou_official": "%.3f", "inference_ms": "%.1f"}
+    headers = {**{column: header for column, (header, _) in leaderboard.SHOWN.items()},
+               "miou": MIOU.label(mode), "miou_official": MIOU_OFFICIAL.label(mode)}
     helps = {
         "name": "short name (the part the runs' names do not share); imported: another tool's predictions "
                 "scored here, on all or part of the test images",
-        "miou": TEST_MIOU[mode],
-        "vs_reference": f"{TEST_MIOU[mode]} of the run (B) minus the reference's ({reference}, A), over the "
+        "miou": f"test {MIOU.label(mode)}: {MIOU.description}",
+        "vs_reference": f"test {MIOU.label(mode)} of the run (B) minus the reference's ({reference}, A), over the "
                         "images both evaluated",
         "verdict": "of B - A: paired bootstrap over the images, 1000 resamples, seed 0; B better or B worse "
                    "when it does not hold 0 (else not significant)",
-        "miou_official": "test mIoU (official)",
+        "miou_official": f"test {MIOU_OFFICIAL.label(mode)}: {MIOU_OFFICIAL.description}",
+        "val_miou": f"{MIOU.label(POOLED)} on the validation split, as training measured it",
         "inference_ms": "time per image at batch 1, median of warm runs (see how each was measured below)",
         "latency_measured": "benchmark: python -m training benchmark, on a quiet machine; after training: right "
                             "after the run's evaluation; during training: measured once, on whatever load the "
                             "machine had; busy: the load was high"}
-    config = {column: (st.column_config.NumberColumn(header, width=width, format=formats[column],
+    config = {column: (st.column_config.NumberColumn(headers[column], width=width, format=formats[column],
                                                      help=helps.get(column))
                        if column in formats else
-                       st.column_config.TextColumn(header, width=width, help=helps.get(column)))
-              for column, (header, width) in SHOWN.items()}
+                       st.column_config.TextColumn(headers[column], width=width, help=helps.get(column)))
+              for column, (_, width) in leaderboard.SHOWN.items()}
     st.dataframe(frame, hide_index=True, width="stretch", placeholder="", column_order=columns,
                  column_config=config)
-    st.caption(f"B - A: each run (B) against the reference {reference} (A), over the test images both "
-               f"evaluated; its 95% interval comes from a paired bootstrap over those images "
-               f"({paired.RESAMPLES} resamples, seed {paired.SEED}): not significant when it holds 0."
+    st.caption(f"B - A: each run (B) against the reference {reference} (A) in {MIOU.label(mode)}, over the test "
+               f"images both evaluated; its 95% interval comes from a paired bootstrap over those images "
+               f"({intervals.RESAMPLES} resamples, seed {intervals.SEED}): not significant when it holds 0."
                + (f" In common: {', '.join(same)}." if same else ""))
+    if mode == PER_IMAGE and frame["miou_official"].isna().any():
+        notes.append(f"{MIOU_OFFICIAL.label(mode)} empty: the run was evaluated before its official per-image "
+                     "confusions were stored (`python -m training rescore RUN` adds them to a trained run).")
     latency_ui(frame, how)
-    notes += [analysis.class_sets_note(table["classes"]), imported_runs.imported_note(table),
-              imported_runs.given_latency_note(table)]
+    notes += [class_sets_note(table["classes"]), imported_note(table), given_latency_note(table)]
     for note in filter(None, notes):
         st.caption(note)
 
@@ -208,7 +151,7 @@ def latency_ui(frame: pd.DataFrame, how: dict[str, dict]) -> None:
     """How each run's latency was measured, in full (the table says it in a word)."""
     lines = [f"- **{row['name']}**: {row['inference_ms']:.1f} ms, {how[row['run']]['latency_how']}"
              for row in frame.to_dict("records")
-             if how.get(row["run"], {}).get("latency_how") and not np.isnan(row["inference_ms"])]
+             if how.get(row["run"], {}).get("latency_how") and not pd.isna(row["inference_ms"])]
     if lines:
         with st.expander("How each latency was measured"):
             st.markdown("\n".join(lines) + "\n\nMeasure every run again, one at a time on a quiet machine: "
@@ -224,12 +167,12 @@ def tradeoff_ui(table: pd.DataFrame, mode: str) -> None:
         official=[number_text(v) for v in table["miou_official"]],
         validation=[number_text(v) for v in table["val_miou"]],
         images=table["coverage"].replace("", "all"))
-    points, left_out = analysis.tradeoff_points(described)
+    points, left_out = leaderboard.tradeoff_points(described)
     several = points["classes"].nunique() > 1
     figure = px.scatter(points, x="inference_ms", y="miou", size="params", color="model", hover_name="run",
                         symbol="classes" if several else None, size_max=40,
-                        labels={"inference_ms": "inference (ms per image)", "miou": TEST_MIOU[mode],
-                                "classes": "class set", "official": "test mIoU (official)",
+                        labels={"inference_ms": "inference (ms per image)", "miou": f"test {MIOU.label(mode)}",
+                                "classes": "class set", "official": f"test {MIOU_OFFICIAL.label(mode)}",
                                 "validation": "val mIoU", "images": "test images"},
                         hover_data={"params": False, "parameters": True, "official": True, "validation": True,
                                     "source": True, "images": True})
@@ -239,7 +182,7 @@ def tradeoff_ui(table: pd.DataFrame, mode: str) -> None:
                + ("; marker shape: class set (mIoU of different class sets are not comparable)" if several else "")
                + ". Up and to the left is better."
                + (f" Not plotted (no test mIoU or inference time): {', '.join(left_out)}." if left_out else ""))
-    note = imported_runs.given_latency_note(points)
+    note = given_latency_note(points)
     if note:
         st.caption(note)
 
@@ -250,12 +193,12 @@ def main() -> None:
                 "models differ: image by image, class by class, confusion by confusion.")
     key = store.store_key()
     damaged_ui(key)
-    runs = store.require_runs()
+    table = page.require_runs(key)
     mode = state.miou_mode_ui(st.sidebar)
-    runs = with_miou_mode(key, runs, mode)
-    headline_ui(key, runs, mode)
-    leaderboard_ui(key, runs, mode)
-    tradeoff_ui(runs, mode)
+    table = with_miou_mode(key, table, mode)
+    headline_ui(key, table, mode)
+    leaderboard_ui(key, table, mode)
+    tradeoff_ui(table, mode)
 
 
 main()

@@ -9,40 +9,15 @@ index no longer holds keeps its mark and is listed without an id (nor a link).
 
 from __future__ import annotations
 
-from collections import Counter
-
-import pandas as pd
 import streamlit as st
 
-import dashboard.store as store
-import dashboard.tags_store as tags_store
-from training.runs.tags import TAG_SEPARATOR, ImageMark
+import dashboard.readers.store as store
+import dashboard.readers.tags as tags_store
+import dashboard.sections.page as page
+from dashboard.views.tags_table import ALL, ANY, filter_marks, marks_frame, tag_counts
 
 TAG_PARAM, MATCH_PARAM, TEXT_PARAM = "tag", "match", "q"
 TAGS_WIDGET, MATCH_WIDGET, TEXT_WIDGET = "tags_page_tags", "tags_page_match", "tags_page_text"
-ANY, ALL = "any", "all"
-Rows = list[tuple[int | None, ImageMark]]
-
-
-def filter_marks(rows: Rows, tags: list[str], match: str, text: str) -> Rows:
-    """The rows with ``tags`` (any of them, or all when ``match`` is ALL; no tag: every row)
-    whose note holds every word of ``text`` (case ignored)."""
-    wanted = set(tags)
-    words = text.lower().split()
-
-    def kept(mark: ImageMark) -> bool:
-        has = wanted & set(mark.tags)
-        tagged = not wanted or (has == wanted if match == ALL else bool(has))
-        return tagged and all(word in mark.note.lower() for word in words)
-
-    return [(image_id, mark) for image_id, mark in rows if kept(mark)]
-
-
-def tag_counts(rows: Rows) -> pd.DataFrame:
-    """Images per tag, most first."""
-    counts = Counter(tag for _, mark in rows for tag in mark.tags)
-    ordered = sorted(counts, key=lambda tag: (-counts[tag], tag))
-    return pd.DataFrame({"tag": ordered, "images": [counts[tag] for tag in ordered]})
 
 
 def _from_url(used: list[str]) -> None:
@@ -73,17 +48,6 @@ def filters_ui(used: list[str]) -> tuple[list[str], str, str]:
     return tags, match, text
 
 
-def table(rows: Rows) -> pd.DataFrame:
-    return pd.DataFrame({
-        "id": pd.array([image_id for image_id, _ in rows], dtype="Int64"),
-        "city": [mark.city for _, mark in rows],
-        "stem": [mark.stem for _, mark in rows],
-        "tags": [TAG_SEPARATOR.join(mark.tags) for _, mark in rows],
-        "note": [mark.note for _, mark in rows],
-        "updated": [mark.updated.replace("T", " ").removesuffix("Z") for _, mark in rows],
-        "open": [None if image_id is None else f"explorer?id={image_id}" for image_id, _ in rows]})
-
-
 def main() -> None:
     st.title("Tags and notes")
     st.caption("Images marked in the Image explorer (tags such as *ground truth wrong*, *reflection*, "
@@ -93,6 +57,7 @@ def main() -> None:
     if problem:
         st.error(f"Tags and notes cannot be read: {problem}")
         st.stop()
+    page.dataset(key)  # the marks name images by (city, stem); the index gives them their ids
     rows = tags_store.marks_by_id(key)
     if not rows:
         st.info("No image is tagged or noted yet: open one in the Image explorer and give it a tag.")
@@ -102,7 +67,7 @@ def main() -> None:
     shown = filter_marks(rows, tags, match, text)
     listed, side = st.columns([4, 1])
     with listed:
-        st.dataframe(table(shown), hide_index=True, width="stretch", key="tags_table", column_config={
+        st.dataframe(marks_frame(shown), hide_index=True, width="stretch", key="tags_table", column_config={
             "id": st.column_config.NumberColumn("image id", format="%d"),
             "updated": st.column_config.TextColumn("updated (UTC)"),
             "open": st.column_config.LinkColumn("open", display_text="explorer ↗")})

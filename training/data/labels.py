@@ -83,6 +83,17 @@ class ClassSet:
         extra = ("no class (ignored label)",) * (self.num_eval_classes - self.num_classes)
         return self.names + extra
 
+    @property
+    def official_is_all_classes(self) -> bool:
+        """Whether the official rules count every pixel as the training table does (cityscapes19:
+        both confusion matrices, and both mIoU, are the same; not categories8, whose void and
+        ignored labels the official evaluation leaves out)."""
+        valid = VALID_LABEL_IDS
+        predicted_all = np.where(self.lut == IGNORE_INDEX, self.sink, self.lut)
+        return (np.array_equal(self.lut[valid], self.eval_gt_lut[valid])
+                and np.array_equal(predicted_all[valid], self.eval_pred_lut[valid])
+                and tuple(self.scored) == tuple(range(self.num_classes)))
+
     def palette(self) -> np.ndarray:
         """256x3 uint8 palette indexed by class index (ignore = black), for ``P``-mode PNGs."""
         palette = np.zeros((LUT_SIZE, 3), dtype=np.uint8)

@@ -100,3 +100,16 @@ def coverage_curve(counts: np.ndarray) -> dict:
 def to_uint8(confidence: np.ndarray) -> np.ndarray:
     """``round(255 x p)``: the stored confidence map (a grey PNG, 1/255 resolution)."""
     return np.rint(np.clip(confidence, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def level_histogram(levels: np.ndarray) -> np.ndarray:
+    """``(256,)`` int64: an image's pixels per stored confidence level ``round(255 p)``."""
+    return np.bincount(np.asarray(levels, dtype=np.uint8).ravel(), minlength=256).astype(np.int64)
+
+
+def kept_share(histogram: np.ndarray, threshold: float) -> float:
+    """The share of an image's pixels whose stored confidence (level / 255, as ``Run.confidence``
+    reads it back) reaches ``threshold``: what a threshold keeps labelled (0 for an empty map)."""
+    total = int(histogram.sum())
+    levels = np.arange(256, dtype=np.float32) / np.float32(255.0)
+    return float(histogram[levels >= np.float32(threshold)].sum() / total) if total else 0.0

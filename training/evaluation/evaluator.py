@@ -11,11 +11,15 @@ matrices come out of the same counts:
   negative); its mean over the scored classes is the official-compatible mIoU (for
   ``categories8`` the official category score, which leaves void out).
 
-Predictions are either class indices of the class set (a model's output) or Cityscapes
-labelIds (``prediction_kind="label_ids"``, e.g. PNGs from any other tool).
+Both are also kept per image (``per_image_confusions``), so a run's mIoU over any subset of its
+images, pooled or per image, is exact (``training.evaluation.variants``). Predictions are either
+class indices of the class set (a model's output) or Cityscapes labelIds
+(``prediction_kind="label_ids"``, e.g. PNGs from any other tool).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -24,6 +28,14 @@ from training.evaluation.metrics import iou_per_class, mean_iou, pair_counts, pi
 from training.files import finite_or_none
 
 PREDICTION_KINDS = ("classes", "label_ids")
+
+
+class ImageConfusion(NamedTuple):
+    """One image's confusion matrices (rows = ground truth), or a stack of them: all classes, and
+    under the official rules."""
+
+    all_classes: np.ndarray
+    official: np.ndarray
 
 
 class Evaluator:
@@ -55,10 +67,14 @@ class Evaluator:
                 columns[NUM_LABEL_IDS:] = size  # not a Cityscapes labelId: remap_counts rejects it
         self.confusion = np.zeros((size, size), dtype=np.int64)
         self.official_confusion = np.zeros((size, size), dtype=np.int64)
-        self.images = 0
+        self._images: list[ImageConfusion] = []
 
-    def add(self, ground_truth_label_ids: np.ndarray, prediction: np.ndarray) -> np.ndarray:
-        """Add one image; returns that image's own confusion matrix (all-classes variant).
+    @property
+    def images(self) -> int:
+        return len(self._images)
+
+    def add(self, ground_truth_label_ids: np.ndarray, prediction: np.ndarray) -> ImageConfusion:
+        """Add one image; returns that image's own confusion matrices.
 
         Raises:
             ValueError: shapes differ, the arrays are not uint8, or a prediction is not a valid
@@ -67,8 +83,9 @@ class Evaluator:
         counts = pair_counts(np.asarray(ground_truth_label_ids), np.asarray(prediction))
         return self.add_counts(counts)
 
-    def add_counts(self, counts: np.ndarray) -> np.ndarray:
-        """Add a 256x256 (labelId, prediction) count table, e.g. computed in a worker."""
+    def add_counts(self, counts: np.ndarray) -> ImageConfusion:
+        """Add a 256x256 (labelId, prediction) count table, e.g. computed in a worker; returns the
+        image's confusion matrices."""
         cs, size = self.class_set, self.class_set.num_eval_classes
         try:
             image_confusion = remap_counts(counts, cs.lut, self._all_columns, size)
@@ -81,12 +98,29 @@ class Evaluator:
                 f"{', '.join(map(str, bad_columns[:10]))}") from None
         self.confusion += image_confusion
         self.official_confusion += official
-        self.images += 1
-        return image_confusion
+        self._images.append(ImageConfusion(image_confusion, official))
+        return self._images[-1]
+
+    def per_image_confusions(self) -> ImageConfusion:
+        """``(N, E, E)`` int64 stacks of every image's matrices, in the order they were added."""
+        size = self.class_set.num_eval_classes
+        if not self._images:
+            empty = np.zeros((0, size, size), dtype=np.int64)
+            return ImageConfusion(empty, empty.copy())
+        return ImageConfusion(*(np.stack(stack).astype(np.int64) for stack in zip(*self._images)))
 
     def summary(self) -> dict:
         """Per-class IoU, mIoU (all classes and official-compatible), pixel accuracy."""
         return summarize(self.class_set, self.confusion, self.official_confusion, self.images)
+
+
+def image_scores(class_set: ClassSet, confusion: np.ndarray) -> dict:
+    """One image's row of per_image.csv (without its id and split): ``miou`` (all classes; NaN as
+    None), ``pixel_accuracy`` and ``iou_<class>`` from its all-classes confusion matrix."""
+    iou = iou_per_class(confusion)[:class_set.num_classes]
+    return {"miou": finite_or_none(mean_iou(iou), 6),
+            "pixel_accuracy": finite_or_none(pixel_accuracy(confusion), 6),
+            **{f"iou_{name}": finite_or_none(v) for name, v in zip(class_set.names, iou)}}
 
 
 def summarize(class_set: ClassSet, confusion: np.ndarray, official_confusion: np.ndarray,

@@ -27,7 +27,7 @@ from training.data.cityscapes import DatasetError, read_label_ids, read_png_file
 from training.data.index import DatasetIndex, IndexEntry, load_or_build_index
 from training.evaluation.anatomy import Anatomy, Truth, read_instance_ids
 from training.evaluation.boundary import DEFAULT_RATIO
-from training.evaluation.evaluator import Evaluator
+from training.evaluation.evaluator import Evaluator, image_scores
 from training.evaluation.formats import (
     COLOR_MODES,
     FORMATS,
@@ -38,8 +38,7 @@ from training.evaluation.formats import (
     color_to_label_ids,
     detect_format,
 )
-from training.evaluation.metrics import iou_per_class, mean_iou, pair_counts, pixel_accuracy
-from training.files import finite_or_none
+from training.evaluation.metrics import pair_counts
 
 KEY_PATTERN = re.compile(r"([A-Za-z0-9-]+_\d{6}_\d{6})")
 SPLIT_ALIASES = {"val": "test"}  # the official val folder is our test split
@@ -200,7 +199,8 @@ def score_predictions(gt_root: Path, matched: Matched, classes: str = "categorie
     Returns:
         ``summary`` (``training.evaluation.evaluator.summarize``), ``confusion`` (K x K),
         ``per_image`` rows (id, stem, split, mIoU, pixel accuracy, IoU per class),
-        ``per_image_confusion`` (N x K x K), ``format`` and ``format_reason`` (how it was
+        ``per_image_confusion`` and ``per_image_official_confusion`` (N x K x K), ``format`` and
+        ``format_reason`` (how it was
         known), ``resized`` (stems scaled to the ground truth), ``seconds`` and ``anatomy``
         (``training.evaluation.anatomy.Anatomy``: Boundary IoU, iIoU, objects, frame).
 
@@ -214,10 +214,9 @@ def score_predictions(gt_root: Path, matched: Matched, classes: str = "categorie
     start = time.perf_counter()
     evaluator = Evaluator(classes, prediction_kind="label_ids")
     class_set = evaluator.class_set
-    k = class_set.num_classes
     chosen, reason = (None, "") if format == "auto" else (format, "given")
     anatomy = Anatomy(class_set, "label_ids", boundary_ratio)
-    rows, confusions, resized = [], [], []
+    rows, resized = [], []
     jobs = [(gt_root / e.label, path) for e, path in zip(matched.entries, matched.paths)]
     reads = ordered_map(lambda job: _read_prediction(*job, resize, anatomy), jobs, workers or os.cpu_count() or 1)
     bar = tqdm(reads, total=len(jobs), desc="score", unit="img", disable=not progress)
@@ -237,20 +236,18 @@ def score_predictions(gt_root: Path, matched: Matched, classes: str = "categorie
         except FormatError as error:
             raise DatasetError(f"{path}: {error}") from None
         label_counts = _label_counts(read.counts, table)
-        image_confusion = evaluator.add_counts(label_counts)
+        image_confusion = evaluator.add_counts(label_counts).all_classes
         anatomy.add(entry.id, read.truth, table[read.values], label_counts)
-        iou = iou_per_class(image_confusion)[:k]
         rows.append({"id": entry.id, "stem": entry.stem, "split": entry.split,
-                     "miou": finite_or_none(mean_iou(iou), 6),
-                     "pixel_accuracy": finite_or_none(pixel_accuracy(image_confusion), 6),
-                     **{f"iou_{name}": finite_or_none(v) for name, v in zip(class_set.names, iou)}})
-        confusions.append(image_confusion)
+                     **image_scores(class_set, image_confusion)})
         if read.resized:
             resized.append(entry.stem)
         if on_prediction is not None:
             on_prediction(entry, class_set.lut[table][read.values])
+    stacks = evaluator.per_image_confusions()
     return {"summary": evaluator.summary(), "confusion": evaluator.confusion.copy(), "per_image": rows,
-            "per_image_confusion": np.stack(confusions).astype(np.int64), "format": chosen,
+            "per_image_confusion": stacks.all_classes, "per_image_official_confusion": stacks.official,
+            "format": chosen,
             "format_reason": reason, "resized": resized, "seconds": time.perf_counter() - start,
             "anatomy": anatomy}
 

@@ -164,3 +164,16 @@ def outcome_counts(outcomes: np.ndarray) -> dict[str, int]:
     """Pixels of each outcome of ``paired_outcomes`` (not-scored pixels left out)."""
     counts = np.bincount(outcomes.ravel(), minlength=256)
     return {name: int(counts[code]) for code, name in enumerate(OUTCOME_NAMES)}
+
+
+def rank_b_worse(ids, counts: np.ndarray, limit: int | None = None) -> list[dict]:
+    """The images where B got worse: those with pixels A gets right and B wrong (``counts``: ``(N, 4)``
+    pixels of each outcome per image, in ``OUTCOME_NAMES`` order), most such pixels first (ties by
+    id), each with ``share``: those pixels over the image's scored pixels."""
+    counts = np.asarray(counts, dtype=np.int64).reshape(-1, len(OUTCOME_NAMES))
+    ids = np.asarray(ids, dtype=np.int64)
+    worse = counts[:, ONLY_A_RIGHT]
+    order = np.lexsort((ids, -worse))
+    order = order[worse[order] > 0][:limit]
+    return [{"id": int(ids[i]), **{name: int(counts[i, code]) for code, name in enumerate(OUTCOME_NAMES)},
+             "share": float(worse[i] / max(int(counts[i].sum()), 1))} for i in order]

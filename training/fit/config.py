@@ -176,7 +176,7 @@ def _positive_int(config: dict, dotted: str, allow_none: bool = False) -> None:
 def validate(config: dict) -> None:
     """Raise ``ConfigError`` naming the first key that cannot work, with the reason."""
     from training.models import validate_model_options
-    from training.runs.store import ArtifactError, check_run_name
+    from training.runs.layout import ArtifactError, check_run_name
 
     try:
         check_run_name(str(config["name"]))

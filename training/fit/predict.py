@@ -22,10 +22,9 @@ from training.evaluation.anatomy import Anatomy, read_instance_ids
 from training.evaluation.boundary import DEFAULT_RATIO
 from training.evaluation.calibration import BINS as CALIBRATION_BINS
 from training.evaluation.calibration import calibration_counts, summarize_calibration
-from training.evaluation.evaluator import Evaluator
+from training.evaluation.evaluator import Evaluator, image_scores
 from training.evaluation.masks import ordered_map
-from training.evaluation.metrics import iou_per_class, mean_iou, pair_counts, pixel_accuracy
-from training.files import finite_or_none
+from training.evaluation.metrics import pair_counts
 
 # Up to this many output pixels (4 MP) the planes are resized whole; above, in bands of rows,
 # so a 36 MP upload needs a few tens of MB instead of 8 x 144 MB of float planes.
@@ -158,14 +157,15 @@ def evaluate_model(model, root: Path, entries: Sequence[IndexEntry], class_set: 
     Returns:
         ``summary`` (``training.evaluation.evaluator.summarize``), ``confusion`` (K x K),
         ``per_image`` rows (id, split, mIoU, pixel accuracy, IoU per class),
-        ``per_image_confusion`` (N x K x K, same order) and ``calibration``
+        ``per_image_confusion`` and ``per_image_official_confusion`` (N x K x K, same order),
+        ``calibration``
         (``training.evaluation.calibration.summarize_calibration``: ECE, reliability bins,
         mIoU against coverage) and ``anatomy`` (``training.evaluation.anatomy.Anatomy``:
         Boundary IoU, iIoU, objects, errors in the frame; None without ``with_anatomy``, which
         only ``bench/bench_anatomy.py`` turns off to measure its cost).
     """
     evaluator = Evaluator(class_set, "classes")
-    rows, confusions = [], []
+    rows = []
     k = class_set.num_classes
     by_confidence = np.zeros((CALIBRATION_BINS, k, k), dtype=np.int64)
     confidence_sums = np.zeros(CALIBRATION_BINS)
@@ -183,24 +183,21 @@ def evaluate_model(model, root: Path, entries: Sequence[IndexEntry], class_set: 
         probabilities = np.asarray(model.predict_on_batch(small[None].astype(np.float32) / 255.0))[0]
         predicted, confidence = upsample_with_confidence(probabilities, label_ids.shape)
         counts = pair_counts(label_ids, predicted)
-        image_confusion = evaluator.add_counts(counts)
+        image_confusion = evaluator.add_counts(counts).all_classes
         if anatomy is not None:
             anatomy.add(entry.id, truth, predicted, counts)
         levels = cv2.convertScaleAbs(confidence, alpha=255.0)  # round(255 p), saturated
         counts, sums = calibration_counts(class_set.lut[label_ids], predicted, levels, k)
         by_confidence += counts
         confidence_sums += sums
-        iou = iou_per_class(image_confusion)[:k]
-        rows.append({"id": entry.id, "split": entry.split, "miou": finite_or_none(mean_iou(iou), 6),
-                     "pixel_accuracy": finite_or_none(pixel_accuracy(image_confusion), 6),
-                     **{f"iou_{name}": finite_or_none(v) for name, v in zip(class_set.names, iou)}})
-        confusions.append(image_confusion)
+        rows.append({"id": entry.id, "split": entry.split, **image_scores(class_set, image_confusion)})
         if on_prediction is not None:
             on_prediction(entry.id, predicted)
         if on_confidence is not None:
             on_confidence(entry.id, levels)
+    stacks = evaluator.per_image_confusions()
     return {"summary": evaluator.summary(), "confusion": evaluator.confusion.copy(), "per_image": rows,
-            "per_image_confusion": np.stack(confusions).astype(np.int64),
+            "per_image_confusion": stacks.all_classes, "per_image_official_confusion": stacks.official,
             "calibration": summarize_calibration(by_confidence, confidence_sums), "anatomy": anatomy}
 
 

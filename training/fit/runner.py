@@ -51,7 +51,15 @@ from training.fit.predict import evaluate_model
 from training.losses import build_loss  # imported here: registers the losses for checkpoints
 from training.models import build_model, count_parameters, load_model
 from training.runs.anatomy import stage_anatomy
-from training.runs.store import LATENCY, ArtifactError, Run, RunWriter, artifacts_dir, list_runs, remove_stale_staging
+from training.runs.layout import (
+    LATENCY,
+    PER_IMAGE_CONFUSION,
+    PER_IMAGE_OFFICIAL_CONFUSION,
+    ArtifactError,
+    artifacts_dir,
+)
+from training.runs.reader import Run, list_runs
+from training.runs.writer import RunWriter, remove_stale_staging
 
 WORK = "work"  # artifacts/work/<run>/: in-progress state, never read by the API or dashboard
 STATE = "state.json"
@@ -339,7 +347,8 @@ def publish(config: dict, model, state: dict, work: Path, root: Path, index, roo
         writer.write_json("metrics.json", metrics)
         writer.write_json(LATENCY, latency)
         writer.write_array("confusion.npy", result["confusion"])
-        writer.write_array("per_image_confusion.npy", result["per_image_confusion"])
+        writer.write_array(PER_IMAGE_CONFUSION, result["per_image_confusion"])
+        writer.write_array(PER_IMAGE_OFFICIAL_CONFUSION, result["per_image_official_confusion"])
         writer.write_csv("per_image.csv", result["per_image"])
         stage_anatomy(writer, result["anatomy"], split)
         state["publishing"] = writer.uid

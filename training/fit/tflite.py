@@ -27,7 +27,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from training.fit.predict import Predictor
-from training.runs.exports import QUANTIZATIONS, export_model_path
+from training.runs.tflite_exports import QUANTIZATIONS, export_model_path
 
 INTERPRETER = "tf.lite.Interpreter"
 # An op location in the converter's message: fused["Svd:", "functional_1/odd_one_1/Svd@__inference_..."]

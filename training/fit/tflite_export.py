@@ -2,7 +2,7 @@
 ``python -m training export RUN --format tflite --quantize none|float16|int8``.
 
 Writes ``runs/<run>/exports/<name>.tflite``, its report ``<name>.json`` and its predictions
-(``training.runs.exports``: atomically, the run's own files untouched). The report holds:
+(``training.runs.tflite_exports``: atomically, the run's own files untouched). The report holds:
 
 * the file's size, the quantisation, and for int8 the calibration images: drawn (seeded) from
   the run's training split, never from its evaluation split;
@@ -30,24 +30,13 @@ from training.data.resize import resize_image
 from training.files import finite_or_none
 from training.fit.predict import evaluate_model
 from training.fit.tflite import TFLiteModel, convert, interpreter_name, latency_stats
-from training.runs.exports import FORMATS, ExportWriter, default_export_name
-from training.runs.health import inspect_run
-from training.runs.store import IMPORTED, ArtifactError, Run, get_run
+from training.runs.health import require_model
+from training.runs.reader import Run, get_run
+from training.runs.tflite_exports import FORMATS, ExportWriter, default_export_name
 from training.viz import flip_counts
 
 DEFAULT_CALIBRATION_IMAGES = 100
 LATENCY_RUNS, LATENCY_WARMUP = 50, 5
-
-
-def open_run_dataset(run: Run, data_root: str | os.PathLike | None = None) -> Dataset:
-    """The run's dataset, refused when its index gives the run's image ids to other files (the
-    export's predictions are compared with the run's, id by id)."""
-    dataset = run.data_settings.open(data_root)
-    recorded = (run.metrics.get("dataset") or {}).get("fingerprint")
-    if recorded and recorded != dataset.index.fingerprint():
-        raise ArtifactError(f"run {run.name} was evaluated on another index of the data than {dataset.root} "
-                            f"holds now (fingerprint {recorded}, now {dataset.index.fingerprint()})")
-    return dataset
 
 
 def calibration_entries(dataset: Dataset, split: str, count: int, evaluation_split: str, seed: int = 0) -> list:
@@ -124,13 +113,9 @@ def export_tflite(run_name: str, quantize: str = "none", name: str | None = None
     if format not in FORMATS:
         raise ValueError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     run = get_run(run_name, artifacts)
-    health = inspect_run(run)
-    if not health.ok:
-        raise ArtifactError(f"run {run.name} cannot be exported: {health.reason}")
-    if run.metrics.get("source") == IMPORTED:
-        raise ArtifactError(f"run {run.name} holds imported predictions, not a model: nothing to export")
+    require_model(run, "exported")
     name = name or default_export_name(quantize)
-    dataset = open_run_dataset(run, data_root)
+    dataset = run.open_dataset(data_root)
     split, size = run.metrics["split"], run.input_size
     calibration = None
     if quantize == "int8":

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from training.runs.store import IMPORTED, ArtifactError, Run, artifacts_dir, list_runs
+from training.runs.layout import IMPORTED, PER_IMAGE_OFFICIAL_CONFUSION, ArtifactError, artifacts_dir
+from training.runs.reader import Run, list_runs
 
 # What every published run must hold for the dashboard and the API to show it.
 REQUIRED_METRICS = ("classes", "split", "iou")
@@ -70,9 +71,26 @@ def inspect_run(run: Run) -> RunHealth:
     if matrices is not None and confusion is not None and matrices.shape[1:] != confusion.shape:
         problems.append(f"per_image_confusion.npy is {matrices.shape[1]}x{matrices.shape[2]} per image, "
                         f"confusion.npy {confusion.shape[0]}x{confusion.shape[1]}")
+    if run.has_official_confusion:  # runs evaluated before it have none, and are whole
+        official = _check(problems, lambda: run.per_image_official_confusion(mmap=True))
+        if official is not None and matrices is not None and official.shape != matrices.shape:
+            problems.append(f"{PER_IMAGE_OFFICIAL_CONFUSION} holds {official.shape}, per_image_confusion.npy "
+                            f"{matrices.shape}")
     if not (run.path / "predictions").is_dir():
         problems.append("missing predictions/")
     return RunHealth(run, tuple(problems))
+
+
+def require_model(run: Run, doing: str) -> Run:
+    """``run`` when it is whole and holds a model (what deploying, exporting or timing it needs);
+    ArtifactError saying why it cannot be ``doing`` ("deployed", "exported"...) otherwise."""
+    health = inspect_run(run)
+    if not health.ok:
+        raise ArtifactError(f"run {run.name} cannot be {doing}: {health.reason}")
+    if run.metrics.get("source") == IMPORTED:
+        raise ArtifactError(f"run {run.name} cannot be {doing}: it holds imported predictions, not a model "
+                            "(python -m training train CONFIG makes a run with one)")
+    return run
 
 
 def inspect_store(root: str | os.PathLike | None = None) -> list[RunHealth]:

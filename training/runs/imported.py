@@ -28,7 +28,8 @@ from training.data.index import IndexEntry, load_or_build_index
 from training.data.labels import get_class_set
 from training.evaluation.masks import match_predictions, score_predictions
 from training.runs.anatomy import stage_anatomy
-from training.runs.store import IMPORTED, RunWriter
+from training.runs.layout import IMPORTED, PER_IMAGE_CONFUSION, PER_IMAGE_OFFICIAL_CONFUSION
+from training.runs.writer import RunWriter
 
 IMPORT_SPLIT_DEFAULT = "test"
 
@@ -84,7 +85,8 @@ def import_predictions(
         writer.write_text("history.csv", "")  # nothing was trained here
         writer.write_json("metrics.json", metrics)
         writer.write_array("confusion.npy", scored["confusion"])
-        writer.write_array("per_image_confusion.npy", scored["per_image_confusion"])
+        writer.write_array(PER_IMAGE_CONFUSION, scored["per_image_confusion"])
+        writer.write_array(PER_IMAGE_OFFICIAL_CONFUSION, scored["per_image_official_confusion"])
         writer.write_csv("per_image.csv", [{k: v for k, v in row.items() if k != "stem"}
                                            for row in scored["per_image"]])
         stage_anatomy(writer, scored["anatomy"], matched.split)

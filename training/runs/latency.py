@@ -23,7 +23,8 @@ import os
 from pathlib import Path
 
 from training.files import write_json_atomic
-from training.runs.store import IMPORTED, LATENCY, ArtifactError, Run
+from training.runs.layout import IMPORTED, LATENCY, ArtifactError
+from training.runs.reader import Run
 
 AFTER_TRAINING, BENCHMARK_PASS = "after training", "benchmark pass"
 DURING_TRAINING = "measured once during training"  # metrics.json's inference_ms of an older run

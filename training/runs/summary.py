@@ -11,9 +11,11 @@ import csv
 import io
 import os
 
+from training.runs.deployment import deployed_run
 from training.runs.health import inspect_store
 from training.runs.latency import latency_headline
-from training.runs.store import ArtifactError, Run, deployed_run
+from training.runs.layout import ArtifactError
+from training.runs.reader import Run
 
 # Keys of metrics.json that make a run's summary, in the order a table shows them.
 SUMMARY_KEYS = ("model", "backbone", "encoder_weights", "loss_name", "augmentation", "image_size", "classes",

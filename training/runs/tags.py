@@ -30,7 +30,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from training.runs.store import ArtifactError, artifacts_dir
+from training.runs.layout import ArtifactError, artifacts_dir
 
 TAGS_FILE = "tags.sqlite"
 SCHEMA_VERSION = 1
@@ -122,7 +122,7 @@ def marks_csv(marks: Iterable[ImageMark], ids: dict[tuple[str, str], int] | None
 
 
 class TagStore:
-    """The tags and notes of one run store (``artifacts_dir`` as ``training.runs.store`` finds it)."""
+    """The tags and notes of one run store (``artifacts_dir`` as ``training.runs.layout`` finds it)."""
 
     def __init__(self, artifacts: str | os.PathLike | None = None):
         self.path = artifacts_dir(artifacts) / TAGS_FILE
