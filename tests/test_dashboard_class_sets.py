@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 
 import numpy as np
@@ -97,6 +98,30 @@ def test_explorer_filters_by_the_classes_of_a_chosen_class_set(mixed):
     with_car = [i for i in _test_ids(mixed)
                 if get_class_set("cityscapes19").names.index("car") in _truth(mixed, i, "cityscapes19")]
     assert any(f"of {len(with_car)} images (test split with car)" in c.value for c in at.caption)
+
+
+def test_the_filter_and_the_share_column_agree_on_an_image_with_ignored_pixels(mixed):
+    """One definition of a class's share (its pixels over the counted ones): the filter's threshold
+    keeps an image exactly when the table's "share of image" says the class covers enough of it."""
+    c19 = mixed.runs[1]
+    class_set = get_class_set("cityscapes19")
+    ids = _test_ids(mixed)
+    truths = {i: _truth(mixed, i, "cityscapes19") for i in ids}
+    image_id = next(i for i in ids if (truths[i] == 255).any() and (truths[i] == class_set.names.index("car")).any())
+    truth = truths[image_id]
+    share = float((truth == class_set.names.index("car")).sum() / (truth != 255).sum())  # over the counted pixels
+    assert share != pytest.approx(float((truth == class_set.names.index("car")).mean()))  # the premise: it matters
+    at = open_page("explorer", {"id": str(image_id), "runs": c19})
+    table = next(frame.value for frame in at.dataframe if "share of image" in frame.value.columns)
+    assert table.loc["car", "share of image"] == pytest.approx(100 * share)  # shown in percent
+    next(s for s in at.selectbox if s.label == "Class set").set_value("cityscapes19").run()
+    next(m for m in at.multiselect if m.label == "Ground truth contains").set_value(["car"]).run()
+    for percent, kept in ((100 * share - 0.05, True), (100 * share + 0.05, False)):
+        at.number_input(key="explorer_min_share").set_value(round(percent, 2)).run()
+        assert not at.exception
+        at.number_input(key="explorer_id").set_value(image_id).run()
+        position = next(c.value for c in at.caption if c.value.startswith(f"Image {image_id} "))
+        assert bool(re.search(r"— \d+ of \d+ images", position)) == kept, (percent, position)
 
 
 def test_explorer_with_the_cityscapes19_run_deployed(mixed, tmp_path, monkeypatch):
