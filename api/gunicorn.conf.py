@@ -15,12 +15,16 @@ Everything comes from the environment:
 Each worker builds its own app (no ``preload_app``: TensorFlow must be imported after the
 fork, never before) with ``SEGAPI_WARM_UP=true`` unless the environment says otherwise, so the
 deployed model is loaded and has run one prediction before the worker takes its first request.
-``post_worker_init`` then asks the worker's own app for ``/health`` and logs whether the model
-is loaded. Every ``SEGAPI_*`` variable reaches the app (``SEGAPI_RUN``, ``SEGAPI_DATA_ROOT``, ...).
+Where it will, ``post_fork`` first starts TensorFlow in the worker as the command line does
+(``training.runtime_env.quiet_tensorflow_start``): without its start-up lines, above all the
+``failed call to cuInit`` error a machine without a GPU logs. ``post_worker_init`` then asks the
+worker's own app for ``/health`` and logs whether the model is loaded. Every ``SEGAPI_*``
+variable reaches the app (``SEGAPI_RUN``, ``SEGAPI_DATA_ROOT``, ...).
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 
@@ -65,6 +69,40 @@ proc_name = "segapi"
 # Warm-up: the app loads the model and predicts once while it is created, in each worker.
 # An explicit SEGAPI_WARM_UP in the environment wins (e.g. SEGAPI_WARM_UP=false).
 raw_env = [f"SEGAPI_WARM_UP={os.environ.get('SEGAPI_WARM_UP', 'true')}"]
+
+
+def _loads_a_model_at_start() -> bool:
+    """Whether a worker's app loads a model while it is created: warm-up on, and a run to serve
+    (``SEGAPI_RUN``, or a deployed.json in the store). Otherwise TensorFlow waits for first use."""
+    text = os.environ.get("SEGAPI_WARM_UP", "true")
+    try:
+        warm_up = json.loads(text)  # as Flask's from_prefixed_env reads it
+    except ValueError:
+        warm_up = text
+    if not warm_up:
+        return False
+    if os.environ.get("SEGAPI_RUN", "").strip():
+        return True
+    from training.runs.layout import DEPLOYED, artifacts_dir
+
+    return (artifacts_dir() / DEPLOYED).exists()
+
+
+def post_fork(server, worker) -> None:
+    """Start TensorFlow quietly in a worker that is about to load a model (the command line's quiet
+    start: TensorFlow's import and first device listing with its start-up noise dropped, real
+    errors kept). A failure here is only logged: the app's own start reports what is wrong."""
+    try:
+        if not _loads_a_model_at_start():
+            return
+        from training.runtime_env import quiet_tensorflow_start
+
+        with quiet_tensorflow_start():
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+    except Exception as exc:  # a report only: never stop a worker from starting
+        worker.log.warning("worker %s: quiet TensorFlow start failed: %r", worker.pid, exc)
 
 
 def post_worker_init(worker) -> None:

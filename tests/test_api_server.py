@@ -34,6 +34,7 @@ from api_fixtures import (
 )
 from PIL import Image, ImageOps
 
+from training import runtime_env
 from training.data.cityscapes import read_pair
 from training.data.index import load_index, load_or_build_index
 from training.data.labels import get_class_set
@@ -95,6 +96,11 @@ def test_workers_are_warm_before_they_serve(server, http):
     # post_worker_init in api/gunicorn.conf.py reports each worker's model before it serves
     log = server.log()
     assert log.count(f"run={RUN_NAME} model_loaded=True") == 2, log[-3000:]
+    # TensorFlow started quietly in each worker (post_fork): none of its start-up noise in the log,
+    # above all no cuInit error where there is no GPU driver
+    assert "I0000" not in log and "absl::InitializeLog" not in log, log[-3000:]
+    if not runtime_env.has_nvidia_driver():
+        assert "failed call to cuInit" not in log, log[-3000:]
 
 
 def test_home_and_openapi(server, http):

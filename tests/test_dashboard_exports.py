@@ -73,6 +73,27 @@ def test_exports_page_shows_the_exports_beside_the_keras_model(store, monkeypatc
     assert not at.exception
 
 
+def test_the_keras_row_shows_the_latency_json_figure_and_how_it_was_measured(store, tmp_path, monkeypatch):
+    from training.runs.latency import BENCHMARK_PASS, write_latency
+
+    artifacts = shutil.copytree(store.artifacts, tmp_path / "artifacts")
+    point_dashboard_at(monkeypatch, artifacts, store.data_root)
+    record = {"median_ms": 12.345, "p10_ms": 12.0, "p90_ms": 13.0, "repeats": 30, "rounds": 5,
+              "round_medians_ms": [12.3, 12.4, 12.345, 12.2, 12.5], "warmup": 3, "batch": 1, "input_size": [16, 32],
+              "device": "CPU", "cpu_cores": 2, "intra_op_threads": 0, "inter_op_threads": 0, "load_average": 0.1,
+              "others_cpu_cores": 0.0, "host": "box", "tensorflow": "2.21.0",
+              "measured_at": "2026-12-02T15:00:00+00:00", "how": BENCHMARK_PASS, "busy": False}
+    write_latency(get_run(store.run, artifacts).path, record)
+    at = _page(EXPORTS_PAGE)
+    table = at.dataframe[0].value.set_index("model")
+    assert table.loc["Keras (model.keras)", "latency (ms)"] == pytest.approx(12.345)  # not metrics.json's
+    assert table.loc["Keras (model.keras)", "latency measured"] == "benchmark"
+    assert set(table.loc[[FLOAT32, INT8], "latency measured"]) == {"at export"}
+    caption = next(c.value for c in at.caption if c.value.startswith("Exports on the"))
+    assert ("the Keras row's is the run's own measurement with TensorFlow: median of 30, batch 1, 16x32, "
+            "2 CPU cores, benchmark pass 2026-12-02") in caption
+
+
 def _valid_command(command: str, run: str) -> bool:
     """Whether the command a page suggests parses with the CLI's own parser for ``run``."""
     from training.cli import build_parser

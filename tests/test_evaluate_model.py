@@ -1,4 +1,5 @@
-"""evaluate_model reads ahead in a thread: same numbers, same order, errors at their image.
+"""evaluate_model reads ahead and finishes images in threads: same numbers, same order, errors at
+their image.
 
 The model is a stand-in with Keras' ``predict_on_batch``: its probabilities are a function of
 the pixels it sees, so every number can be recomputed here without TensorFlow.
@@ -18,8 +19,9 @@ from training.data.index import load_or_build_index
 from training.data.labels import get_class_set
 from training.data.resize import resize_image
 from training.evaluation.evaluator import Evaluator
+from training.evaluation.masks import ordered_map
 from training.fit import predict
-from training.fit.predict import _read_ahead, evaluate_model, upsample_argmax
+from training.fit.predict import evaluate_model, upsample_argmax
 
 SIZE = (8, 16)
 
@@ -102,13 +104,13 @@ def test_read_ahead_keeps_order_and_stays_bounded(monkeypatch):
         return item * 10
 
     consumed = []
-    for value in _read_ahead(list(range(12)), load, depth=2):
+    for value in ordered_map(load, list(range(12)), 1, depth=2):
         time.sleep(0.01)  # a slow consumer: the reader must wait, not run to the end
         with lock:
             assert len(loaded) - len(consumed) <= 3  # the item in hand plus at most two ahead
         consumed.append(value)
     assert consumed == [i * 10 for i in range(12)]
-    assert list(_read_ahead([], load)) == [] and list(_read_ahead([1], load, depth=5)) == [10]
+    assert list(ordered_map(load, [], 1)) == [] and list(ordered_map(load, [1], 1, depth=5)) == [10]
 
 
 def test_read_ahead_raises_at_the_failing_item():
@@ -117,7 +119,7 @@ def test_read_ahead_raises_at_the_failing_item():
             raise ValueError("item 2 is bad")
         return item
 
-    stream = _read_ahead([0, 1, 2, 3], load, depth=predict.READ_AHEAD)
+    stream = ordered_map(load, [0, 1, 2, 3], 2, depth=predict.READ_AHEAD)
     assert next(stream) == 0 and next(stream) == 1
     with pytest.raises(ValueError, match="item 2 is bad"):
         next(stream)

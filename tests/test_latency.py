@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from dashboard_fixtures import IMPORTED_C8, IMPORTED_C8_MS, IMPORTED_C19
@@ -68,7 +69,8 @@ def test_benchmark_measures_each_run_skips_imported_and_names_a_broken_model(sto
     (store / "runs" / "tiny_unet" / "model.keras").write_bytes(b"not a zip")
     before = read_latency(get_run("tiny_simple", store))
     completed = subprocess.run([sys.executable, "-m", "training", "-q", "benchmark", "--repeats", "5",
-                                "--artifacts", str(store)], capture_output=True, text=True, cwd=REPO, timeout=300)
+                                "--rounds", "3", "--artifacts", str(store)], capture_output=True, text=True, cwd=REPO,
+                               timeout=300)
     out = completed.stdout
     assert completed.returncode == 1, completed.stderr[-2000:]  # one run could not be measured
     assert f"{IMPORTED_C8}: skipped, imported predictions have no model" in out
@@ -81,8 +83,12 @@ def test_benchmark_measures_each_run_skips_imported_and_names_a_broken_model(sto
     row = lines[header + 2]
     after = read_latency(get_run("tiny_simple", store))
     assert row.startswith("tiny_simple") and f"{before['median_ms']:.1f} (after training" in row
-    assert f"{after['median_ms']:.1f}" in row and "median of 5, batch 1, 16x32" in row
+    assert f"{after['median_ms']:.1f}" in row and "median of 3 rounds x 5 calls, batch 1, 16x32" in row
     assert after["how"] == BENCHMARK_PASS and after["repeats"] == 5 and after["measured_at"] >= before["measured_at"]
+    # the runs were timed in turns: the figure is the median of the rounds' medians
+    assert after["rounds"] == 3 and len(after["round_medians_ms"]) == 3
+    assert after["median_ms"] == pytest.approx(sorted(after["round_medians_ms"])[1], abs=1e-3)
+    assert after["p10_ms"] <= after["median_ms"] <= after["p90_ms"]
     assert read_latency(get_run(IMPORTED_C8, store)) is None  # untouched
     summary = run_summary(get_run("tiny_simple", store))
     assert summary["inference_ms"] == after["median_ms"] and summary["latency_measured"].startswith("benchmark")
@@ -121,3 +127,44 @@ def test_busy_is_what_other_processes_took_while_the_calls_were_timed():
     assert record_busy(shared) and short_text(shared) == "benchmark, busy"
     assert how_text(shared).endswith(", machine busy (other processes used 0.8 of 2 cores)")
     assert record_busy({**RECORD, "load_average": 1.9})  # an older record: its load average decides
+
+
+@pytest.mark.parametrize("option, value, said", [
+    ("--repeats", "0", "--repeats must be between 1 and 1000, got 0"),
+    ("--repeats", "1001", "--repeats must be between 1 and 1000, got 1001"),
+    ("--repeats", "many", "'many' is not a whole number"),
+    ("--rounds", "0", "--rounds must be between 1 and 100, got 0"),
+    ("--rounds", "101", "--rounds must be between 1 and 100, got 101"),
+])
+def test_benchmark_refuses_counts_out_of_range_before_loading_anything(option, value, said, capsys):
+    from training.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["benchmark", option, value, "--artifacts", "/nonexistent"])
+    assert exit_info.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_interleaved_rounds_time_every_model_in_turns():
+    from training.fit import latency
+
+    class Model:
+        def __init__(self, name, log):
+            self.name, self.log = name, log
+
+        def predict_on_batch(self, x):
+            self.log.append(self.name)
+
+    log = []
+    models = {"a": (Model("a", log), (4, 8)), "b": (Model("b", log), (4, 8))}
+    conditions = {"batch": 1, "input_size": [4, 8], "device": "CPU", "cpu_cores": 2, "how": BENCHMARK_PASS,
+                  "measured_at": "2026-12-02T15:00:00+00:00"}
+    with mock.patch.object(latency, "conditions", lambda size, how: dict(conditions)):  # no TensorFlow here
+        records = latency.measure_interleaved(models, repeats=2, rounds=3, warmup=1)
+    # warm-up (an untimed call and a timed one, not kept) each, then per round: one untimed call and
+    # 2 timed ones per model, in turns
+    assert log == ["a", "a", "b", "b"] + (["a"] * 3 + ["b"] * 3) * 3
+    assert set(records) == {"a", "b"} and all(r["rounds"] == 3 and r["repeats"] == 2 for r in records.values())
+    assert all(len(r["round_medians_ms"]) == 3 and r["p10_ms"] <= r["median_ms"] <= r["p90_ms"]
+               for r in records.values())
+    with pytest.raises(ValueError, match="--rounds must be between 1 and 100"):
+        latency.measure_interleaved(models, repeats=2, rounds=0)

@@ -18,7 +18,13 @@ from plotly.colors import qualitative
 import dashboard.readers.exports as export_store
 import dashboard.readers.store as store
 import dashboard.sections.page as page
-from dashboard.views.exports_tables import DELTA, changed_frame, delta_frame, exports_table
+from dashboard.views.exports_tables import (
+    DELTA,
+    changed_frame,
+    delta_frame,
+    exports_table,
+    keras_latency_note,
+)
 from training.evaluation.variants import MIOU, MIOU_OFFICIAL
 
 RUN_KEY = "exports_run"
@@ -37,6 +43,15 @@ def delta_figure(deltas: pd.DataFrame) -> go.Figure:
     return figure
 
 
+def _keras_latency(key, table: pd.DataFrame, run: str) -> dict:
+    """The run's latency headline: the runs table's time per image (latency.json's median where the
+    run has one, ``training.runs.summary.run_summary``) and how it was measured."""
+    rows = table[table["run"] == run]
+    ms = rows["inference_ms"].iloc[0] if len(rows) else None
+    texts = store.latency_texts(key).get(run, {})
+    return {"inference_ms": None if ms is None or pd.isna(ms) else float(ms), **texts}
+
+
 def main() -> None:
     started = page.start("Embedded exports")
     key, table, labels = started.key, started.table, started.labels
@@ -53,8 +68,9 @@ def main() -> None:
         st.stop()
     metrics = store.run_metrics(key, run)
     names = list(metrics.get("class_names") or next(iter(reports.values())).get("class_names") or [])
+    keras_latency = _keras_latency(key, table, run)
     st.subheader(f"{run}: the Keras model and its exports")
-    st.dataframe(exports_table(metrics, reports), hide_index=True, width="stretch", column_config={
+    st.dataframe(exports_table(metrics, reports, keras_latency), hide_index=True, width="stretch", column_config={
         "size (MB)": st.column_config.NumberColumn(format="%.2f"),
         "latency (ms)": st.column_config.NumberColumn(format="%.1f"),
         MIOU.label(): st.column_config.NumberColumn(format="%.4f"),
@@ -66,8 +82,8 @@ def main() -> None:
     conditions = sorted({f"{(r.get('latency') or {}).get('threads')} threads, batch 1, median of "
                          f"{(r.get('latency') or {}).get('runs')} runs" for r in reports.values()})
     st.caption(f"Exports on the {metrics.get('split')} split at ground-truth resolution. Latency: one image at "
-               f"the model's size through the CPU TFLite interpreter ({'; '.join(conditions)}); the Keras row's is "
-               "metrics.json's, measured with TensorFlow when the run was trained.")
+               f"the model's size through the CPU TFLite interpreter ({'; '.join(conditions)}); "
+               f"{keras_latency_note(keras_latency)}.")
 
     st.subheader("What each class pays")
     official = st.toggle("Official-compatible IoU", key="exports_official",

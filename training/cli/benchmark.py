@@ -3,10 +3,12 @@ run's latency again in one quiet pass, the latency line ``train`` prints, and th
 TensorFlow for the commands that use it.
 
 A run's latency recorded while training depends on what else the machine was doing then. This
-loads each run's model in turn (one at a time: nothing else of ours runs meanwhile), measures it
-as ``training.fit.latency`` does (warm-up, then the median of ``--repeats`` calls at batch 1 at the
-run's input size), rewrites its latency.json (``"how": "benchmark pass"``) and prints a table: the
-old figure and how it was measured, the new median, its p10-p90 spread, the conditions.
+loads the runs' models (nothing else of ours runs meanwhile) and times them in turns over
+``--rounds`` rounds of ``--repeats`` calls at batch 1 at each run's input size
+(``training.fit.latency.measure_interleaved``): a run's figure is the median of its rounds, so a
+burst of load moves one round of every run instead of one run's whole figure. It rewrites each
+latency.json (``"how": "benchmark pass"``, with the rounds) and prints a table: the old figure and
+how it was measured, the new median, its p10-p90 spread, the conditions.
 
 No RUNS: every run of the store. Imported runs are skipped (no model: their figure was given at
 import); a run whose model is missing or cannot be loaded is named with the reason, and the
@@ -15,12 +17,14 @@ others are measured. Exit status 1 when a run could not be measured.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from training.cli.common import add_artifacts
+from training.fit.latency import MAX_REPEATS, MAX_ROUNDS, ROUNDS
 from training.runs.layout import IMPORTED, ArtifactError
 
 if TYPE_CHECKING:
@@ -35,10 +39,27 @@ def add_benchmark_parser(commands) -> None:
     benchmark = commands.add_parser("benchmark", help="measure the runs' latency again, one run at a time "
                                     "(median of warm calls at batch 1), and record how")
     benchmark.add_argument("runs", nargs="*", metavar="RUN", help="runs to measure (default: every run)")
-    benchmark.add_argument("--repeats", type=int, default=30, help="timed calls, the median is kept (default: 30)")
+    benchmark.add_argument("--repeats", type=_count("--repeats", MAX_REPEATS), default=30,
+                           help=f"timed calls per run and round, 1..{MAX_REPEATS} (default: 30)")
+    benchmark.add_argument("--rounds", type=_count("--rounds", MAX_ROUNDS), default=ROUNDS,
+                           help=f"rounds, the runs timed in turns in each; a run's figure is the median of its "
+                                f"rounds, 1..{MAX_ROUNDS} (default: {ROUNDS})")
     benchmark.add_argument("--threads", type=int, help="TensorFlow threads (default: TensorFlow's, every core)")
     add_artifacts(benchmark)
     benchmark.set_defaults(handler=cmd_benchmark)
+
+
+def _count(option: str, most: int):
+    """An argparse type: a whole number in ``1..most``, else a usage error that says so."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not 1 <= value <= most:
+            raise argparse.ArgumentTypeError(f"{option} must be between 1 and {most}, got {value}")
+        return value
+    return parse
 
 
 def start_tensorflow_quietly() -> None:
@@ -87,21 +108,37 @@ def _load_model(run: Run):
                             f"{str(error).splitlines()[0][:200] if str(error) else 'no detail'})") from None
 
 
-def measure_run(run: Run, repeats: int) -> dict:
-    """Measure ``run``'s model and rewrite its latency.json; the new record."""
+def measure_runs(runs: list[Run], repeats: int, rounds: int) -> tuple[dict[str, dict], dict[str, str]]:
+    """Load every run's model, time them all in turns (``measure_interleaved``) and rewrite each
+    one's latency.json; the new records by run, and the runs not measured with the reason."""
     import keras
 
-    from training.fit.latency import measure_latency
+    from training.fit.latency import measure_interleaved
     from training.runs.latency import BENCHMARK_PASS, write_latency
 
-    model = _load_model(run)
+    models, failed = {}, {}
+    for run in runs:
+        try:
+            models[run.name] = (_load_model(run), run.input_size)
+        except ArtifactError as error:
+            failed[run.name] = str(error)
     try:
-        record = measure_latency(model, run.input_size, repeats, how=BENCHMARK_PASS)
+        records = measure_interleaved(models, repeats, rounds, how=BENCHMARK_PASS) if models else {}
     finally:
-        del model
-        keras.backend.clear_session()  # the next run's model starts from a clean graph
-    write_latency(run.path, record)
-    return record
+        models.clear()
+        keras.backend.clear_session()
+    by_name = {run.name: run for run in runs}
+    for name, record in records.items():
+        write_latency(by_name[name].path, record)
+    return records, failed
+
+
+def measure_run(run: Run, repeats: int, rounds: int = 1) -> dict:
+    """Measure ``run``'s model alone and rewrite its latency.json; the new record."""
+    records, failed = measure_runs([run], repeats, rounds)
+    if failed:
+        raise ArtifactError(failed[run.name])
+    return records[run.name]
 
 
 def _runs(names: list[str], artifacts) -> list[Run]:
@@ -121,12 +158,11 @@ def format_table(rows: list[dict]) -> str:
 
 
 def cmd_benchmark(args) -> int:
-    from training.fit.latency import cpu_cores, load_average, set_threads
+    from training.fit.latency import check_counts, cpu_cores, load_average, set_threads
     from training.runs.latency import BENCHMARK_PASS, busy, busy_text, conditions_text
 
+    check_counts(args.repeats, args.rounds)  # also when called without the parser
     set_threads(args.threads)  # before TensorFlow runs anything
-    if args.repeats < 1:
-        raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
     runs = _runs(args.runs, args.artifacts)
     if not runs:
         print("no runs yet: python -m training train CONFIG")
@@ -135,26 +171,35 @@ def cmd_benchmark(args) -> int:
     if busy(load, cores):
         print(f"warning: the machine is busy (load average {load:.1f} on {cores} cores): figures will be "
               "pessimistic; measure again when it is quiet", file=sys.stderr)
-    rows, failed = [], 0
+    measured, before = [], {}
     for run in runs:
         try:
             if run.metrics.get("source") == IMPORTED:
                 print(f"{run.name}: skipped, imported predictions have no model (their figure was given at import)")
                 continue
-            before = _before(run)
-            record = measure_run(run, args.repeats)
+            before[run.name] = _before(run)
         except ArtifactError as error:
             print(f"{run.name}: not measured: {error}")
-            failed += 1
             continue
-        rows.append({"run": run.name, "before (how)": before, "median ms": f"{record['median_ms']:.1f}",
+        measured.append(run)
+    records, failed = measure_runs(measured, args.repeats, args.rounds) if measured else ({}, {})
+    rows = []
+    for run in measured:
+        if run.name in failed:
+            print(f"{run.name}: not measured: {failed[run.name]}")
+            continue
+        record = records[run.name]
+        rows.append({"run": run.name, "before (how)": before[run.name], "median ms": f"{record['median_ms']:.1f}",
                      "p10-p90 ms": f"{record['p10_ms']:.1f}-{record['p90_ms']:.1f}",
-                     "conditions": f"median of {record['repeats']}, {conditions_text(record)}"
+                     "conditions": f"median of {record['rounds']} rounds x {record['repeats']} calls, "
+                                   f"{conditions_text(record)}"
                                    + (f", busy ({busy_text(record)})" if record["busy"] else "")})
         if not args.quiet:
             print(f"{run.name}: {record['median_ms']:.1f} ms", flush=True)
     if rows:
         print(format_table(rows))
         print(f"rewrote latency.json of {len(rows)} run{'s' if len(rows) != 1 else ''} "
-              f"({BENCHMARK_PASS}, {os.uname().nodename})")
-    return EXIT_NOT_MEASURED if failed else 0
+              f"({BENCHMARK_PASS}, {args.rounds} interleaved rounds of {args.repeats} calls, {os.uname().nodename})")
+    not_measured = len(measured) - len(rows) + sum(1 for run in runs if run.name not in before
+                                                    and run.metrics.get("source") != IMPORTED)
+    return EXIT_NOT_MEASURED if not_measured else 0

@@ -11,30 +11,49 @@ Per evaluated image, next to the confusion counts:
   ``FRAME_GRID`` cells, every image mapped onto it by relative position, so runs can be
   subtracted cell by cell.
 
-The ground truth's share of the work (class maps, boundary bands) is ``prepare_truth``, which a
-reader thread can run ahead while the model predicts.
+At the cost of the IoU, or close (issue 24; ``bench/bench_anatomy.py``): the ground truth's share
+(class maps, boundary bands, counted cells) is ``prepare_truth``; the prediction's is
+``Anatomy.score``, where one OpenCV histogram of (labelId, prediction value, which bands hold the
+pixel) gives every Boundary IoU count of both modes and the image's pair counts, which the IoU
+reuses. Both run in worker threads, several images at once (OpenCV's calls release the GIL);
+``Anatomy.add_scored`` adds the small results up in image order. The numbers are those of the
+per-pixel code before it (``tests/test_anatomy_reference.py``, at 2048x1024).
+
+Reading is here too: instanceIds, and the labelIds and predictions of an evaluation decoded by
+OpenCV, whose PNG decoder releases the GIL (``read_png_threaded``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
+import cv2
 import numpy as np
 
+from training.data.cityscapes import (
+    MAX_IMAGE_PIXELS,
+    check_label_values,
+    check_same_size,
+    read_image,
+    read_png_file,
+)
 from training.data.labels import IGNORE_INDEX, LUT_SIZE, ClassSet
-from training.data.png import read_png
+from training.data.png import PngError, read_header, read_png
 from training.evaluation.boundary import (
     DEFAULT_RATIO,
+    band_bits,
     boundary_band,
-    boundary_counts,
     boundary_iou,
     boundary_width,
+    counts_from_tuples,
     mean_boundary_iou,
+    pixel_histogram,
+    scratch,
+    tuple_counts,
 )
-from training.evaluation.instances import InstanceScores
-from training.evaluation.metrics import pair_counts
+from training.evaluation.instances import ImageObjects, InstanceScores
 from training.files import finite_or_none
 
 FRAME_GRID = (128, 256)  # rows x columns: 8x8 pixels per cell at 2048x1024
@@ -48,14 +67,64 @@ def instance_path(label_path: str | Path) -> Path:
 
 
 def read_instance_ids(label_path: str | Path) -> np.ndarray | None:
-    """The image's instanceIds (int32), or None when the dataset has no such file."""
+    """The image's instanceIds (uint16 as the 16-bit PNG stores them, else int32), or None when
+    the dataset has no such file."""
     path = instance_path(label_path)
     if not path.is_file():
         return None
-    _, ids = read_png(path)
+    ids = _decode_threaded(path, None, lambda: read_png(path)[1])
     if ids.ndim != 2:
         raise ValueError(f"{path}: instanceIds must be a single-channel PNG, got shape {ids.shape}")
-    return ids.astype(np.int32)
+    if ids.dtype not in (np.uint16, np.int32):
+        ids = ids.astype(np.int32)
+    return np.ascontiguousarray(ids)
+
+
+# PNG kinds OpenCV decodes to exactly the array ``training.data.png`` gives, and how to ask for it.
+_OPENCV_MODES = {"L": (cv2.IMREAD_UNCHANGED, 2, np.uint8), "I;16": (cv2.IMREAD_UNCHANGED, 2, np.uint16),
+                 "RGB": (cv2.IMREAD_COLOR_RGB, 3, np.uint8)}
+
+
+def read_png_threaded(path: Path, modes: tuple[str, ...], what: str) -> np.ndarray:
+    """``training.data.cityscapes.read_png_file``'s array (same checks, same errors), decoded by
+    OpenCV for 8-bit grey, 16-bit grey and 8-bit RGB files: its decoder releases the GIL where
+    the libspng binding holds it, so the threads of an evaluation decode in parallel (2 threads:
+    1.9x one thread's images per second, against 1.0x). Any other file, or any doubt (a damaged
+    file, a size or layout that is not the header's), is read by ``read_png_file`` itself."""
+    return _decode_threaded(path, modes, lambda: read_png_file(path, modes, what))
+
+
+def _decode_threaded(path: Path, modes: tuple[str, ...] | None, fallback: Callable[[], np.ndarray]) -> np.ndarray:
+    try:
+        data = path.read_bytes()
+        header = read_header(data)
+    except (OSError, PngError):
+        return fallback()  # which says what is wrong
+    flags, rank, dtype = _OPENCV_MODES.get(header.mode, (None, 0, None))
+    if flags is None or (modes is not None and header.mode not in modes) or header.pixels > MAX_IMAGE_PIXELS:
+        return fallback()
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if (pixels is None or pixels.ndim != rank or pixels.dtype != dtype
+            or pixels.shape[:2] != (header.height, header.width)):
+        return fallback()  # e.g. a transparency chunk OpenCV turns into alpha
+    return pixels
+
+
+def read_label_ids_threaded(path: Path) -> np.ndarray:
+    """``training.data.cityscapes.read_label_ids`` (values checked), decoded as ``read_png_threaded``."""
+    label_ids = read_png_threaded(Path(path), ("L",), "8-bit labelIds")
+    check_label_values(label_ids, path)
+    return label_ids
+
+
+def read_pair_threaded(root: Path, image_relpath: str, label_relpath: str) -> tuple[np.ndarray, np.ndarray]:
+    """``training.data.cityscapes.read_pair`` (RGB photo, labelIds, same size), the labelIds decoded
+    as ``read_png_threaded``. The photo keeps libspng: a 2 MB photo of sensor noise costs it 32 ms
+    of one core, OpenCV 55 (in parallel, but the cores are what an evaluation runs short of)."""
+    image = read_image(root / image_relpath)
+    label_ids = read_label_ids_threaded(root / label_relpath)
+    check_same_size(root / label_relpath, label_ids.shape, image.shape)
+    return image, label_ids
 
 
 @dataclass
@@ -72,47 +141,122 @@ class Truth:
     counted_cells: np.ndarray  # frame_count of the pixels that have a class
 
 
+def lookup(table: np.ndarray, values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``table[values]`` (into ``out`` when given): with ``cv2.LUT`` for a uint8 map and a 256-entry
+    uint8 table (8x numpy's speed, without the GIL), else with numpy."""
+    if values.dtype == np.uint8 and table.dtype == np.uint8 and table.shape == (LUT_SIZE,) and values.ndim == 2:
+        return cv2.LUT(np.ascontiguousarray(values), table, dst=out)
+    if out is None:
+        return table[values]
+    return np.take(table, values, out=out)
+
+
+def pair_table(label_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``training.evaluation.metrics.pair_counts(label_ids, values)`` of two uint8 maps, with one
+    OpenCV histogram (half of numpy's time, without the GIL)."""
+    return pixel_histogram([np.ascontiguousarray(label_ids), np.ascontiguousarray(values)],
+                           [LUT_SIZE, LUT_SIZE]).astype(np.int64)
+
+
 def prepare_truth(class_set: ClassSet, label_ids: np.ndarray, instance_ids: np.ndarray | None,
                   ratio: float = DEFAULT_RATIO, grid: tuple[int, int] = FRAME_GRID) -> Truth:
     width = boundary_width(label_ids.shape, ratio)
-    all_classes = class_set.lut[label_ids]
-    all_band = boundary_band(all_classes, width)
+    all_classes = lookup(class_set.lut, label_ids)
+    all_band = boundary_band(all_classes, width, reuse=True)
     if np.array_equal(class_set.lut, class_set.eval_gt_lut):
         official, official_band = all_classes, all_band
     else:
-        official = class_set.eval_gt_lut[label_ids]
-        official_band = all_band if _same_regions(class_set, label_ids) else boundary_band(official, width)
+        official = lookup(class_set.eval_gt_lut, label_ids)
+        same = _same_regions(class_set.lut, class_set.eval_gt_lut, _present(label_ids))
+        official_band = all_band if same else boundary_band(official, width, reuse=True)
     if instance_ids is not None and instance_ids.shape != label_ids.shape:
         raise ValueError(f"instanceIds {instance_ids.shape} and labelIds {label_ids.shape} differ in shape")
-    counted_cells = frame_count(all_classes != IGNORE_INDEX, grid)
+    counted = np.not_equal(all_classes, IGNORE_INDEX, out=scratch("counted", all_classes.shape, bool))
+    counted_cells = frame_count(counted, grid)
     return Truth(label_ids, instance_ids, all_classes, official, all_band, official_band, width, counted_cells)
 
 
-def _same_regions(class_set: ClassSet, label_ids: np.ndarray) -> bool:
-    """Whether the two modes cut the image into the same regions (the values differ, the
-    boundaries do not): true when, over the labels present, each all-classes value goes with one
-    official value and back (for ``categories8``: no label that is ignored yet not void, such as
-    parking or a guard rail, whose pixels leave their category's region)."""
-    present = np.flatnonzero(np.bincount(label_ids.ravel(), minlength=LUT_SIZE))
-    pairs = set(zip(class_set.lut[present].tolist(), class_set.eval_gt_lut[present].tolist()))
+def _present(values: np.ndarray) -> np.ndarray:
+    """The values that occur in an integer map."""
+    if values.dtype == np.uint8 and values.ndim == 2:
+        return np.flatnonzero(pixel_histogram([np.ascontiguousarray(values)], [LUT_SIZE]))
+    return np.flatnonzero(np.bincount(values.ravel(), minlength=LUT_SIZE))
+
+
+def _same_regions(first: np.ndarray, second: np.ndarray, present: np.ndarray) -> bool:
+    """Whether two lookup tables cut a map holding the values ``present`` into the same regions (the
+    values differ, the boundaries do not): true when, over those values, each value of ``first``
+    goes with one value of ``second`` and back (for ``categories8``' ground truth: no label that is
+    ignored yet not void, such as parking or a guard rail, whose pixels leave their category's region)."""
+    pairs = set(zip(first[present].tolist(), second[present].tolist()))
     return len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})
 
 
-@lru_cache(maxsize=8)
-def frame_cells(shape: tuple[int, int], grid: tuple[int, int] = FRAME_GRID) -> np.ndarray:
-    """``(H, W)`` int32: the grid cell of every pixel (row ``y`` is in cell row ``y x rows // H``)."""
-    (height, width), (rows, columns) = shape, grid
-    cell_rows = np.arange(height) * rows // height
-    cell_columns = np.arange(width) * columns // width
-    cells = (cell_rows[:, None] * columns + cell_columns[None, :]).astype(np.int32)
-    cells.flags.writeable = False
-    return cells
+def _cell_edges(length: int, cells: int) -> np.ndarray:
+    """Where each of ``cells`` cells starts along an axis of ``length`` pixels, and the end: pixel
+    ``y`` is in cell ``y x cells // length``, so cell ``r`` starts at ``ceil(r x length / cells)``."""
+    return -(-np.arange(cells + 1) * length // cells)
 
 
 def frame_count(flags: np.ndarray, grid: tuple[int, int] = FRAME_GRID) -> np.ndarray:
-    """``(rows, columns)`` int64: how many pixels of each grid cell are set in ``flags``."""
-    cells = frame_cells(flags.shape, grid)
-    return np.bincount(cells[flags], minlength=grid[0] * grid[1]).reshape(grid)
+    """``(rows, columns)`` int64: how many pixels of each grid cell are set in ``flags`` (row ``y``
+    is in cell row ``y x rows // H``, column ``x`` in cell column ``x x columns // W``).
+
+    Block sums where the cells are whole blocks, else differences of OpenCV's integral image (exact
+    integers either way), rather than a ``bincount`` of every set pixel's cell."""
+    flags = np.ascontiguousarray(flags, dtype=bool)
+    (height, width), (rows, columns) = flags.shape, grid
+    if flags.size == 0:
+        return np.zeros(grid, dtype=np.int64)
+    if height % rows == 0 and width % columns == 0 and height * width // (rows * columns) < 2**16:
+        # Whole blocks (8x8 pixels at 2048x1024): sum the rows of each block, then its columns.
+        tall, wide = height // rows, width // columns
+        rows_summed = flags.view(np.uint8).reshape(rows, tall, width).sum(axis=1, dtype=np.uint16)
+        return rows_summed.reshape(rows, columns, wide).sum(axis=2, dtype=np.int64)
+    depth = cv2.CV_32S if flags.size < 2**31 else cv2.CV_64F
+    sums = cv2.integral(flags.view(np.uint8), sdepth=depth)
+    corners = sums[np.ix_(_cell_edges(height, rows), _cell_edges(width, columns))].astype(np.int64)
+    return corners[1:, 1:] - corners[:-1, 1:] - corners[1:, :-1] + corners[:-1, :-1]
+
+
+@dataclass
+class ImageAnatomy:
+    """One image's share of the anatomy (``Anatomy.score``), to be added in order (``Anatomy.add_scored``)."""
+
+    image_id: int
+    size: str  # "HxW"
+    width: int
+    boundary: np.ndarray  # (2, 2, K): mode (all, official) x (intersection, union)
+    counted_cells: np.ndarray
+    wrong_cells: np.ndarray
+    objects: ImageObjects | None
+    counts: np.ndarray  # (256, 256) (labelId, prediction value) pairs: pair_counts of the image
+
+
+def _band_tuples(label_ids: np.ndarray, prediction: np.ndarray, bits: np.ndarray, combinations: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (labelId, prediction value, band bits) of an image and their pixel counts.
+
+    One OpenCV histogram spanning only the values present (labelIds stop at 33: a few thousand
+    bins); the bits ride in the labelIds' byte (or the prediction's) when they fit, as a 2-D
+    histogram takes half the time of a 3-D one."""
+    sizes = [int(cv2.minMaxLoc(label_ids)[1]) + 1, int(cv2.minMaxLoc(prediction)[1]) + 1]
+    if sizes[0] * combinations <= 256:
+        code = cv2.scaleAdd(label_ids, combinations, bits, dst=scratch("code", label_ids.shape, np.uint8))
+        index, count = tuple_counts([code, prediction],
+                                    [sizes[0] * combinations, sizes[1]])
+        code, value = np.divmod(index, sizes[1])
+        label, bit = np.divmod(code, combinations)
+    elif sizes[1] * combinations <= 256:
+        code = cv2.scaleAdd(prediction, combinations, bits, dst=scratch("code", label_ids.shape, np.uint8))
+        index, count = tuple_counts([label_ids, code],
+                                    [sizes[0], sizes[1] * combinations])
+        label, code = np.divmod(index, sizes[1] * combinations)
+        value, bit = np.divmod(code, combinations)
+    else:
+        index, count = tuple_counts([label_ids, prediction, bits], [*sizes, combinations])
+        label, value, bit = np.unravel_index(index, [*sizes, combinations])
+    return label, value, bit, count
 
 
 class Anatomy:
@@ -124,6 +268,9 @@ class Anatomy:
         for image_id, label_ids, instance_ids, predicted in images:
             anatomy.add(image_id, anatomy.truth(label_ids, instance_ids), predicted)
         anatomy.summary(), anatomy.instance_rows, anatomy.frame, anatomy.per_image
+
+    ``add`` is ``score`` (the per-pixel work: thread-safe, run it in a worker) then
+    ``add_scored`` (the sums, in image order).
     """
 
     def __init__(self, class_set: ClassSet, prediction_kind: str = "classes", ratio: float = DEFAULT_RATIO,
@@ -136,47 +283,80 @@ class Anatomy:
         self.per_image: list[dict] = []
         self.widths: dict[str, int] = {}
         self.images = 0
+        # Prediction value -> its class in each mode (values of no class of the set are kept as a
+        # region of their own, never anybody's boundary), and whether the two cut the same regions
+        # whatever the image (cityscapes19's labelIds: 255 and the sink are both "no class").
+        if prediction_kind == "label_ids":
+            self._value_tables = (class_set.lut, class_set.eval_pred_lut)
+        else:
+            identity = np.arange(LUT_SIZE, dtype=np.uint8)
+            self._value_tables = (identity, identity)
+        self._same_prediction_regions = _same_regions(*self._value_tables, np.arange(LUT_SIZE))
 
     def truth(self, label_ids: np.ndarray, instance_ids: np.ndarray | None) -> Truth:
         """``prepare_truth`` with this anatomy's settings (safe to run in another thread)."""
         return prepare_truth(self.class_set, label_ids, instance_ids, self.ratio, self.grid)
 
-    def _class_maps(self, prediction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The prediction in the all-classes space and in the evaluation space (values of no
-        class of the set are kept as a region of their own, never anybody's boundary)."""
-        if self.prediction_kind == "label_ids":
-            cs = self.class_set
-            return cs.lut[prediction], cs.eval_pred_lut[prediction]
-        return prediction, prediction
-
     def add(self, image_id: int, truth: Truth, prediction: np.ndarray, counts: np.ndarray | None = None) -> None:
         """Add one image (``counts``: its ``pair_counts(label_ids, prediction)`` if already made)."""
+        self.add_scored(self.score(image_id, truth, prediction, counts))
+
+    def score(self, image_id: int, truth: Truth, prediction: np.ndarray,
+              counts: np.ndarray | None = None) -> ImageAnatomy:
+        """One image's anatomy, not yet added (safe to run in several threads at once).
+
+        Every per-class count of both modes and the image's ``pair_counts`` come from one
+        histogram of (labelId, prediction value, which boundary bands hold the pixel), a few
+        hundred distinct tuples that the lookup tables then fold, never the pixels again."""
         if prediction.shape != truth.label_ids.shape:
             raise ValueError(f"ground truth {truth.label_ids.shape} and prediction {prediction.shape} differ in shape")
         k = self.class_set.num_classes
-        predicted_all, predicted_official = self._class_maps(prediction)
-        predicted_band = boundary_band(predicted_all, truth.width)
-        official_band = (predicted_band if predicted_official is predicted_all
-                         else boundary_band(predicted_official, truth.width))
-        image_all = boundary_counts(truth.all_classes, predicted_all, k, truth.width, truth.all_band, predicted_band)
-        image_official = boundary_counts(truth.official, predicted_official, k, truth.width, truth.official_band,
-                                         official_band)
-        self.boundary[0] += image_all
-        self.boundary[1] += image_official
-        self.widths[f"{prediction.shape[0]}x{prediction.shape[1]}"] = truth.width
-        wrong = predicted_all != truth.all_classes
-        wrong &= truth.all_classes != IGNORE_INDEX
-        self.frame[0] += truth.counted_cells
-        self.frame[1] += frame_count(wrong, self.grid)
+        prediction = np.ascontiguousarray(prediction)
+        shape = prediction.shape
+        predicted_all = (lookup(self._value_tables[0], prediction, scratch("classes", shape, np.uint8))
+                         if self.prediction_kind == "label_ids" else prediction)
+        predicted_band = boundary_band(predicted_all, truth.width, reuse=True)
+        if self._same_prediction_regions or _same_regions(*self._value_tables, _present(prediction)):
+            official_band = predicted_band  # the same regions, so the same band
+        else:
+            official = lookup(self._value_tables[1], prediction, scratch("official classes", shape, np.uint8))
+            official_band = boundary_band(official, truth.width, reuse=True)
+        bands = [truth.all_band, truth.official_band, predicted_band, official_band]
+        distinct = [band for i, band in enumerate(bands) if all(band is not other for other in bands[:i])]
+        bit = [next(j for j, band in enumerate(distinct) if band is other) for other in bands]
+        label_ids = np.ascontiguousarray(truth.label_ids)
+        if label_ids.dtype != np.uint8 or prediction.dtype != np.uint8:
+            raise ValueError("the anatomy counts uint8 labelIds against a uint8 prediction")
+        bits = band_bits(distinct, scratch("bits", shape, np.uint8))
+        label, value, bits, count = _band_tuples(label_ids, prediction, bits, 1 << len(distinct))
+        if counts is None:
+            counts = np.bincount(label * LUT_SIZE + value, weights=count,
+                                 minlength=LUT_SIZE * LUT_SIZE).astype(np.int64).reshape(LUT_SIZE, LUT_SIZE)
+        truth_tables = (self.class_set.lut, self.class_set.eval_gt_lut)
+        boundary = np.stack([
+            np.stack(counts_from_tuples(truth_tables[mode][label], self._value_tables[mode][value],
+                                        (bits >> bit[mode]) & 1, (bits >> bit[2 + mode]) & 1, count, k))
+            for mode in (0, 1)])
+        wrong = np.not_equal(predicted_all, truth.all_classes, out=scratch("wrong", shape, bool))
+        wrong &= np.not_equal(truth.all_classes, IGNORE_INDEX, out=scratch("counted", shape, bool))
+        objects = (self.objects.score(image_id, truth.instance_ids, prediction, counts)
+                   if truth.instance_ids is not None else None)
+        return ImageAnatomy(image_id, f"{prediction.shape[0]}x{prediction.shape[1]}", truth.width, boundary,
+                            truth.counted_cells, frame_count(wrong, self.grid), objects, counts)
+
+    def add_scored(self, scored: ImageAnatomy) -> None:
+        """Add an image ``score`` made: images are added in the order they are given."""
+        self.boundary += scored.boundary
+        self.widths[scored.size] = scored.width
+        self.frame[0] += scored.counted_cells
+        self.frame[1] += scored.wrong_cells
         objects_before = len(self.objects.rows)
-        if truth.instance_ids is not None:
-            if counts is None:
-                counts = pair_counts(truth.label_ids, prediction)
-            self.objects.add(image_id, truth.instance_ids, prediction, counts)
+        if scored.objects is not None:
+            self.objects.add_scored(scored.objects)
         new_rows = self.objects.rows[objects_before:]
-        has_objects = truth.instance_ids is not None
+        has_objects = scored.objects is not None
         self.per_image.append({
-            "id": image_id, "boundary_miou": finite_or_none(mean_boundary_iou(*image_all), 6),
+            "id": scored.image_id, "boundary_miou": finite_or_none(mean_boundary_iou(*scored.boundary[0]), 6),
             "objects": len(new_rows) if has_objects else None,
             "missed": sum(r["missed"] for r in new_rows) if has_objects else None})
         self.images += 1

@@ -27,6 +27,7 @@ import numpy as np
 from cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling import args as _official_settings
 
 from training.data.labels import CATEGORY_NAMES, ID_TO_LABEL, LUT_SIZE, NUM_LABEL_IDS, ClassSet, label_id
+from training.evaluation.boundary import pixel_histogram, scratch
 from training.evaluation.metrics import mean_iou
 from training.files import finite_or_none
 
@@ -66,6 +67,32 @@ class Group:
     level: str  # "class" or "category"
     hits: np.ndarray
     false_rows: np.ndarray
+
+
+def _run_ends(flat: np.ndarray, ids: np.ndarray, width: int) -> np.ndarray:
+    """Positions in ``flat`` (sorted flat indices of object pixels, ``ids`` theirs) of the first and
+    last pixel of every horizontal run of one id. An object's extreme pixel in any direction is one
+    of them (its left-most pixel starts a run, its right-most ends one, its first and last in row
+    order start and end one), so its box is the box of those: a few per cent of its pixels."""
+    count = len(flat)
+    starts = np.empty(count, dtype=bool)
+    starts[0] = True
+    np.not_equal(np.diff(flat), 1, out=starts[1:])  # a gap before the pixel
+    starts[1:] |= ids[1:] != ids[:-1]  # another object before it
+    rows = np.searchsorted(flat, np.arange(width, flat[-1] + 1, width))  # first object pixel of each row
+    starts[rows[rows < count]] = True  # a run never goes on past the end of its row
+    first = np.flatnonzero(starts)
+    return np.concatenate([first, first[1:] - 1, [count - 1]])
+
+
+@dataclass
+class ImageObjects:
+    """One image's instance-level numbers (``InstanceScores.score``), to be added in order."""
+
+    image_id: int
+    false_positives: list[tuple[tuple[str, str], int]]  # per group
+    weighted: list[tuple[tuple[str, str], tuple[float, float]]]  # per object: group, (tp, fn) weighted
+    rows: list[dict]
 
 
 class InstanceScores:
@@ -119,51 +146,87 @@ class InstanceScores:
             counts: the image's ``(256, 256)`` (ground-truth labelId, prediction value) counts
                 (``training.evaluation.metrics.pair_counts``), for the false positives.
         """
+        self.add_scored(self.score(image_id, instance_ids, prediction, counts))
+
+    def score(self, image_id: int, instance_ids: np.ndarray, prediction: np.ndarray,
+              counts: np.ndarray) -> ImageObjects:
+        """One image's objects and counts (``add``'s arguments), not yet added: safe to run in
+        several threads at once. Per object, its pixels, its hits and its box come from tables over
+        the object's few pixel values and rows, never from per-pixel scatter."""
         if instance_ids.shape != prediction.shape:
             raise ValueError(f"instanceIds {instance_ids.shape} and prediction {prediction.shape} differ in shape")
-        for group in self.class_groups + self.category_groups:
-            self.false_positives[(group.level, group.name)] += int(counts[group.false_rows][:, group.hits].sum())
-        flat = np.flatnonzero(instance_ids > INSTANCE_OFFSET)
-        ids = instance_ids.ravel()[flat].astype(np.int64)
-        labels = ids // INSTANCE_OFFSET
-        keep = IS_OBJECT_LABEL[np.minimum(labels, LUT_SIZE - 1)] & (labels < LUT_SIZE)
-        if not keep.all():
-            flat, ids, labels = flat[keep], ids[keep], labels[keep]
-        self.images += 1
-        if not ids.size:
-            return
-        ys, xs = np.divmod(flat, instance_ids.shape[1])
-        values = prediction.ravel()[flat]
-        own_label = self.value_label[values] == labels
-        own_category = self.value_category[values] == LABEL_CATEGORY[labels]
-        size = int(ids.max()) + 1  # ids < 34000: tables indexed by the id itself, no sorting
-        pixels = np.bincount(ids, minlength=size)
+        false_positives = [((group.level, group.name), int(counts[group.false_rows][:, group.hits].sum()))
+                           for group in self.class_groups + self.category_groups]
+        scored = ImageObjects(image_id, false_positives, [], [])
+        flat = np.flatnonzero(np.greater(instance_ids, INSTANCE_OFFSET,
+                                         out=scratch("objects", instance_ids.shape, bool)))
+        if not flat.size:
+            return scored
+        ids = instance_ids.ravel()[flat]
+        pixels = np.bincount(ids)
+        size = pixels.size
         found = np.flatnonzero(pixels)
-        pixels = pixels[found]
-        label_hits = np.bincount(ids, weights=own_label, minlength=size)[found]
-        category_hits = np.bincount(ids, weights=own_category, minlength=size)[found]
-        boxes = np.empty((4, size), dtype=np.int64)
-        boxes[0], boxes[1] = xs.max() + 1, ys.max() + 1
-        boxes[2:] = -1
-        np.minimum.at(boxes[0], ids, xs)
-        np.minimum.at(boxes[1], ids, ys)
-        np.maximum.at(boxes[2], ids, xs)
-        np.maximum.at(boxes[3], ids, ys)
-        boxes = boxes[:, found]
+        labels = found // INSTANCE_OFFSET
+        valid = (labels < LUT_SIZE) & IS_OBJECT_LABEL[np.minimum(labels, LUT_SIZE - 1)]
+        if not valid.all():  # ids of labels without objects: their pixels are left out
+            keep = np.zeros(size, dtype=bool)
+            keep[found[valid]] = True
+            kept = keep[ids]
+            flat, ids, found, labels = flat[kept], ids[kept], found[valid], labels[valid]
+            if not found.size:
+                return scored
+        objects = len(found)
+        # An object's row in the tables below (uint8 while they fit: OpenCV counts the pairs).
+        slot = np.zeros(size, dtype=np.uint8 if objects <= 255 else np.int64)
+        slot[found] = np.arange(objects)
+        slot = slot[ids]
+        height, width = instance_ids.shape
+        # Pixels per (object, prediction value): an object's hits are the values its label or
+        # category takes, read off the table.
+        values = prediction.ravel()[flat]
+        if slot.dtype == np.uint8 and values.dtype == np.uint8:
+            by_value = pixel_histogram([slot[None], values[None]], [objects, LUT_SIZE]).astype(np.int64)
+        else:
+            by_value = np.bincount(slot.astype(np.int64) * LUT_SIZE + values,
+                                   minlength=objects * LUT_SIZE).reshape(objects, LUT_SIZE)
+        pixels = by_value.sum(axis=1)
+        own_label = self.value_label[None, :] == labels[:, None]
+        own_category = self.value_category[None, :] == LABEL_CATEGORY[labels][:, None]
+        label_hits = (by_value * own_label).sum(axis=1).astype(np.float64)
+        category_hits = (by_value * own_category).sum(axis=1).astype(np.float64)
+        # Boxes: the first and last row and column each object touches, found among its runs' ends.
+        ends = _run_ends(flat, ids, width)
+        ys, xs = np.divmod(flat[ends], width)
+        slot = slot[ends].astype(np.int64)
+        rows = np.bincount(slot * height + ys, minlength=objects * height).reshape(objects, height) > 0
+        columns = np.bincount(slot * width + xs, minlength=objects * width).reshape(objects, width) > 0
+        y0, y1 = rows.argmax(axis=1), height - 1 - rows[:, ::-1].argmax(axis=1)
+        x0, x1 = columns.argmax(axis=1), width - 1 - columns[:, ::-1].argmax(axis=1)
         for j, instance in enumerate(found.tolist()):
             label = ID_TO_LABEL[instance // INSTANCE_OFFSET]
             size = int(pixels[j])
             weight = AVERAGE_INSTANCE_SIZE[label.name] / size
             if self.level == "class":
-                self.weighted[("class", label.name)] += (label_hits[j] * weight, (size - label_hits[j]) * weight)
-            self.weighted[("category", label.category)] += (category_hits[j] * weight,
-                                                            (size - category_hits[j]) * weight)
+                scored.weighted.append((("class", label.name),
+                                        (label_hits[j] * weight, (size - label_hits[j]) * weight)))
+            scored.weighted.append((("category", label.category),
+                                    (category_hits[j] * weight, (size - category_hits[j]) * weight)))
             recall = (label_hits[j] if self.level == "class" else category_hits[j]) / size
-            self.rows.append({
+            scored.rows.append({
                 "id": image_id, "instance": instance, "label": label.name,
                 "class": label.name if self.level == "class" else label.category, "pixels": size,
-                "x0": int(boxes[0, j]), "y0": int(boxes[1, j]), "x1": int(boxes[2, j]) + 1, "y1": int(boxes[3, j]) + 1,
+                "x0": int(x0[j]), "y0": int(y0[j]), "x1": int(x1[j]) + 1, "y1": int(y1[j]) + 1,
                 "recall": round(float(recall), 6), "missed": int(recall < MISSED_BELOW)})
+        return scored
+
+    def add_scored(self, scored: ImageObjects) -> None:
+        """Add an image ``score`` made (the weighted sums in the order of its objects)."""
+        for key, false_positives in scored.false_positives:
+            self.false_positives[key] += false_positives
+        for key, weighted in scored.weighted:
+            self.weighted[key] += weighted
+        self.rows.extend(scored.rows)
+        self.images += 1
 
     def _scores(self, groups: list[Group]) -> dict[str, float]:
         scores = {}

@@ -5,32 +5,43 @@ name, as the official ``evalPixelLevelSemanticLabeling`` does, and may be labelI
 submission format), trainIds or official colours (``training.evaluation.formats``; detected
 unless given). ``score_predictions`` is shared by ``evaluate-masks`` and ``import-predictions``,
 so an imported run's numbers are those of ``evaluate-masks`` on the same files. PNG decoding, the
-slow part, runs a bounded number of images ahead in threads.
+slow part, and the scoring of each image run a bounded number of images ahead in threads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from training.data.cityscapes import DatasetError, read_label_ids, read_png_file
+from training.data.cityscapes import DatasetError
 from training.data.index import DatasetIndex, IndexEntry, load_or_build_index
-from training.evaluation.anatomy import Anatomy, Truth, read_instance_ids
-from training.evaluation.boundary import DEFAULT_RATIO
+from training.evaluation.anatomy import (
+    Anatomy,
+    ImageAnatomy,
+    lookup,
+    pair_table,
+    read_instance_ids,
+    read_label_ids_threaded,
+    read_png_threaded,
+)
+from training.evaluation.boundary import DEFAULT_RATIO, pixel_histogram
 from training.evaluation.evaluator import Evaluator, image_scores
 from training.evaluation.formats import (
     COLOR_MODES,
     FORMATS,
+    INVALID,
     SINGLE_CHANNEL_MODES,
     TO_LABEL_IDS,
     FormatError,
@@ -38,7 +49,6 @@ from training.evaluation.formats import (
     color_to_label_ids,
     detect_format,
 )
-from training.evaluation.metrics import pair_counts
 
 KEY_PATTERN = re.compile(r"([A-Za-z0-9-]+_\d{6}_\d{6})")
 SPLIT_ALIASES = {"val": "test"}  # the official val folder is our test split
@@ -123,46 +133,103 @@ def match_predictions(index: DatasetIndex, split: str, pred_dir: Path, partial: 
     return Matched(split, matched, [predictions[e.stem] for e in matched], len(entries))
 
 
-# ---------------------------------------------------------------------------- reading
+# ---------------------------------------------------------------------------- reading and scoring
 
 @dataclass
 class _Read:
-    """One decoded prediction: its pixels (labelIds already, for a colour PNG) and the counts of
-    (ground-truth labelId, pixel value) pairs."""
+    """One decoded prediction: its pixels (labelIds already, for a colour PNG), how many pixels hold
+    each value, and (for the format's detection) the counts of (ground-truth labelId, pixel value) pairs."""
 
     values: np.ndarray
-    counts: np.ndarray
     color: bool
     resized: bool
     problem: str | None = None  # colours outside the palette: said once the format is known
     label_ids: np.ndarray | None = None  # the ground truth
-    truth: Truth | None = None  # the ground truth prepared for the anatomy
+    counts: np.ndarray | None = None  # (256, 256), when asked for
 
 
-def _read_prediction(gt_path: Path, pred_path: Path, resize: str | None, anatomy: Anatomy | None = None) -> _Read:
-    read = _read_pixels(gt_path, pred_path, resize)
-    if anatomy is not None and read.problem is None:
-        read.truth = anatomy.truth(read.label_ids, read_instance_ids(gt_path))
-    return read
-
-
-def _read_pixels(gt_path: Path, pred_path: Path, resize: str | None) -> _Read:
-    gt = read_label_ids(gt_path)
-    pixels = read_png_file(pred_path, SINGLE_CHANNEL_MODES + COLOR_MODES,
-                           "labelIds, trainIds or colours of the official palette")
+def _read_pixels(gt_path: Path, pred_path: Path, resize: str | None, pairs: bool = False) -> _Read:
+    gt = read_label_ids_threaded(gt_path)
+    pixels = read_png_threaded(pred_path, SINGLE_CHANNEL_MODES + COLOR_MODES,
+                               "labelIds, trainIds or colours of the official palette")
     color = pixels.ndim == 3
     if color:
         try:
             pixels = color_to_label_ids(pixels)
         except FormatError as error:  # a colour PNG in a folder of labelIds is the bigger news
-            return _Read(pixels, np.zeros((256, 256), np.int64), True, False, str(error))
+            return _Read(pixels, True, False, str(error), counts=np.zeros((256, 256), np.int64))
     resized = pixels.shape != gt.shape
     if resized:
         if resize != "nearest":
             raise DatasetError(f"{pred_path}: size {pixels.shape[1]}x{pixels.shape[0]}, the ground truth is "
                                f"{gt.shape[1]}x{gt.shape[0]} (--resize nearest scales predictions to it)")
         pixels = np.asarray(Image.fromarray(pixels).resize((gt.shape[1], gt.shape[0]), Image.NEAREST))
-    return _Read(pixels, pair_counts(gt, pixels), color, resized, label_ids=gt)
+    pixels = np.ascontiguousarray(pixels)
+    return _Read(pixels, color, resized, label_ids=gt, counts=pair_table(gt, pixels) if pairs else None)
+
+
+def _format_problem(read: _Read, chosen: str) -> str | None:
+    """Why a read prediction is not a file of the format ``chosen`` (None when it may be: its
+    values are checked once they are counted, ``_value_problem``)."""
+    if read.color != (chosen == "color"):
+        kind = "a colour PNG" if read.color else "a single-channel PNG"
+        return f"{kind}, but the predictions are {chosen}"
+    return read.problem
+
+
+def _value_problem(read: _Read, chosen: str, counts: np.ndarray) -> str | None:
+    """Which values of a single-channel prediction the format ``chosen`` cannot hold (None when
+    all can). Such values, and only they, become labelId ``INVALID``: the counts already made say
+    whether there are any, and only then are the file's values counted to name them."""
+    if read.color or not counts[:, INVALID].any():
+        return None
+    try:
+        check_values(pixel_histogram([read.values], [256]).astype(np.int64), chosen)
+    except FormatError as error:
+        return str(error)
+    return None
+
+
+@dataclass
+class _Scored:
+    """One prediction scored in a worker: what the ordered loop adds, or why the file is refused."""
+
+    problem: str | None
+    resized: bool = False
+    counts: np.ndarray | None = None  # (256, 256) (labelId, predicted labelId) pairs
+    anatomy: ImageAnatomy | None = None
+    classes: np.ndarray | None = None  # class indices, for on_prediction
+
+
+def _score_pair(read: _Read, gt_path: Path, image_id: int, chosen: str, anatomy: Anatomy | None,
+                class_set, want_classes: bool) -> _Scored:
+    """Everything per pixel of one image (decoded by then): the labelIds the file means, their pair
+    counts with the ground truth (from the anatomy's histogram when it runs), the anatomy and the
+    class map ``on_prediction`` gets."""
+    problem = _format_problem(read, chosen)
+    if problem:
+        return _Scored(problem)
+    table = TO_LABEL_IDS["labelIds" if read.color else chosen]
+    label_values = read.values if _identity_on(table, read.values) else lookup(table, read.values)
+    if anatomy is not None:
+        scored = anatomy.score(image_id, anatomy.truth(read.label_ids, read_instance_ids(gt_path)), label_values)
+        counts, image_anatomy = scored.counts, scored
+    else:
+        counts, image_anatomy = pair_table(read.label_ids, label_values), None
+    problem = _value_problem(read, chosen, counts)
+    if problem:
+        return _Scored(problem)
+    classes = lookup(class_set.lut, label_values) if want_classes else None
+    return _Scored(None, read.resized, counts, image_anatomy, classes)
+
+
+def _identity_on(table: np.ndarray, values: np.ndarray) -> bool:
+    """Whether ``table`` maps every value of ``values`` (uint8) to itself (labelIds below 34: the
+    lookup would copy the map unchanged)."""
+    if values.dtype != np.uint8 or values.ndim != 2 or not values.size:
+        return False
+    top = int(cv2.minMaxLoc(values)[1])
+    return bool(np.array_equal(table[:top + 1], np.arange(top + 1)))
 
 
 def ordered_map(function: Callable, items: Sequence, workers: int, depth: int | None = None) -> Iterable:
@@ -179,30 +246,57 @@ def ordered_map(function: Callable, items: Sequence, workers: int, depth: int | 
             yield waiting.popleft().result()
 
 
-# ---------------------------------------------------------------------------- scoring
+def cores() -> int:
+    """The cores this process may run on (a container or ``taskset`` may allow fewer than exist)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
-def _label_counts(counts: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Fold the prediction columns of ``counts`` through ``table`` (pixel value -> labelId)."""
-    out = np.zeros_like(counts)
-    for column in np.nonzero(counts.any(axis=0))[0]:
-        out[:, table[column]] += counts[:, column]
-    return out
+
+def evaluation_threads(workers: int | None = None) -> int:
+    """The threads an evaluation decodes and scores images in: ``workers``, else every core this
+    process may run on."""
+    if workers is None:
+        return cores()
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    return int(workers)
+
+
+@contextlib.contextmanager
+def opencv_threads_beside(threads: int):
+    """Size OpenCV's own thread pool for ``threads`` threads of ours sharing the cores (one each
+    when ours fill them), then restore it. Each image is one thread's work already: OpenCV
+    splitting every call across the same busy cores only adds hand-offs (2 cores: 25 ms per
+    2048x1024 pair with its pool, 21 without)."""
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(max(1, cores() // max(1, threads)))
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
 
 
 def score_predictions(gt_root: Path, matched: Matched, classes: str = "categories8", format: str = "auto",
                       resize: str | None = None, workers: int | None = None, progress: bool = True,
                       on_prediction: Callable[[IndexEntry, np.ndarray], None] | None = None,
-                      boundary_ratio: float = DEFAULT_RATIO) -> dict:
+                      boundary_ratio: float = DEFAULT_RATIO, with_anatomy: bool = True) -> dict:
     """Score every matched prediction; ``on_prediction(entry, classes)`` gets each as class
-    indices of ``classes`` (255 where it names no class of the set) at ground-truth size.
+    indices of ``classes`` (255 where it names no class of the set) at ground-truth size, in order.
+
+    Each image is decoded and scored whole (pair counts, anatomy, class map) in one of ``workers``
+    threads (default: every core), a bounded number of images ahead; the loop here only adds
+    the small results up in order. The format, when not given, is detected from the first file
+    while the others are decoded.
 
     Returns:
         ``summary`` (``training.evaluation.evaluator.summarize``), ``confusion`` (K x K),
         ``per_image`` rows (id, stem, split, mIoU, pixel accuracy, IoU per class),
         ``per_image_confusion`` and ``per_image_official_confusion`` (N x K x K), ``format`` and
-        ``format_reason`` (how it was
-        known), ``resized`` (stems scaled to the ground truth), ``seconds`` and ``anatomy``
-        (``training.evaluation.anatomy.Anatomy``: Boundary IoU, iIoU, objects, frame).
+        ``format_reason`` (how it was known), ``resized`` (stems scaled to the ground truth),
+        ``seconds`` and ``anatomy`` (``training.evaluation.anatomy.Anatomy``: Boundary IoU, iIoU,
+        objects, frame; None without ``with_anatomy``).
 
     Raises:
         DatasetError: a file that cannot be read, or is not in the format (named).
@@ -214,37 +308,55 @@ def score_predictions(gt_root: Path, matched: Matched, classes: str = "categorie
     start = time.perf_counter()
     evaluator = Evaluator(classes, prediction_kind="label_ids")
     class_set = evaluator.class_set
-    chosen, reason = (None, "") if format == "auto" else (format, "given")
-    anatomy = Anatomy(class_set, "label_ids", boundary_ratio)
-    rows, resized = [], []
-    jobs = [(gt_root / e.label, path) for e, path in zip(matched.entries, matched.paths)]
-    reads = ordered_map(lambda job: _read_prediction(*job, resize, anatomy), jobs, workers or os.cpu_count() or 1)
-    bar = tqdm(reads, total=len(jobs), desc="score", unit="img", disable=not progress)
-    for entry, path, read in zip(matched.entries, matched.paths, bar):
+    anatomy = Anatomy(class_set, "label_ids", boundary_ratio) if with_anatomy else None
+    threads = evaluation_threads(workers)
+    jobs = [(gt_root / e.label, path, e.id) for e, path in zip(matched.entries, matched.paths)]
+    # The first file says which format the others are in: the other threads decode meanwhile and
+    # wait for it to score (an error in it is raised at the first image, where the loop meets it).
+    known: Future = Future()
+    if format != "auto":
+        known.set_result((format, "given"))
+
+    def detect(read: _Read, pred_path: Path) -> None:
         try:
-            if chosen is None:
-                detected = detect_format("RGB" if read.color else "L", read.counts, classes)
-                chosen, reason = detected.format, f"detected from {path.name}: {detected.reason}"
-            if read.color != (chosen == "color"):
-                kind = "a colour PNG" if read.color else "a single-channel PNG"
-                raise FormatError(f"{kind}, but the predictions are {chosen}")
-            if read.problem:
-                raise FormatError(read.problem)
-            table = TO_LABEL_IDS["labelIds" if read.color else chosen]
-            if not read.color:
-                check_values(read.counts.sum(axis=0), chosen)
+            detected = detect_format("RGB" if read.color else "L", read.counts, classes)
         except FormatError as error:
-            raise DatasetError(f"{path}: {error}") from None
-        label_counts = _label_counts(read.counts, table)
-        image_confusion = evaluator.add_counts(label_counts).all_classes
-        anatomy.add(entry.id, read.truth, table[read.values], label_counts)
-        rows.append({"id": entry.id, "stem": entry.stem, "split": entry.split,
-                     **image_scores(class_set, image_confusion)})
-        if read.resized:
-            resized.append(entry.stem)
-        if on_prediction is not None:
-            on_prediction(entry, class_set.lut[table][read.values])
+            known.set_exception(DatasetError(f"{pred_path}: {error}"))
+            raise known.exception() from None
+        known.set_result((detected.format, f"detected from {pred_path.name}: {detected.reason}"))
+
+    def score(numbered: tuple[int, tuple]) -> _Scored:
+        n, (gt_path, pred_path, image_id) = numbered
+        detecting = n == 0 and not known.done()
+        try:
+            read = _read_pixels(gt_path, pred_path, resize, pairs=detecting)
+        except BaseException as error:
+            if detecting:
+                known.set_exception(error)
+            raise
+        if detecting:
+            detect(read, pred_path)
+        chosen = known.result()[0]
+        return _score_pair(read, gt_path, image_id, chosen, anatomy, class_set, on_prediction is not None)
+
+    rows, resized = [], []
+    with opencv_threads_beside(threads):
+        scored_images = ordered_map(score, list(enumerate(jobs)), threads)
+        bar = tqdm(scored_images, total=len(jobs), desc="score", unit="img", disable=not progress)
+        for entry, path, scored in zip(matched.entries, matched.paths, bar):
+            if scored.problem:
+                raise DatasetError(f"{path}: {scored.problem}")
+            image_confusion = evaluator.add_counts(scored.counts).all_classes
+            if anatomy is not None:
+                anatomy.add_scored(scored.anatomy)
+            rows.append({"id": entry.id, "stem": entry.stem, "split": entry.split,
+                         **image_scores(class_set, image_confusion)})
+            if scored.resized:
+                resized.append(entry.stem)
+            if on_prediction is not None:
+                on_prediction(entry, scored.classes)
     stacks = evaluator.per_image_confusions()
+    chosen, reason = known.result()
     return {"summary": evaluator.summary(), "confusion": evaluator.confusion.copy(), "per_image": rows,
             "per_image_confusion": stacks.all_classes, "per_image_official_confusion": stacks.official,
             "format": chosen,
@@ -264,12 +376,14 @@ def evaluate_masks(
     resize: str | None = None,
     partial: bool = False,
     boundary_ratio: float = DEFAULT_RATIO,
+    anatomy: bool = True,
 ) -> dict:
     """Evaluate the ground-truth images of ``split`` against their predictions.
 
     Returns:
-        The summary of ``training.evaluation.evaluator.summarize``, the anatomy's
-        (``Anatomy.summary``: ``boundary_iou``, ``mean_boundary_iou``, ``iiou``, ``mean_iiou``...),
+        The summary of ``training.evaluation.evaluator.summarize``, the anatomy's unless
+        ``anatomy`` is False (``Anatomy.summary``: ``boundary_iou``, ``mean_boundary_iou``, ``iiou``,
+        ``mean_iiou``...),
         ``per_image`` (id, stem, mIoU, pixel accuracy), ``coverage`` (images scored, images in the split), ``format``
         and the folders evaluated.
 
@@ -281,8 +395,8 @@ def evaluate_masks(
     index = load_or_build_index(gt_root, index_path)
     matched = match_predictions(index, split, pred_dir, partial=partial)
     scored = score_predictions(gt_root, matched, classes, format, resize, workers, progress,
-                               boundary_ratio=boundary_ratio)
-    result = {**scored["summary"], **scored["anatomy"].summary()}
+                               boundary_ratio=boundary_ratio, with_anatomy=anatomy)
+    result = {**scored["summary"], **(scored["anatomy"].summary() if anatomy else {})}
     result.update(split=matched.split, gt_root=str(gt_root), pred_dir=str(pred_dir),
                   format=scored["format"], format_reason=scored["format_reason"], coverage=matched.coverage,
                   resized=len(scored["resized"]),

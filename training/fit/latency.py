@@ -4,7 +4,9 @@ One figure, taken one way everywhere (after training, and in ``python -m trainin
 a few warm-up calls (the first builds the compiled predict function), then ``repeats`` timed
 ``predict_on_batch`` calls on one image (batch 1) at the run's input size. The median is the
 figure; p10 and p90 show the spread (on a shared machine load only ever adds time, so a wide
-spread says the figure is pessimistic). ``training.runs.latency`` stores it as latency.json.
+spread says the figure is pessimistic). ``benchmark`` times its runs in turns over several rounds
+and keeps the median of the rounds (``measure_interleaved``): one pass of 30 calls moved by up to
+35 % from pass to pass. ``training.runs.latency`` stores it as latency.json.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import numpy as np
 
 from training.runs.latency import AFTER_TRAINING, record_busy
 
-REPEATS, WARMUP = 30, 3
+REPEATS, WARMUP, ROUNDS = 30, 3, 9
+MAX_REPEATS, MAX_ROUNDS = 1000, 100  # a pass of a few minutes at most, not one that never ends
 
 
 def cpu_cores() -> int:
@@ -77,11 +80,17 @@ def conditions(size: tuple[int, int], how: str) -> dict:
             "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "how": how}
 
 
+def check_counts(repeats: int, rounds: int = 1) -> None:
+    """ValueError unless ``repeats`` is in ``1..MAX_REPEATS`` and ``rounds`` in ``1..MAX_ROUNDS``."""
+    for name, value, most in (("--repeats", repeats, MAX_REPEATS), ("--rounds", rounds, MAX_ROUNDS)):
+        if not 1 <= value <= most:
+            raise ValueError(f"{name} must be between 1 and {most}, got {value}")
+
+
 def time_calls(model, size: tuple[int, int], repeats: int = REPEATS, warmup: int = WARMUP) -> np.ndarray:
     """Milliseconds of each of ``repeats`` timed ``predict_on_batch`` calls on one random image,
-    after ``warmup`` untimed ones."""
-    if repeats < 1:
-        raise ValueError(f"--repeats must be at least 1, got {repeats}")
+    after ``warmup`` untimed ones (at least one)."""
+    check_counts(repeats)
     x = np.random.default_rng(0).random((1, int(size[0]), int(size[1]), 3), dtype=np.float32)
     for _ in range(max(1, warmup)):
         model.predict_on_batch(x)
@@ -113,6 +122,37 @@ def others_cores(before: tuple[float | None, float], after: tuple[float | None, 
     if before[0] is None or after[0] is None or seconds <= 0:
         return None
     return round(max(0.0, ((after[0] - before[0]) - (after[1] - before[1])) / seconds), 2)
+
+
+def measure_interleaved(models: dict, repeats: int = REPEATS, rounds: int = ROUNDS, warmup: int = WARMUP,
+                        how: str = AFTER_TRAINING) -> dict[str, dict]:
+    """The latency record of every model of ``models`` (name -> ``(model, size)``), timed in turns:
+    ``rounds`` rounds, each giving every model ``repeats`` timed calls (after one untimed call that
+    brings its weights back into the caches). A model's figure is the median of its rounds'
+    medians, so a burst of load lands on one round of every model rather than on all the calls of
+    one; p10 and p90 are those of all its calls. The records are ``measure_latency``'s, with
+    ``rounds`` and ``round_medians_ms``; ``others_cpu_cores`` covers the whole pass."""
+    check_counts(repeats, rounds)
+    started, before = time.perf_counter(), cpu_seconds()
+    records = {name: conditions(size, how) for name, (_, size) in models.items()}
+    for model, size in models.values():
+        time_calls(model, size, 1, warmup)  # warm-up: the first call builds the compiled predict function
+    calls: dict[str, list[np.ndarray]] = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, (model, size) in models.items():
+            calls[name].append(time_calls(model, size, repeats, 1))
+    others = others_cores(before, cpu_seconds(), time.perf_counter() - started)
+    result = {}
+    for name, rounds_times in calls.items():
+        medians = [float(np.median(times)) for times in rounds_times]
+        every = np.concatenate(rounds_times)
+        record = {"median_ms": round(float(np.median(medians)), 3),
+                  "p10_ms": round(float(np.percentile(every, 10)), 3),
+                  "p90_ms": round(float(np.percentile(every, 90)), 3),
+                  "repeats": int(repeats), "rounds": int(rounds), "round_medians_ms": [round(m, 3) for m in medians],
+                  "warmup": int(max(1, warmup)), **records[name], "others_cpu_cores": others}
+        result[name] = {**record, "busy": record_busy(record)}
+    return result
 
 
 def measure_latency(model, size: tuple[int, int], repeats: int = REPEATS, warmup: int = WARMUP,

@@ -7,6 +7,10 @@ and with the official evaluation, whatever size each model was trained at.
 
 from __future__ import annotations
 
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -14,23 +18,22 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from training.data.cityscapes import read_pair
 from training.data.index import IndexEntry
 from training.data.labels import ClassSet
 from training.data.resize import resize_image
-from training.evaluation.anatomy import Anatomy, read_instance_ids
-from training.evaluation.boundary import DEFAULT_RATIO
+from training.evaluation.anatomy import Anatomy, lookup, pair_table, read_instance_ids, read_pair_threaded
+from training.evaluation.boundary import DEFAULT_RATIO, scratch
 from training.evaluation.calibration import BINS as CALIBRATION_BINS
 from training.evaluation.calibration import calibration_counts, summarize_calibration
 from training.evaluation.evaluator import Evaluator, image_scores
-from training.evaluation.masks import ordered_map
-from training.evaluation.metrics import pair_counts
+from training.evaluation.masks import cores, evaluation_threads, opencv_threads_beside, ordered_map
 
 # Up to this many output pixels (4 MP) the planes are resized whole; above, in bands of rows,
 # so a 36 MP upload needs a few tens of MB instead of 8 x 144 MB of float planes.
 WHOLE_PLANE_PIXELS = 4 * 1024 * 1024
 BAND_ROWS = 256
-READ_AHEAD = 2  # images decoded ahead of the model during evaluation
+READ_AHEAD = 2  # at least this many images are decoded ahead of the model during evaluation
+THREADS_ENV = "EVALUATION_THREADS"  # threads per stage of a model's evaluation (default: half the cores)
 
 
 def predict_probabilities(model, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -47,7 +50,7 @@ def upsample_argmax(probabilities: np.ndarray, size: tuple[int, int], band_rows:
 
 
 def upsample_with_confidence(probabilities: np.ndarray, size: tuple[int, int],
-                             band_rows: int = BAND_ROWS) -> tuple[np.ndarray, np.ndarray]:
+                             band_rows: int = BAND_ROWS, reuse: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``(H, W)`` uint8 argmax of ``(h, w, K)`` probabilities resized bilinearly to ``size``, and
     ``(H, W)`` float32 top probability there (the running maximum comes free with the argmax;
     bilinear weights sum to 1, so the resized planes are probabilities too).
@@ -61,11 +64,15 @@ def upsample_with_confidence(probabilities: np.ndarray, size: tuple[int, int],
     Both sum float32 in another order, so the argmax may differ from Keras' where two classes
     are within a rounding error: at most 1e-5 of the pixels, whole or in bands, K = 8 or 19,
     integer or not scale factors (``tests/test_upsampling.py``; measured: 0 to 4.5e-6).
+
+    ``reuse``: the planes after the first are resized into this thread's work arrays
+    (``training.evaluation.boundary.scratch``), for a thread that upsamples image after image
+    (an evaluation); the API's threads, which upsample now and then, keep no such memory.
     """
     height, width = int(size[0]), int(size[1])
     planes = [np.ascontiguousarray(probabilities[..., k], dtype=np.float32) for k in range(probabilities.shape[-1])]
     if height * width <= WHOLE_PLANE_PIXELS:
-        return _running_argmax(cv2.resize(plane, (width, height), interpolation=cv2.INTER_LINEAR) for plane in planes)
+        return _running_argmax(_resized(planes, width, height, reuse), reuse)
     # Bilinear is separable: widen every plane once (h x W, small), then blend row pairs per band.
     wide = [cv2.resize(plane, (width, plane.shape[0]), interpolation=cv2.INTER_LINEAR) for plane in planes]
     source_rows = planes[0].shape[0]
@@ -83,7 +90,18 @@ def upsample_with_confidence(probabilities: np.ndarray, size: tuple[int, int],
     return classes, confidence
 
 
-def _running_argmax(planes) -> tuple[np.ndarray, np.ndarray]:
+def _resized(planes: list[np.ndarray], width: int, height: int, reuse: bool):
+    """Each plane resized bilinearly to ``width x height``: the first into a new array (it becomes the
+    running maximum, returned), the others one after the other into one buffer (this thread's
+    with ``reuse``)."""
+    yield cv2.resize(planes[0], (width, height), interpolation=cv2.INTER_LINEAR)
+    buffer = scratch("upsampled plane", (height, width), np.float32) if reuse else np.empty((height, width),
+                                                                                                np.float32)
+    for plane in planes[1:]:
+        yield cv2.resize(plane, (width, height), dst=buffer, interpolation=cv2.INTER_LINEAR)
+
+
+def _running_argmax(planes, reuse: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Index of the largest plane at every pixel (the first one on ties, as ``argmax``), and
     that largest value.
 
@@ -94,8 +112,9 @@ def _running_argmax(planes) -> tuple[np.ndarray, np.ndarray]:
     planes = iter(planes)
     best = next(planes)
     classes = np.zeros(best.shape, dtype=np.uint8)
+    better = scratch("better", best.shape, np.uint8) if reuse else np.empty(best.shape, np.uint8)
     for k, plane in enumerate(planes, start=1):
-        better = cv2.compare(plane, best, cv2.CMP_GT)  # 255 where greater, else 0
+        cv2.compare(plane, best, cv2.CMP_GT, dst=better)  # 255 where greater, else 0
         np.bitwise_and(better, np.uint8(k), out=better)  # cv2 reads a 1x1 array as a scalar here
         cv2.max(classes, better, dst=classes)
         cv2.max(best, plane, dst=best)
@@ -145,12 +164,17 @@ class Predictor:
 def evaluate_model(model, root: Path, entries: Sequence[IndexEntry], class_set: ClassSet,
                    size: tuple[int, int], on_prediction: Callable[[int, np.ndarray], None] | None = None,
                    progress: bool = True, on_confidence: Callable[[int, np.ndarray], None] | None = None,
-                   boundary_ratio: float = DEFAULT_RATIO, with_anatomy: bool = True) -> dict:
+                   boundary_ratio: float = DEFAULT_RATIO, with_anatomy: bool = True,
+                   threads: int | None = None) -> dict:
     """Predict every image of ``entries`` and score it against its ground truth.
 
-    Reading (decode, shrink to ``size``) runs a few images ahead in a thread while the model,
-    the upsampling and ``on_prediction`` (OpenCV, TensorFlow and zlib release the GIL) work on
-    the current one: at 2048x1024 the decode of a 2 MB photo costs as much as the forward pass.
+    Three stages overlap, each image's work in one thread: reading (decode, shrink to ``size``)
+    runs ahead in ``threads`` threads
+    (``model_evaluation_threads``: by default half the cores); the model predicts here, one image
+    at a time; finishing (upsampling, pair counts, the anatomy with its instanceIds, calibration
+    table) runs in ``threads`` more: about a third of the work each.
+    ``on_prediction`` and ``on_confidence`` are called here, in image order, while the threads
+    work on the next images (OpenCV, libpng, zlib and TensorFlow release the GIL).
 
     ``on_confidence(id, map)`` gets each image's top probability as uint8 ``round(255 p)``.
 
@@ -169,42 +193,92 @@ def evaluate_model(model, root: Path, entries: Sequence[IndexEntry], class_set: 
     k = class_set.num_classes
     by_confidence = np.zeros((CALIBRATION_BINS, k, k), dtype=np.int64)
     confidence_sums = np.zeros(CALIBRATION_BINS)
-
     anatomy = Anatomy(class_set, "classes", boundary_ratio) if with_anatomy else None
+    threads = model_evaluation_threads(threads)
 
     def load(entry: IndexEntry):
-        image, label_ids = read_pair(root, entry.image, entry.label)
-        truth = anatomy.truth(label_ids, read_instance_ids(root / entry.label)) if anatomy else None  # ahead
-        return entry, resize_image(image, size), label_ids, truth
+        image, label_ids = read_pair_threaded(root, entry.image, entry.label)
+        return entry, resize_image(image, size), label_ids
 
-    examples = _read_ahead(entries, load)
-    for entry, small, label_ids, truth in tqdm(examples, total=len(entries), desc="evaluate", unit="img",
-                                               disable=not progress):
-        probabilities = np.asarray(model.predict_on_batch(small[None].astype(np.float32) / 255.0))[0]
-        predicted, confidence = upsample_with_confidence(probabilities, label_ids.shape)
-        counts = pair_counts(label_ids, predicted)
-        image_confusion = evaluator.add_counts(counts).all_classes
+    def finish(entry: IndexEntry, probabilities: np.ndarray, label_ids: np.ndarray) -> _Finished:
+        predicted, confidence = upsample_with_confidence(probabilities, label_ids.shape, reuse=True)
         if anatomy is not None:
-            anatomy.add(entry.id, truth, predicted, counts)
+            truth = anatomy.truth(label_ids, read_instance_ids(root / entry.label))
+            scored = anatomy.score(entry.id, truth, predicted)
+            counts, truth_classes = scored.counts, truth.all_classes
+        else:
+            scored, counts, truth_classes = None, pair_table(label_ids, predicted), lookup(class_set.lut, label_ids)
         levels = cv2.convertScaleAbs(confidence, alpha=255.0)  # round(255 p), saturated
-        counts, sums = calibration_counts(class_set.lut[label_ids], predicted, levels, k)
-        by_confidence += counts
-        confidence_sums += sums
-        rows.append({"id": entry.id, "split": entry.split, **image_scores(class_set, image_confusion)})
+        table, sums = calibration_counts(truth_classes, predicted, levels, k)
+        return _Finished(entry, predicted, levels, counts, scored, table, sums)
+
+    def add(done: _Finished) -> None:
+        nonlocal confidence_sums
+        image_confusion = evaluator.add_counts(done.counts).all_classes
+        if anatomy is not None:
+            anatomy.add_scored(done.anatomy)
+        by_confidence[...] += done.calibration
+        confidence_sums += done.confidence_sums
+        rows.append({"id": done.entry.id, "split": done.entry.split, **image_scores(class_set, image_confusion)})
         if on_prediction is not None:
-            on_prediction(entry.id, predicted)
+            on_prediction(done.entry.id, done.predicted)
         if on_confidence is not None:
-            on_confidence(entry.id, levels)
+            on_confidence(done.entry.id, done.levels)
+
+    with opencv_threads_beside(2 * threads), \
+            ThreadPoolExecutor(max_workers=threads, thread_name_prefix="finish") as finishing:
+        waiting: deque = deque()
+        examples = iter(tqdm(ordered_map(load, entries, threads, depth=max(READ_AHEAD, 2 * threads)),
+                             total=len(entries), desc="evaluate", unit="img", disable=not progress))
+        while True:
+            try:
+                entry, small, label_ids = next(examples)
+            except StopIteration:
+                break
+            except Exception:  # an unreadable image: the images before it are added first
+                while waiting:
+                    add(waiting.popleft().result())
+                raise
+            probabilities = np.asarray(model.predict_on_batch(small[None].astype(np.float32) / 255.0))[0]
+            waiting.append(finishing.submit(finish, entry, probabilities, label_ids))
+            while len(waiting) > threads:
+                add(waiting.popleft().result())
+        while waiting:
+            add(waiting.popleft().result())
     stacks = evaluator.per_image_confusions()
     return {"summary": evaluator.summary(), "confusion": evaluator.confusion.copy(), "per_image": rows,
             "per_image_confusion": stacks.all_classes, "per_image_official_confusion": stacks.official,
             "calibration": summarize_calibration(by_confidence, confidence_sums), "anatomy": anatomy}
 
 
-def _read_ahead(items: Sequence, load: Callable, depth: int = READ_AHEAD):
-    """``load(item)`` for each item, in order, computed up to ``depth`` items ahead in one thread
-    (bounded memory: at most ``depth`` loaded items wait). A failure is raised at its item."""
-    return ordered_map(load, items, workers=1, depth=depth)
+@dataclass
+class _Finished:
+    """One image past the model: what ``evaluate_model`` adds up and hands to its callbacks, in order."""
+
+    entry: IndexEntry
+    predicted: np.ndarray  # (H, W) uint8 classes
+    levels: np.ndarray  # (H, W) uint8 round(255 p)
+    counts: np.ndarray  # (256, 256) pair counts
+    anatomy: object  # ImageAnatomy or None
+    calibration: np.ndarray  # (bins, K, K)
+    confidence_sums: np.ndarray  # (bins,)
+
+
+def model_evaluation_threads(threads: int | None = None) -> int:
+    """The threads of each of the two stages around the model in ``evaluate_model``: ``threads``,
+    else ``$EVALUATION_THREADS``, else half the cores this process may run on (at least one).
+    Reading, the model (TensorFlow's own threads) and finishing share the cores: more threads
+    than cores only add hand-offs (2 cores: 1 thread per stage 80 ms per 2048x1024 image, 2 per
+    stage 93 ms)."""
+    if threads is None:
+        text = os.environ.get(THREADS_ENV, "").strip()
+        if not text:
+            return max(1, cores() // 2)
+        try:
+            threads = int(text)
+        except ValueError:
+            raise ValueError(f"{THREADS_ENV}={text!r} is not a whole number") from None
+    return evaluation_threads(threads)
 
 
 def inference_ms_per_image(model, size: tuple[int, int], repeats: int = 10) -> float:
