@@ -177,7 +177,7 @@ def test_a_run_without_anatomy_says_how_to_add_it_and_a_damaged_file_says_which(
     assert (f"{old}: no error anatomy: this run was evaluated before it existed; re-evaluate to see this: "
             f"`python -m training anatomy {old}`") in [info.value for info in at.info]
     warnings = [w.value for w in at.warning]
-    assert any(w.startswith(f"{damaged}: its objects cannot be shown: instances.csv is not a readable CSV")
+    assert any(w.startswith(f"{damaged}: its objects cannot be shown: instances.csv is not UTF-8 text")
                for w in warnings), warnings
     assert any(w.startswith(f"{damaged}: where its errors are cannot be shown: frame_errors.npy") for w in warnings)
     assert list(_dataframe(at, TABLE).index) == [damaged]  # anatomy.json is whole

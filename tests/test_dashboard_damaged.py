@@ -65,12 +65,42 @@ def deployed_json_naming_a_missing_run(store) -> Damage:
 
 
 def metrics_of_garbage_values(store) -> Damage:
-    """A readable metrics.json whose numbers are not numbers: the run is whole, its numbers "-"."""
+    """A readable metrics.json whose numbers are not numbers: the run is named with the first."""
     path = _run(store, 1) / "metrics.json"
     metrics = json.loads(path.read_text())
     metrics.update(image_size=5, miou="high", params=None, inference_ms="fast", val_miou=[1],
                    iou={**metrics["iou"], "flat": "good"}, train_seconds={})
     path.write_text(json.dumps(metrics))
+    return Damage({store.runs[1]: "metrics.json: miou is 'high', not a number"})
+
+
+def history_cut_inside_its_last_row(store) -> Damage:
+    path = _run(store, 1) / "history.csv"
+    text = path.read_text()
+    path.write_text(text[: text.rstrip("\n").rfind(",") + 1])
+    return Damage({store.runs[1]: "history.csv: line"})
+
+
+def metrics_and_config_not_utf8(store) -> Damage:
+    for name in ("metrics.json", "config.yaml"):
+        path = _run(store, 1) / name
+        path.write_bytes(b"\xff\xfe" + path.read_bytes())
+    return Damage({store.runs[1]: "metrics.json is not UTF-8 text"})
+
+
+def confusion_that_is_an_npz(store) -> Damage:
+    with open(_run(store, 1) / "confusion.npy", "wb") as stream:
+        np.savez(stream, confusion=np.eye(8, dtype=np.int64))
+    return Damage({store.runs[1]: "confusion.npy holds a numpy archive (.npz), not an array"})
+
+
+def latency_and_anatomy_damaged(store) -> Damage:
+    """latency.json with a number for its size, anatomy.json not UTF-8: the run is whole (its
+    latency falls back to the training's figure and says why; the anatomy page names the file)."""
+    path = _run(store, 1) / "latency.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "input_size": 5}))
+    path = _run(store, 1) / "anatomy.json"
+    path.write_bytes(path.read_bytes() + b"\xff")
     return Damage()
 
 
@@ -81,7 +111,7 @@ def garbage_confusion(store) -> Damage:
 
 def undecodable_history(store) -> Damage:
     (_run(store, 1) / "history.csv").write_bytes(bytes(range(128, 256)) * 8)
-    return Damage({store.runs[1]: "history.csv is not a readable CSV"})
+    return Damage({store.runs[1]: "history.csv is not UTF-8 text"})
 
 
 def history_of_garbage_values(store) -> Damage:
@@ -117,7 +147,8 @@ def prediction_outside_the_class_set(store) -> Damage:
 CASES = [truncated_metrics_of_the_deployed_run, metrics_holding_a_list, deployed_json_naming_a_number,
          deployed_json_naming_a_missing_run, metrics_of_garbage_values, garbage_confusion, undecodable_history,
          history_of_garbage_values, a_run_folder_with_only_metrics, garbage_prediction_png,
-         prediction_outside_the_class_set]
+         prediction_outside_the_class_set, history_cut_inside_its_last_row, metrics_and_config_not_utf8,
+         confusion_that_is_an_npz, latency_and_anatomy_damaged]
 
 
 @pytest.mark.parametrize("damage", CASES, ids=lambda case: case.__name__)

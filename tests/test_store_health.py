@@ -48,6 +48,27 @@ def store(tmp_path) -> Path:
     return tmp_path
 
 
+def _cut_inside_last_row(path: Path) -> None:
+    text = path.read_text()
+    path.write_text(text[: text.rstrip("\n").rfind(",") + 1])  # the last row loses its last cell
+
+
+def _latin1(path: Path) -> None:
+    path.write_bytes(path.read_bytes().replace(b"}", b', "note": "caf\xe9"}', 1).replace(b"name:", b"# caf\xe9\nname:"))
+
+
+def _npz_in(path: Path) -> None:
+    with open(path, "wb") as stream:
+        np.savez(stream, confusion=np.eye(K, dtype=np.int64))
+
+
+def _edit_metrics(run: Path, **changes) -> None:
+    import json
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, **changes}))
+
+
 def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
 
@@ -75,10 +96,29 @@ DAMAGE = {
         lambda run: np.save(run / "per_image_confusion.npy", np.zeros((5, K, K), np.int64)),
         "per_image_confusion.npy has 5 images, per_image.csv 2"),
     "per_image.csv binary": (lambda run: (run / "per_image.csv").write_bytes(b"\xff\xfe\x00\x81" * 50),
-                             "per_image.csv is not a readable CSV"),
+                             "per_image.csv is not UTF-8 text"),
     "per_image.csv without ids": (lambda run: (run / "per_image.csv").write_text("miou\n0.5\n0.25\n"),
                                   "per_image.csv has no id column"),
     "history.csv missing": (lambda run: (run / "history.csv").unlink(), "missing history.csv"),
+    # The HIGH repro of the hostile test and its variants: each used to crash every reader.
+    "history.csv cut inside its last row": (lambda run: _cut_inside_last_row(run / "history.csv"),
+                                            "history.csv: line 2 is cut short"),
+    "per_image.csv cut inside its last row": (lambda run: _cut_inside_last_row(run / "per_image.csv"),
+                                              "per_image.csv: line 3 is cut short"),
+    "metrics.json not UTF-8": (lambda run: _latin1(run / "metrics.json"), "metrics.json is not UTF-8 text"),
+    "config.yaml not UTF-8": (lambda run: _latin1(run / "config.yaml"), "config.yaml is not UTF-8 text"),
+    "confusion.npy is an npz": (lambda run: _npz_in(run / "confusion.npy"),
+                                "confusion.npy holds a numpy archive (.npz), not an array"),
+    "metrics.json miou is a word": (lambda run: _edit_metrics(run, miou="high"),
+                                    "metrics.json: miou is 'high', not a number"),
+    "metrics.json classes is a list": (lambda run: _edit_metrics(run, classes=[1]),
+                                       "metrics.json: classes is [1], not one of categories8, cityscapes19"),
+    "config.yaml height 0": (lambda run: (run / "config.yaml").write_text("data: {height: 0, width: 32}\n"),
+                             "data.height and data.width are 0x32, not within 1..8192"),
+    "config.yaml height 100000": (lambda run: (run / "config.yaml").write_text(
+        "data: {height: 100000, width: 100000}\n"), "data.height and data.width are 100000x100000"),
+    "config.yaml classes a list": (lambda run: (run / "config.yaml").write_text(
+        "data: {height: 16, width: 32, classes: [1]}\n"), "config.yaml: data.classes is [1], not one of"),
     "model.keras missing": (lambda run: (run / "model.keras").unlink(), "missing model.keras"),
     "predictions/ missing": (lambda run: [p.unlink() for p in (run / "predictions").iterdir()]
                              and (run / "predictions").rmdir(), "missing predictions/"),

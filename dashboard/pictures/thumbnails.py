@@ -41,6 +41,7 @@ from dashboard.pictures.drawing import display_factor, encode_jpeg, shrink_class
 from dashboard.pictures.images import ImageRef, RunRef
 from training.data.cityscapes import DatasetError, read_image, read_label_ids
 from training.data.labels import get_class_set
+from training.data.png import read_file
 from training.evaluation.confusions import mask_problem
 from training.files import file_stamp, write_bytes_atomic
 from training.memory import ByteLRU
@@ -55,6 +56,7 @@ OPACITY = 0.6  # the explorer's default
 QUALITY = 85
 MEMORY_MB = 48  # ~10 KB a thumbnail: about five thousand
 FOLDER = ".thumbnails"  # under the run store
+MAX_THUMBNAIL_BYTES = 4 * 2**20  # a 320-pixel JPEG is ~10 KB
 VERSION = "1"  # part of every file's name: change it when the drawing changes
 WORKERS = max(1, min(4, os.cpu_count() or 1))
 JPEG_START, JPEG_END = b"\xff\xd8", b"\xff\xd9"
@@ -158,7 +160,7 @@ def _from_disk_or_drawn(wanted: Request, folder: Path | None) -> Thumbnail:
     name = disk_name(wanted)
     path = folder / name[:2] / name
     try:
-        stored = path.read_bytes()
+        stored = read_file(path, MAX_THUMBNAIL_BYTES)  # a cache folder is ours, but not only ours
         if stored.startswith(JPEG_START) and stored.endswith(JPEG_END):  # else a damaged file: drawn again
             return Thumbnail(stored)
     except OSError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from training.data.labels import NUM_LABEL_IDS
-from training.data.png import PngError, decode_png, read_header
+from training.data.png import MAX_PNG_FILE_BYTES, PngError, decode_png, read_file, read_header
 
 OFFICIAL_SPLITS = ("train", "val")
 IMAGE_DIR, LABEL_DIR = "leftImg8bit", "gtFine"
@@ -70,15 +71,20 @@ def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
     return root
 
 
-def _files_with_suffix(directory: Path, suffix: str) -> dict[str, Path]:
-    """stem -> path for every ``<city>/<stem><suffix>`` under ``directory``."""
+def _files_with_suffix(directory: Path, suffix: str, problems: list[str]) -> dict[str, Path]:
+    """stem -> path for every ``<city>/<stem><suffix>`` under ``directory``; a name of that form
+    that is no regular file (a FIFO, a link to a device or to nothing) is added to ``problems``."""
     found = {}
     if not directory.is_dir():
         return found
     for city_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
         for entry in os.scandir(city_dir):
-            if entry.name.endswith(suffix) and entry.is_file():
+            if not entry.name.endswith(suffix):
+                continue
+            if entry.is_file():
                 found[entry.name[: -len(suffix)]] = Path(entry.path)
+            elif not entry.is_dir():
+                problems.append(f"{entry.path}: not a regular file (skipped)")
     return found
 
 
@@ -91,8 +97,8 @@ def discover_pairs(root: Path, splits=OFFICIAL_SPLITS) -> tuple[list[Pair], list
     """
     pairs, problems = [], []
     for split in splits:
-        images = _files_with_suffix(root / IMAGE_DIR / split, IMAGE_SUFFIX)
-        labels = _files_with_suffix(root / LABEL_DIR / split, LABEL_SUFFIX)
+        images = _files_with_suffix(root / IMAGE_DIR / split, IMAGE_SUFFIX, problems)
+        labels = _files_with_suffix(root / LABEL_DIR / split, LABEL_SUFFIX, problems)
         for stem in sorted(images.keys() - labels.keys()):
             problems.append(f"{images[stem]}: missing partner {LABEL_DIR}/{split}/.../{stem}{LABEL_SUFFIX}")
         for stem in sorted(labels.keys() - images.keys()):
@@ -114,6 +120,16 @@ def discover_pairs(root: Path, splits=OFFICIAL_SPLITS) -> tuple[list[Pair], list
 
 def open_png(path: Path) -> Image.Image:
     """Open a PNG lazily (header only); raises ``DatasetError`` naming the file."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(status.st_mode):  # a FIFO would make the open below wait forever
+        raise DatasetError(f"{path}: not a regular file")
+    if status.st_size > MAX_PNG_FILE_BYTES:
+        raise DatasetError(f"{path}: {status.st_size:,} bytes, more than any image of ours")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -153,7 +169,7 @@ def read_png_file(path: Path, modes: tuple[str, ...], what: str) -> np.ndarray:
     """Decode ``path`` with ``training.data.png`` after checking its header (mode one of
     ``modes``, pixel limit); ``DatasetError`` naming the file and saying ``what`` was expected."""
     try:
-        data = path.read_bytes()
+        data = read_file(path)
     except FileNotFoundError:
         raise DatasetError(f"{path}: file not found") from None
     except OSError as exc:

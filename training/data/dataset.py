@@ -15,7 +15,7 @@ import numpy as np
 
 from training.data.cityscapes import read_pair, resolve_data_root
 from training.data.index import DatasetIndex, IndexEntry, index_path_for, load_or_build_index
-from training.data.labels import ClassSet, get_class_set
+from training.data.labels import CLASS_SET_NAMES, ClassSet, get_class_set
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,18 @@ class DataSettings:
 
     @classmethod
     def from_config(cls, config: dict | None) -> DataSettings:
+        """The ``data`` section of a config; ValueError saying what is wrong with it (a root or an
+        index that is not a path, a class set that is not one of ``CLASS_SET_NAMES``)."""
         data = (config or {}).get("data") or {}
-        return cls(data.get("root"), data.get("index"), data.get("classes") or "categories8")
+        if not isinstance(data, dict):
+            raise ValueError(f"data is a {type(data).__name__}, not a mapping")
+        for key in ("root", "index"):
+            if data.get(key) is not None and not isinstance(data.get(key), str):
+                raise ValueError(f"data.{key} is {data.get(key)!r}, not a path")
+        classes = data.get("classes") or "categories8"
+        if not isinstance(classes, str) or classes not in CLASS_SET_NAMES:
+            raise ValueError(f"data.classes is {classes!r}, not one of {', '.join(CLASS_SET_NAMES)}")
+        return cls(data.get("root"), data.get("index"), classes)
 
     def resolve_root(self, override: str | os.PathLike | None = None) -> Path:
         """``override``; else the run's own root if it exists on this machine; else

@@ -105,6 +105,7 @@ class ClassSet:
         return self.palette()[class_mask]
 
 
+@lru_cache(maxsize=None)
 def _categories8() -> ClassSet:
     lut = np.full(LUT_SIZE, IGNORE_INDEX, dtype=np.uint8)
     eval_gt = np.full(LUT_SIZE, IGNORE_INDEX, dtype=np.uint8)
@@ -124,6 +125,7 @@ def _categories8() -> ClassSet:
     return ClassSet("categories8", CATEGORY_NAMES, colors, lut, eval_gt, eval_pred, void, scored)
 
 
+@lru_cache(maxsize=None)
 def _cityscapes19() -> ClassSet:
     evaluated = sorted((label for label in LABELS if not label.ignoreInEval), key=lambda label: label.trainId)
     names = tuple(label.name for label in evaluated)
@@ -141,9 +143,9 @@ def _cityscapes19() -> ClassSet:
 CLASS_SET_NAMES = ("categories8", "cityscapes19")
 
 
-@lru_cache(maxsize=None)
 def get_class_set(name: str = "categories8") -> ClassSet:
-    """The class set called ``name`` (``categories8`` or ``cityscapes19``)."""
+    """The class set called ``name`` (``categories8`` or ``cityscapes19``); ValueError for any other
+    value (a damaged file may hold a list or a number where a name belongs)."""
     if name == "categories8":
         return _categories8()
     if name == "cityscapes19":

@@ -11,7 +11,10 @@ The header is parsed here (no decode) so callers check mode and size before payi
 
 from __future__ import annotations
 
+import errno
 import io
+import os
+import stat
 import struct
 import warnings
 from dataclasses import dataclass
@@ -30,6 +33,32 @@ _MODES = {(0, 8): "L", (2, 8): "RGB", (3, 8): "P", (0, 16): "I;16", (4, 8): "LA"
 _COLOUR_TYPES = {0: "grey", 2: "RGB", 3: "palette", 4: "grey+alpha", 6: "RGBA"}
 # The formats libspng decodes to exactly Pillow's array.
 _SPNG_FORMATS = {"L": "L", "RGB": "RGB"}
+
+
+# Far above any PNG of the at most 64 megapixels we decode (a 2048x1024 photo is ~2.2 MB): a file
+# larger than this is not an image of ours, and is refused before it is read.
+MAX_PNG_FILE_BYTES = 512 * 2**20
+
+
+def read_file(path: str | os.PathLike, limit: int = MAX_PNG_FILE_BYTES) -> bytes:
+    """The bytes of the regular file at ``path``, of at most ``limit`` bytes.
+
+    A dataset or a folder of predictions is filled by hand: a name may be a link to ``/dev/zero``
+    (read forever), a FIFO (opening it waits for a writer forever) or a folder. Those are refused
+    with an ``OSError`` whose ``strerror`` says why, before the file is opened.
+    """
+    status = os.stat(path)  # follows links: what counts is what the name leads to
+    if not stat.S_ISREG(status.st_mode):
+        kind = ("a folder" if stat.S_ISDIR(status.st_mode) else "a FIFO" if stat.S_ISFIFO(status.st_mode)
+                else "a device" if stat.S_ISCHR(status.st_mode) or stat.S_ISBLK(status.st_mode) else "a special file")
+        raise OSError(errno.EINVAL, f"not a regular file but {kind}", str(path))
+    if status.st_size > limit:
+        raise OSError(errno.EFBIG, f"{status.st_size:,} bytes, more than any image of ours ({limit:,})", str(path))
+    with open(path, "rb") as stream:
+        data = stream.read(limit + 1)
+    if len(data) > limit:  # it grew since it was measured
+        raise OSError(errno.EFBIG, f"more than {limit:,} bytes", str(path))
+    return data
 
 
 class PngError(ValueError):
@@ -88,8 +117,8 @@ def _decode_with_pillow(data: bytes) -> np.ndarray:
 
 
 def read_png(path, max_pixels: int | None = None) -> tuple[PngHeader, np.ndarray]:
-    """Header and pixels of the PNG file at ``path`` (``OSError`` if it cannot be read)."""
-    with open(path, "rb") as stream:
-        data = stream.read()
+    """Header and pixels of the PNG file at ``path`` (``OSError`` if it cannot be read, is no
+    regular file or is too large: ``read_file``)."""
+    data = read_file(path)
     pixels = decode_png(data, max_pixels)
     return read_header(data), pixels

@@ -40,7 +40,7 @@ from training.data.cityscapes import (
     read_png_file,
 )
 from training.data.labels import IGNORE_INDEX, LUT_SIZE, ClassSet
-from training.data.png import PngError, read_header, read_png
+from training.data.png import PngError, read_file, read_header, read_png
 from training.evaluation.boundary import (
     DEFAULT_RATIO,
     band_bits,
@@ -96,7 +96,7 @@ def read_png_threaded(path: Path, modes: tuple[str, ...], what: str) -> np.ndarr
 
 def _decode_threaded(path: Path, modes: tuple[str, ...] | None, fallback: Callable[[], np.ndarray]) -> np.ndarray:
     try:
-        data = path.read_bytes()
+        data = read_file(path)
         header = read_header(data)
     except (OSError, PngError):
         return fallback()  # which says what is wrong

@@ -11,11 +11,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from training.data.labels import CLASS_SET_NAMES
 from training.runs.layout import IMPORTED, PER_IMAGE_OFFICIAL_CONFUSION, ArtifactError, artifacts_dir
 from training.runs.reader import Run, list_runs
 
 # What every published run must hold for the dashboard and the API to show it.
 REQUIRED_METRICS = ("classes", "split", "iou")
+# What metrics.json's keys must hold where present: readers format and compare them as such.
+NUMBER_METRICS = ("miou", "miou_official", "pixel_accuracy", "train_miou", "val_miou", "loss", "val_loss",
+                  "inference_ms", "train_seconds", "params", "epochs", "best_epoch", "images", "pixels")
+TEXT_METRICS = ("run", "created", "split", "source", "model", "backbone", "encoder_weights", "loss_name",
+                "augmentation", "uid")
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,46 @@ def _without_run_prefix(message: str) -> str:
     return rest if separator and head.startswith("run ") else message
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _shown(value) -> str:
+    return repr(value)[:40]
+
+
+def metrics_problems(metrics: dict) -> list[str]:
+    """What in metrics.json is not of the type readers take it for ("metrics.json: miou is 'high',
+    not a number"); absent keys are no problem here (``REQUIRED_METRICS`` says which must be)."""
+    problems = []
+    classes = metrics.get("classes")
+    if "classes" in metrics and classes not in CLASS_SET_NAMES:
+        problems.append(f"metrics.json: classes is {_shown(classes)}, not one of {', '.join(CLASS_SET_NAMES)}")
+    for key in NUMBER_METRICS:
+        if metrics.get(key) is not None and not _is_number(metrics[key]):
+            problems.append(f"metrics.json: {key} is {_shown(metrics[key])}, not a number")
+    for key in TEXT_METRICS:
+        if metrics.get(key) is not None and not isinstance(metrics[key], str):
+            problems.append(f"metrics.json: {key} is {_shown(metrics[key])}, not a text")
+    for key in ("iou", "iou_official"):
+        table = metrics.get(key)
+        if key in metrics and not (isinstance(table, dict)
+                                   and all(v is None or _is_number(v) for v in table.values())):
+            problems.append(f"metrics.json: {key} is {_shown(table)}, not a number (or null) per class")
+    size = metrics.get("image_size")
+    if size is not None and not (isinstance(size, list) and len(size) == 2
+                                 and all(isinstance(v, int) and not isinstance(v, bool) for v in size)):
+        problems.append(f"metrics.json: image_size is {_shown(size)}, not [height, width]")
+    for key in ("coverage", "calibration", "dataset", "versions"):
+        if metrics.get(key) is not None and not isinstance(metrics[key], dict):
+            problems.append(f"metrics.json: {key} is {_shown(metrics[key])}, not an object")
+    for key in ("class_names", "confusion_names"):
+        names = metrics.get(key)
+        if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            problems.append(f"metrics.json: {key} is {_shown(names)}, not a list of names")
+    return problems
+
+
 def inspect_run(run: Run) -> RunHealth:
     """Every problem of ``run`` that would keep a reader from showing it."""
     problems: list[str] = []
@@ -57,9 +103,15 @@ def inspect_run(run: Run) -> RunHealth:
         missing = [key for key in REQUIRED_METRICS if key not in metrics]
         if missing:
             problems.append(f"metrics.json lacks {', '.join(missing)}")
+        problems.extend(metrics_problems(metrics))
         if metrics.get("source") != IMPORTED and not (run.path / "model.keras").exists():
             problems.append("missing model.keras")
-    _check(problems, lambda: run.config)
+    config = _check(problems, lambda: run.config)
+    if config is not None:
+        _check(problems, lambda: run.data_settings)
+        data = config.get("data")
+        if isinstance(data, dict) and ("height" in data or "width" in data):  # older test runs have none
+            _check(problems, lambda: run.input_size)
     confusion = _check(problems, run.confusion)
     rows = _check(problems, run.per_image)
     _check(problems, run.history)

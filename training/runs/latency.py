@@ -19,6 +19,7 @@ the figure given at import, "not measured here". No TensorFlow here: the dashboa
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -58,9 +59,42 @@ def read_latency(run: Run) -> dict | None:
     missing = [key for key in REQUIRED if key not in record]
     if missing:
         raise ArtifactError(f"run {run.name}: {LATENCY} lacks {', '.join(missing)}")
-    if not isinstance(record["median_ms"], (int, float)) or isinstance(record["median_ms"], bool):
-        raise ArtifactError(f"run {run.name}: {LATENCY} holds no median_ms number")
+    problem = record_problem(record)
+    if problem:
+        raise ArtifactError(f"run {run.name}: {LATENCY}: {problem}")
     return record
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# What each key must hold for the texts below to be written from it; optional keys may be absent.
+FIELD_RULES = {
+    "median_ms": (_is_number, "a number"), "p10_ms": (_is_number, "a number"),
+    "p90_ms": (_is_number, "a number"), "repeats": (_is_count, "a whole number"),
+    "warmup": (_is_count, "a whole number"), "batch": (_is_count, "a whole number"),
+    "input_size": (lambda v: isinstance(v, list) and len(v) == 2 and all(_is_count(side) for side in v),
+                   "[height, width]"),
+    "device": (lambda v: isinstance(v, str), "a text"), "how": (lambda v: isinstance(v, str), "a text"),
+    "measured_at": (lambda v: isinstance(v, str), "a text"), "host": (lambda v: isinstance(v, str), "a text"),
+    "cpu_cores": (_is_count, "a whole number"), "intra_op_threads": (_is_count, "a whole number"),
+    "inter_op_threads": (_is_count, "a whole number"),
+    "load_average": (lambda v: v is None or _is_number(v), "a number"),
+    "others_cpu_cores": (lambda v: v is None or _is_number(v), "a number"),
+}
+
+
+def record_problem(record: dict) -> str | None:
+    """What is wrong with a latency record ("input_size is 5, not [height, width]"), or None."""
+    for key, (valid, kind) in FIELD_RULES.items():
+        if key in record and not valid(record[key]):
+            return f"{key} is {str(record[key])[:40]!r}, not {kind}"
+    return None
 
 
 def busy(load_average: float | None, cores: int | None) -> bool:

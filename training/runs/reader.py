@@ -1,26 +1,23 @@
 """Reading the run store: a published run (``Run``), the list of runs, and the store's version.
 
-Every accessor names the run and the file when it is missing or damaged (``ArtifactError``); the
-layout is ``training.runs.layout``'s. No TensorFlow here: the API and the dashboard read runs
-through this module.
+Every accessor reads its file through ``training.runs.run_files``, so any failure (missing, not a
+regular file, too large, cut short, not UTF-8, another format or container, a value of another
+type or shape) is an ``ArtifactError`` naming the run and the file; the layout is
+``training.runs.layout``'s. No TensorFlow here: the API and the dashboard read runs through this
+module.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from training.data.cityscapes import MAX_IMAGE_PIXELS
 from training.data.dataset import Dataset, DataSettings
-from training.data.png import PngError, read_png
 from training.files import file_stamp
 from training.runs.layout import (
     ANATOMY,
@@ -34,6 +31,10 @@ from training.runs.layout import (
     artifacts_dir,
     check_run_name,
 )
+from training.runs.run_files import read_array, read_bytes, read_document, read_png, read_rows
+
+MAX_INPUT_SIDE = 8192  # a model's input side in pixels (Cityscapes' own frames are 2048 wide)
+ANATOMY_FILES = {"instances": "instances.csv", "per_image": "per_image_anatomy.csv", "frame": "frame_errors.npy"}
 
 
 @dataclass
@@ -49,25 +50,21 @@ class Run:
             raise ArtifactError(f"run {self.name}: missing {filename}")
         return path
 
-    def _document(self, filename: str, parse, errors, expected: type, format_name: str, kind: str):
-        """``parse`` of a text file of the run, which must give an ``expected``; ArtifactError
-        naming the run and the file otherwise."""
-        try:
-            value = parse(self._file(filename).read_text())
-        except errors as exc:
-            raise ArtifactError(f"run {self.name}: {filename} is not valid {format_name} ({exc})") from None
-        if not isinstance(value, expected):
-            raise ArtifactError(f"run {self.name}: {filename} holds a {type(value).__name__}, not {kind}")
-        return value
+    def _where(self, filename: str) -> str:
+        return f"run {self.name}: {filename}"
+
+    def _document(self, filename: str, format_name: str = "JSON") -> dict:
+        """A JSON or YAML file of the run holding an object."""
+        return read_document(self._file(filename), self._where(filename), format_name, dict)
 
     @cached_property
     def metrics(self) -> dict:
-        return self._document("metrics.json", json.loads, json.JSONDecodeError, dict, "JSON", "an object")
+        return self._document("metrics.json")
 
     @cached_property
     def config(self) -> dict:
         """The resolved config the run was trained with (parsed once per ``Run``)."""
-        return self._document("config.yaml", yaml.safe_load, yaml.YAMLError, dict, "YAML", "a mapping")
+        return self._document("config.yaml", "YAML")
 
     @cached_property
     def uid(self) -> str:
@@ -76,16 +73,18 @@ class Run:
         stamped = self.metrics.get("uid")
         if isinstance(stamped, str) and stamped:
             return stamped
-        digest = hashlib.sha256(self._file("metrics.json").read_bytes())
-        config = self.path / "config.yaml"
-        if config.exists():
-            digest.update(config.read_bytes())
+        digest = hashlib.sha256(read_bytes(self._file("metrics.json"), self._where("metrics.json")))
+        if (self.path / "config.yaml").exists():
+            digest.update(read_bytes(self.path / "config.yaml", self._where("config.yaml")))
         return "content-" + digest.hexdigest()[:24]
 
     @property
     def data_settings(self) -> DataSettings:
-        """Where the run's data is and which classes it predicts."""
-        return DataSettings.from_config(self.config)
+        """Where the run's data is and which classes it predicts (config.yaml's ``data``)."""
+        try:
+            return DataSettings.from_config(self.config)
+        except ValueError as error:
+            raise ArtifactError(f"run {self.name}: config.yaml: {error}") from None
 
     def open_dataset(self, data_root: str | os.PathLike | None = None) -> Dataset:
         """The run's dataset (at ``data_root`` if it moved), refused when its index gives the run's
@@ -105,21 +104,22 @@ class Run:
 
     @property
     def input_size(self) -> tuple[int, int]:
-        """``(height, width)`` the model takes."""
-        try:
-            return int(self.config["data"]["height"]), int(self.config["data"]["width"])
-        except (KeyError, TypeError, ValueError):
-            raise ArtifactError(f"run {self.name}: config.yaml has no data.height and data.width") from None
+        """``(height, width)`` the model takes: whole numbers within 1..``MAX_INPUT_SIDE``."""
+        data = self.config.get("data")
+        size = [data.get(side) for side in ("height", "width")] if isinstance(data, dict) else [None, None]
+        if not all(isinstance(side, int) and not isinstance(side, bool) for side in size):
+            raise ArtifactError(f"run {self.name}: config.yaml has no data.height and data.width in whole pixels")
+        if not all(1 <= side <= MAX_INPUT_SIDE for side in size):
+            raise ArtifactError(f"run {self.name}: config.yaml: data.height and data.width are {size[0]}x{size[1]}, "
+                                f"not within 1..{MAX_INPUT_SIDE}")
+        return size[0], size[1]
 
     @property
     def model_path(self) -> Path:
         return self._file("model.keras")
 
     def _array(self, filename: str, mmap: bool = False) -> np.ndarray:
-        try:
-            return np.load(self._file(filename), allow_pickle=False, mmap_mode="r" if mmap else None)
-        except (ValueError, OSError, EOFError) as exc:
-            raise ArtifactError(f"run {self.name}: {filename} is not a numpy array file ({exc})") from None
+        return read_array(self._file(filename), self._where(filename), mmap)
 
     def confusion(self) -> np.ndarray:
         """K x K counts, rows = ground truth."""
@@ -157,10 +157,7 @@ class Run:
         return self._csv("per_image.csv")
 
     def _csv(self, filename: str) -> list[dict]:
-        try:
-            return _read_csv(self._file(filename))
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise ArtifactError(f"run {self.name}: {filename} is not a readable CSV ({exc})") from None
+        return read_rows(self._file(filename), self._where(filename))
 
     def prediction_path(self, image_id: int) -> Path:
         return self._file(f"predictions/{int(image_id)}.png")
@@ -172,14 +169,7 @@ class Run:
 
     def _png(self, filename: str, modes: tuple[str, ...], what: str) -> np.ndarray:
         """The pixels of the run's PNG ``filename``, which must be of one of ``modes``."""
-        try:
-            header, values = read_png(self._file(filename), MAX_IMAGE_PIXELS)
-        except (OSError, PngError) as exc:
-            raise ArtifactError(f"run {self.name}: {filename} is not a readable PNG "
-                                f"({type(exc).__name__})") from None
-        if header.mode not in modes:
-            raise ArtifactError(f"run {self.name}: {filename} is {header.mode}, not {what}")
-        return values
+        return read_png(self._file(filename), self._where(filename), modes, what)
 
     def has_confidence(self, image_id: int) -> bool:
         """Whether the run stored a confidence map for ``image_id`` (runs evaluated before
@@ -200,51 +190,56 @@ class Run:
 
     def anatomy(self) -> dict:
         """anatomy.json: Boundary IoU, iIoU, settings (``training.evaluation.anatomy``)."""
-        return self._document(ANATOMY, json.loads, json.JSONDecodeError, dict, "JSON", "an object")
+        return self._document(ANATOMY)
 
     def latency(self) -> dict | None:
         """latency.json: the model's measured time per image and its conditions
         (``training.runs.latency``); None for a run that has none (imported, or trained before it)."""
         if not (self.path / LATENCY).is_file():
             return None
-        return self._document(LATENCY, json.loads, json.JSONDecodeError, dict, "JSON", "an object")
+        return self._document(LATENCY)
+
+    def anatomy_file(self, kind: str) -> str:
+        """The file of the anatomy's ``kind`` ("instances", "per_image", "frame"): the one anatomy.json
+        names (an anatomy computed again names new files, so that anatomy.json switches from one
+        whole anatomy to the other at once), else the default name."""
+        default = ANATOMY_FILES[kind]
+        try:
+            named = (self.anatomy().get("files") or {}).get(kind) if self.has_anatomy else None
+        except (ArtifactError, AttributeError):
+            named = None
+        return named if isinstance(named, str) and _anatomy_name(named, default) else default
 
     def instances(self) -> list[dict]:
         """instances.csv: one row per object (id, instance, label, class, pixels, box, recall, missed)."""
-        return self._csv("instances.csv")
+        return self._csv(self.anatomy_file("instances"))
 
     def per_image_anatomy(self) -> list[dict]:
         """per_image_anatomy.csv: id, boundary_miou, objects, missed."""
-        return self._csv("per_image_anatomy.csv")
+        return self._csv(self.anatomy_file("per_image"))
 
     def frame_errors(self) -> np.ndarray:
         """``(2, rows, columns)`` counts per cell of the frame grid: pixels counted, pixels wrong."""
-        counts = self._array("frame_errors.npy")
+        filename = self.anatomy_file("frame")
+        counts = self._array(filename)
         if counts.ndim != 3 or counts.shape[0] != 2 or counts.dtype.kind not in "iu":
-            raise ArtifactError(f"run {self.name}: frame_errors.npy holds {counts.dtype} {counts.shape}, "
+            raise ArtifactError(f"run {self.name}: {filename} holds {counts.dtype} {counts.shape}, "
                                 "not (2, rows, columns) counts")
         return counts
+
+
+def _anatomy_name(name: str, default: str) -> bool:
+    """Whether ``name`` is the default anatomy file name or a generation of it (``instances-<hex>.csv``)."""
+    stem, _, suffix = default.rpartition(".")
+    head, _, generation = name.rpartition(".")[0].rpartition("-")
+    return name == default or (head == stem and name.endswith("." + suffix) and generation.isalnum()
+                               and "/" not in name)
 
 
 def read_json_file(path: Path) -> object:
     """The JSON value in ``path``; ArtifactError naming the file for anything that keeps it from
     being read (missing, unreadable, not UTF-8, not JSON)."""
-    try:
-        return json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ArtifactError(f"{path.name} is not readable JSON ({error})") from None
-
-
-def _read_csv(path: Path) -> list[dict]:
-    def number(text: str):
-        try:
-            value = float(text)
-        except ValueError:
-            return text
-        return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
-
-    with path.open(newline="") as handle:
-        return [{key: number(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+    return read_document(path, path.name, "JSON", object)
 
 
 def list_runs(root: str | os.PathLike | None = None) -> list[Run]:

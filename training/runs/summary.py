@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 
 from training.runs.deployment import deployed_run
@@ -93,7 +94,7 @@ def run_summaries(root: str | os.PathLike | None = None) -> list[dict]:
 # ---------------------------------------------------------------------------- the table
 
 def _duration(seconds) -> str:
-    if seconds is None:
+    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
         return ""
     seconds = int(round(seconds))
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
