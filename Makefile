@@ -48,7 +48,9 @@ preview: data
 	$(PY) -m training data preview --data-root "$(DATA_ROOT)" --out docs/dataset_preview.png
 
 # The demo model set is trained once, when the run store is empty, saying which model of how
-# many and the time so far; the best on validation mIoU is deployed.
+# many and the time so far; the best on validation mIoU is deployed; then every run's latency is
+# measured again in one pass, one run at a time, with nothing training (the figures taken right
+# after each training may have shared the cores with it). Run again, it trains and measures nothing.
 models: data
 	@if ! ls artifacts/runs/*/metrics.json >/dev/null 2>&1; then \
 	  set -- configs/demo/[!_]*.yaml; total=$$#; i=0; start=$$(date +%s); \
@@ -60,6 +62,7 @@ models: data
 	  took=$$(($$(date +%s) - start)); \
 	  printf 'trained %d models in %02d:%02d\n' $$total $$((took / 60)) $$((took % 60)); \
 	  $(PY) -m training deploy --best; \
+	  $(PY) -m training benchmark; \
 	fi
 	$(PY) -m training table
 
@@ -103,6 +106,10 @@ bench: $(STAMP)
 	$(PY) bench/bench_training.py
 	$(PY) bench/bench_models.py
 	$(PY) bench/bench_export.py  # the runs of artifacts/ (make demo trains them)
+	$(PY) bench/bench_latency.py
+	$(PY) bench/bench_temporal.py
+	$(PY) bench/bench_report.py
+	$(PY) bench/bench_dashboard_browser.py
 
 clean-data:
 	rm -rf $(EMBEDDED)

@@ -12,6 +12,11 @@ Everything comes from the environment:
     API_ACCESS_LOG  "-" (stderr) or a file to turn the access log on; off by default
     API_LOG_LEVEL   gunicorn's log level          info
 
+The ``SEGAPI_*`` settings are checked first (``api.settings``): a wrong one stops the start with
+a message naming it and its value, before any worker. The workers are ``api.gunicorn_worker.ApiWorker``:
+gunicorn's ``gthread`` whose idle connections hold no thread, which closes a connection an answer
+says to close, and answers its own HTTP errors (414, 431, 400) in the API's JSON.
+
 Each worker builds its own app (no ``preload_app``: TensorFlow must be imported after the
 fork, never before) with ``SEGAPI_WARM_UP=true`` unless the environment says otherwise, so the
 deployed model is loaded and has run one prediction before the worker takes its first request.
@@ -27,6 +32,8 @@ from __future__ import annotations
 import json
 import os
 
+from api.settings import environment_problem  # no TensorFlow: the master stays light
+
 
 def _int(name: str, default: int, minimum: int = 1) -> int:
     text = os.environ.get(name, "").strip()
@@ -41,6 +48,10 @@ def _int(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+_problem = environment_problem()
+if _problem:
+    raise SystemExit(_problem)
+
 _host = os.environ.get("API_HOST", "").strip() or "127.0.0.1"
 _port = _int("API_PORT", 8000, minimum=0)
 if _port > 65535:
@@ -48,7 +59,7 @@ if _port > 65535:
 
 bind = [f"[{_host}]:{_port}" if ":" in _host and not _host.startswith("[") else f"{_host}:{_port}"]
 workers = _int("API_WORKERS", 2)
-worker_class = "gthread"
+worker_class = "api.gunicorn_worker.ApiWorker"  # gthread, see its module
 threads = _int("API_THREADS", 4)
 timeout = _int("API_TIMEOUT", 120)
 graceful_timeout = 30

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import struct
 import warnings
 import zlib
@@ -123,27 +124,33 @@ class Upload:
     size: tuple[int, int]
 
 
+def too_many_pixels(size: str, max_pixels: int) -> str:
+    """The 413 of an upload of ``size`` pixels ("12000x12000 = 144,000,000"): the limit, its number and setting."""
+    return f"{size} pixels, more than the {max_pixels:,} this server takes (MAX_UPLOAD_PIXELS)"
+
+
 def decode_upload(data: bytes, max_pixels: int, fit: tuple[int, int] | None = None) -> Upload:
     """An uploaded image as RGB, turned as viewers show it (EXIF orientation), resized to ``fit``
     ``(height, width)`` if given (bilinear, as the model's own resize: the same mask).
 
     Raises:
-        ApiError: 400 empty body, 415 not an image, 413 more than ``max_pixels`` pixels or a
-            decompression bomb.
+        ApiError: 400 empty body, 415 not an image, 413 more than ``max_pixels`` pixels (an image
+            Pillow refuses to open as a decompression bomb too: said as the pixel limit).
     """
     if not data:
         raise ApiError(400, "empty upload", "send an image as multipart field 'image' or as the raw body")
     try:
         with warnings.catch_warnings():
             # A damaged file may only warn (truncated TIFF, corrupt EXIF): what decodes is used.
+            # Pillow's own warning of a large image too: ``max_pixels`` is the limit, said with its numbers.
             warnings.simplefilter("ignore")
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             width, height = image.size
             if width * height == 0:
                 raise ApiError(400, "empty image", "the image has no pixels")
             if width * height > max_pixels:
-                raise ApiError(413, "image too large", f"{width}x{height} is more than {max_pixels} pixels")
+                raise ApiError(413, "image too large", too_many_pixels(f"{width}x{height} = {width * height:,}",
+                                                                       max_pixels))
             upright = UPRIGHT.get(_orientation(image))
             if upright in (Image.Transpose.TRANSPOSE, Image.Transpose.TRANSVERSE, Image.Transpose.ROTATE_90,
                            Image.Transpose.ROTATE_270):
@@ -160,8 +167,10 @@ def decode_upload(data: bytes, max_pixels: int, fit: tuple[int, int] | None = No
             return Upload(np.asarray(image), (height, width))
     except ApiError:
         raise
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise ApiError(413, "image too large", f"refused as a decompression bomb ({exc})") from None
+    except Image.DecompressionBombError as exc:  # past twice Pillow's MAX_IMAGE_PIXELS: it will not even open it
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(pixels.group(1)):,}" if pixels else "an image of too many"
+        raise ApiError(413, "image too large", too_many_pixels(size, max_pixels)) from None
     except UnidentifiedImageError:
         raise ApiError(415, "not an image", "the upload is not an image format Pillow can read "
                                             "(PNG, JPEG, ...)") from None

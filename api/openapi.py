@@ -55,7 +55,11 @@ def build_spec(app: Flask) -> dict:
     spec = APISpec(title="Street-scene segmentation API", version="1.0.0", openapi_version="3.0.3",
                    plugins=[FlaskPlugin()],
                    info={"description": "Ground truth and predicted segmentation of street scenes by image id; "
-                                        "segmentation of uploaded photos; the deployed model and all runs."})
+                                        "segmentation of uploaded photos; the deployed model and all runs. "
+                                        "Every error is JSON {error, detail}, those of the server's HTTP "
+                                        "parser too, on any route: 400 (a malformed request), 414 (a "
+                                        "request line over 4094 bytes), 431 (headers too large). An answer "
+                                        "given without reading the request's body says Connection: close."})
     for name, schema in SCHEMAS.items():
         spec.components.schema(name, schema)
     spec.components.response("Error", {"description": "An error",

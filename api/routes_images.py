@@ -4,6 +4,10 @@ Each answer reads no more than it needs: ids and metadata come from the index an
 PNG header (the ground truth is decoded once for the classes present), the photo is sent as its
 file, and a prediction already made is never preceded by decoding its photo. Pictures and
 answers, once made, are served from the cache.
+
+The ids and the photos need only the dataset: with ``DATA_ROOT`` set they are served even when
+the deployed run cannot be (``Serving.files_dataset``). Metadata and ground truth are in the run's
+class set, so they need its config.yaml; predictions need its model.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ def list_images():
         400: {$ref: "#/components/responses/Error"}
         503: {$ref: "#/components/responses/Error"}
     """
-    dataset = serving().dataset()
+    dataset = serving().files_dataset()
     split = request.args.get("split", "all")
     if split not in SELECTABLE_SPLITS:
         raise ApiError(400, "bad split", f"split must be one of {', '.join(SELECTABLE_SPLITS)}, got {split!r}")
@@ -85,12 +89,12 @@ def image_metadata(image_id: str):
     dataset = state.dataset()
     identifier = parse_image_id(image_id, dataset)
     entry = dataset.index[identifier]
-    key = state.image_key(dataset, identifier)
-    header = state.photo_header(dataset, identifier, key)
+    key = state.images.image_key(dataset, identifier)
+    header = state.images.photo_header(dataset, identifier, key)
     present_key = ("classes_present", key, dataset.class_set.name)
     present = state.cache.get(present_key)
     if present is None:  # the ground truth (a small PNG) is decoded once; the photo never
-        present = dataset.classes_present(state.label_ids(dataset, identifier, key))
+        present = dataset.classes_present(state.images.label_ids(dataset, identifier, key))
         state.cache.put(present_key, present, 64 * (1 + len(present)))
     links = {name: url_for(f"images.{name}", image_id=identifier)
              for name in ("segmentation", "image_png", "ground_truth_png", "prediction_png")}
@@ -114,7 +118,7 @@ def _prediction(run: Run, dataset: Dataset, image_id: int, key: tuple) -> tuple[
     hit = state.cache.get(cache_key)
     if hit is not None:
         return hit
-    classes, milliseconds = state.predict(run, state.photo(dataset, image_id, key))
+    classes, milliseconds = state.predict(run, state.images.photo(dataset, image_id, key))
     classes.flags.writeable = False
     state.cache.put(cache_key, (classes, milliseconds), classes.nbytes)
     return classes, milliseconds
@@ -144,15 +148,15 @@ def segmentation(image_id: str):
         raise ApiError(400, "bad format", f"format must be one of {', '.join(FORMATS)}, got {wanted!r}")
     if run is None:
         raise no_deployed_run()
-    key = state.image_key(dataset, identifier)
+    key = state.images.image_key(dataset, identifier)
     response_key = ("segmentation", identity(run), key, wanted)
     body = state.cache.get(response_key)
     if body is not None:
         return Response(body, mimetype="application/json", headers={"X-Cache": "hit"})
 
     predicted, milliseconds = _prediction(run, dataset, identifier, key)
-    label_ids = state.label_ids(dataset, identifier, key)
-    state.check_pair(dataset, identifier, label_ids, predicted.shape)
+    label_ids = state.images.label_ids(dataset, identifier, key)
+    state.images.check_pair(dataset, identifier, label_ids, predicted.shape)
     class_set = dataset.class_set
     evaluator = Evaluator(class_set)
     evaluator.add(label_ids, predicted)
@@ -236,22 +240,22 @@ def image_png(image_id: str):
         503: {$ref: "#/components/responses/Error"}
     """
     state = serving()
-    dataset = state.dataset()
+    dataset = state.files_dataset()
     identifier = parse_image_id(image_id, dataset)
-    key = state.image_key(dataset, identifier)
+    key = state.images.image_key(dataset, identifier)
 
     def draw() -> Response:
         # The dataset's photo is already an RGB PNG: its own bytes are the answer, read from the
         # file (~1 ms for 2.2 MB), not decoded and encoded again (~0.5 s). Not kept in the cache:
         # the page cache holds them already. A file whose header says otherwise (replaced since
         # it was indexed) is decoded, and refused with 503 if it cannot be.
-        path = dataset.root / dataset.index[identifier].image
+        data = state.images.photo_bytes(dataset, identifier)
         try:
-            data = path.read_bytes()
             usable = read_header(data).mode == "RGB"
-        except (OSError, PngError):
+        except PngError:
             usable = False
-        return Response(data if usable else png_bytes(state.photo(dataset, identifier, key)), mimetype="image/png")
+        photo = data if usable else png_bytes(state.images.photo(dataset, identifier, key))
+        return Response(photo, mimetype="image/png")
 
     return _picture(("image", key), draw)
 
@@ -276,10 +280,10 @@ def ground_truth_png(image_id: str):
     dataset = state.dataset()
     identifier = parse_image_id(image_id, dataset)
     opacity = parse_opacity(request.args.get("overlay"))
-    key = state.image_key(dataset, identifier)
+    key = state.images.image_key(dataset, identifier)
 
     def draw() -> bytes:
-        label_ids = state.label_ids(dataset, identifier, key)
+        label_ids = state.images.label_ids(dataset, identifier, key)
         if opacity is None:
             return _ground_truth_pngs(dataset, key, label_ids).color
         return _over_photo(dataset, identifier, key, _truth(dataset, label_ids), opacity)
@@ -309,7 +313,7 @@ def prediction_png(image_id: str):
     opacity = parse_opacity(request.args.get("overlay"))
     if run is None:
         raise no_deployed_run()
-    key = state.image_key(dataset, identifier)
+    key = state.images.image_key(dataset, identifier)
 
     def draw() -> bytes:
         predicted, _ = _prediction(run, dataset, identifier, key)
@@ -323,6 +327,6 @@ def prediction_png(image_id: str):
 def _over_photo(dataset: Dataset, image_id: int, key: tuple, classes: np.ndarray, opacity: float) -> bytes:
     """An RGB PNG of the classes' colours blended over the photo (the decoded photo is shared)."""
     state = serving()
-    photo = state.photo(dataset, image_id, key)
-    state.check_pair(dataset, image_id, classes, photo.shape)
+    photo = state.images.photo(dataset, image_id, key)
+    state.images.check_pair(dataset, image_id, classes, photo.shape)
     return png_bytes(overlay(photo, dataset.class_set.colorize(classes), opacity))

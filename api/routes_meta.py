@@ -132,21 +132,31 @@ def runs():
       summary: Every published run with its headline numbers; a damaged one with what is wrong
       responses:
         200: {description: The runs, content: {application/json: {schema: {type: object}}}}
+        503: {$ref: "#/components/responses/Error"}
     """
     state = serving()
     deployed = deployed_name(state.artifacts)
-    rows = []
-    for run in list_runs(state.artifacts):
-        try:
-            health = inspect_run(run)
-            if health.ok:
-                rows.append(_card(run, deployed))
-                continue
-            reason = health.reason
-        except (ArtifactError, OSError) as error:  # a file that cannot be read at all, or damaged since
-            reason = str(error)
-        rows.append({"run": run.name, "error": state.paths.text(reason)})
-    return jsonify(runs=rows, deployed=deployed)
+    try:
+        found = list_runs(state.artifacts)
+    except OSError as error:  # the runs folder cannot be read, or a run vanished while it was listed
+        raise state.unavailable(error, "run store unavailable", "let the server read the run store") from None
+    return jsonify(runs=[_row(state, run, deployed) for run in found], deployed=deployed)
+
+
+def _row(state, run, deployed: str | None) -> dict:
+    """A run's card, or ``{"run", "error"}`` saying what keeps it from being shown: the listing
+    answers whatever one run holds."""
+    try:
+        health = inspect_run(run)
+        if health.ok:
+            return _card(run, deployed)
+        reason = health.reason
+    except (ArtifactError, OSError) as error:  # a file that cannot be read at all, or damaged since
+        reason = str(error)
+    except Exception:  # nobody foresaw it: the other runs are still listed, the details are logged
+        log.exception("run %s: cannot be listed", run.name)
+        reason = "cannot be read; the details are in the server's log"
+    return {"run": run.name, "error": state.paths.text(reason)}
 
 
 @bp.get("/openapi.json")

@@ -2,9 +2,8 @@
 
 A run is known by its identity, ``(name, uid)``: a run deleted and published again under the
 same name is another run (another uid), so its model is loaded again and nothing cached for
-the old one is served. An image is known by its content, ``image_key``: the dataset's folder
-and index fingerprint (a rebuilt index may give an id to another file) and the stamps of the
-two files. Every cache key is made of these, never of a name alone.
+the old one is served. An image is known by its content (``api.image_store``). Every cache key is
+made of these, never of a name alone.
 
 The model is loaded on first use (or at start with ``WARM_UP``), under a lock, and again only
 when another run is served. TensorFlow is imported then, never at import time, so ``/health``,
@@ -12,13 +11,14 @@ listing and metadata stay light. The model is the run's model.keras, or the TFLi
 ``deployed.json`` names (``python -m training deploy RUN --export NAME``, or ``EXPORT`` with
 ``RUN``): the same routes, the same resizing and upsampling (``training.fit.tflite.TFLitePredictor``);
 an export is part of the served identity, so nothing the Keras model answered is served for it.
-Predictions and whole responses are kept in a least-recently-used cache bounded in bytes;
-decoded photos and labels, which every route of an image may need, in a second one (a 2048x1024
-photo takes ~30 ms to decode, and 6 MB: the two budgets are kept apart so that a few photos do
-not push out hundreds of answers).
+A model that does not take the input size or give the classes its config.yaml says is not served.
+Predictions and whole responses are kept in a least-recently-used cache bounded in bytes.
+At most ``MAX_DECODING_UPLOADS`` uploads are decoded at once (``upload_slot``): their decoded
+pixels, not their bytes, are what fill a worker's memory.
 
 A damaged store (a run folder edited by hand, a disk that filled up) is answered with 503 and
-what is wrong and how to fix it; ``/`` and ``/health`` explain it too, nothing answers 500.
+what is wrong and how to fix it; ``/`` and ``/health`` explain it too, nothing answers 500. With
+``DATA_ROOT`` set, the ids and the photos (``files_dataset``) do not depend on the run at all.
 """
 
 from __future__ import annotations
@@ -27,24 +27,25 @@ import logging
 import os
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 from flask import Flask, current_app
 
 from api.errors import REPAIR_HINT, ApiError, no_deployed_run
+from api.image_store import ImageStore
 from api.paths import ServerPaths
-from training.data.cityscapes import REPO_ROOT, DatasetError, check_same_size, read_image, read_label_ids
+from training.data.cityscapes import REPO_ROOT, DatasetError
 from training.data.dataset import Dataset, DataSettings
-from training.data.index import load_or_build_index
 from training.data.labels import get_class_set
-from training.data.png import PngError, PngHeader, read_header
 from training.files import file_stamp
 from training.memory import ByteLRU
 from training.runs.deployment import deployed_record
+from training.runs.health import metrics_problems
 from training.runs.layout import ArtifactError, artifacts_dir
 from training.runs.reader import Run, get_run
-from training.runs.tflite_exports import EXPORTS, check_export_name, read_export
+from training.runs.tflite_exports import EXPORTS, check_export_name, export_model_path, read_export
 
 log = logging.getLogger(__name__)
 
@@ -82,18 +83,19 @@ class Serving:
         self.artifacts = artifacts_dir(config.get("ARTIFACTS_DIR"))
         self.pinned_run = config.get("RUN")
         self.pinned_export = config.get("EXPORT")  # with RUN: serve this export of it
-        self.data_root = config.get("DATA_ROOT")
+        self.data_root = config.get("DATA_ROOT") or None
         self.paths = ServerPaths((self.artifacts, None), (self.data_root, None), (REPO_ROOT, "."),
                                  (os.environ.get("CITYSCAPES_DATASET"), None))
         self.cache = ByteLRU(config.get("CACHE_BYTES", 256 * 2**20))
-        self.inputs = ByteLRU(config.get("INPUT_CACHE_BYTES", 96 * 2**20))
+        self.images = ImageStore(self.paths, self.cache, config.get("INPUT_CACHE_BYTES", 96 * 2**20))
         self._lock = threading.RLock()
         self._inference_lock = threading.Lock()  # one forward pass at a time per process
+        self._upload_slots = threading.BoundedSemaphore(config.get("MAX_DECODING_UPLOADS", 2))
+        self._upload_wait = config.get("UPLOAD_QUEUE_SECONDS", 30)
         self._model = None  # a training.fit.predict.Predictor
         self._model_identity: tuple | None = None
         self._exports: dict = {}  # (identity, report stamp) -> the export's report
         self._load_failure: tuple[tuple, ApiError] | None = None  # (identity and model stamp, the 503)
-        self._datasets: dict = {}
         self._configs: dict = {}
 
     def unavailable(self, problem: Exception | str, title: str = "run unavailable", fix: str = REPAIR_HINT) -> ApiError:
@@ -162,7 +164,11 @@ class Serving:
             return {"file": run.served_file, "format": "keras"}
         report = self.export_report(run)
         latency = report.get("latency") or {}
-        return {"file": run.served_file, "format": report.get("format", "tflite"), "export": run.export,
+        try:  # a replaced export's file is "<name>@<generation>.tflite": the one its report names
+            served = f"{EXPORTS}/{export_model_path(run, run.export).name}"
+        except ArtifactError:
+            served = run.served_file
+        return {"file": served, "format": report.get("format", "tflite"), "export": run.export,
                 "quantize": report.get("quantize"), "file_bytes": report.get("file_bytes"),
                 "latency_ms": latency.get("ms_per_image"), "threads": latency.get("threads"),
                 "miou": report.get("miou"), "miou_official": report.get("miou_official"),
@@ -188,7 +194,8 @@ class Serving:
 
         Raises:
             ArtifactError: config.yaml is missing, damaged, or its data section is not usable
-                (or metrics.json is damaged: the identity needs it).
+                (or metrics.json is damaged, or holds a value of another type than readers take
+                it for, ``metrics_problems``).
         """
         key = identity(run)
         if key not in self._configs:
@@ -199,6 +206,9 @@ class Serving:
                 get_class_set(settings.classes)
             except ValueError as error:
                 raise ArtifactError(f"run {run.name}: config.yaml: {error}") from None
+            wrong_types = metrics_problems(run.metrics)  # what the card and the home page format
+            if wrong_types:
+                raise ArtifactError(f"run {run.name}: {'; '.join(wrong_types)}")
             self.paths.add(settings.root)
             self._configs[key] = (config, settings, size)
         return self._configs[key]
@@ -234,14 +244,19 @@ class Serving:
                     raise self._load_failure[1]
                 self._model, self._model_identity = None, None  # the old model's memory goes first
                 try:
-                    self._model = _load_predictor(run)
+                    model = _load_predictor(run)
                 except Exception as error:  # whatever Keras or TFLite raises, the model cannot be used
                     log.warning("run %s: cannot load %s: %r", run.name, run.path / served_file, error)
                     failure = self.unavailable(f"run {run.name}: {served_file} cannot be loaded "
                                                f"({type(error).__name__})", "model unavailable")
                     self._load_failure = (attempt, failure)
                     raise failure from None
-                self._model_identity, self._load_failure = key, None
+                classes = get_class_set(self.data_settings(run).classes).num_classes
+                misfit = _misfit(model, run, served_file, self.input_size(run), classes)
+                if misfit:
+                    self._load_failure = (attempt, self.unavailable(misfit))
+                    raise self._load_failure[1]
+                self._model, self._model_identity, self._load_failure = model, key, None
             return self._model
 
     def predict(self, run: Run, image: np.ndarray,
@@ -261,85 +276,45 @@ class Serving:
         classes = upsample_argmax(probabilities, output_size or image.shape[:2])
         return classes, 1000 * (time.perf_counter() - start)
 
+    # ---------------------------------------------------------------- uploads
+
+    @contextmanager
+    def upload_slot(self):
+        """One of the ``MAX_DECODING_UPLOADS`` slots for decoding an upload, waited for at most
+        ``UPLOAD_QUEUE_SECONDS``: 503 with Retry-After when none frees up."""
+        if not self._upload_slots.acquire(timeout=self._upload_wait):
+            raise ApiError(503, "server busy", "too many uploads are being decoded; send it again shortly",
+                           {"Retry-After": "1"})
+        try:
+            yield
+        finally:
+            self._upload_slots.release()
+
     # ---------------------------------------------------------------- the dataset
 
     def dataset(self) -> Dataset:
         """The served run's dataset (the default one when nothing is deployed)."""
         return self.dataset_for(self.run(required=False))
 
+    def files_dataset(self) -> Dataset:
+        """The dataset for the routes that need only its index and files (the ids, the photos):
+        with ``DATA_ROOT`` set it is there whatever the run, so a run that cannot be served does not
+        keep them from answering."""
+        try:
+            run = self.run(required=False)
+        except ApiError:
+            if not self.data_root:
+                raise  # the run's config says where its data is
+            run = None
+        return self.dataset_for(run)
+
     def dataset_for(self, run: Run | None) -> Dataset:
         """``run``'s dataset; its index is read again when the index file changes."""
         settings = self.data_settings(run)
         try:
-            root = settings.resolve_root(self.data_root)
+            return self.images.open(settings, settings.resolve_root(self.data_root))
         except DatasetError as error:
             raise self.unavailable(error, "dataset unavailable", DATASET_HINT) from None
-        index_file = settings.index_file(root)
-        self.paths.add(root)
-        self.paths.add(index_file.parent)
-        stamp = file_stamp(index_file)
-        key = (str(root), str(index_file))
-        with self._lock:
-            cached = self._datasets.get(key)
-            if cached is None or cached[0] != stamp:
-                try:
-                    index = load_or_build_index(root, settings.index, write=False, report=lambda message: None)
-                except DatasetError as error:
-                    raise self.unavailable(error, "dataset unavailable", DATASET_HINT) from None
-                self._datasets[key] = (stamp, index)
-            index = self._datasets[key][1]
-        return Dataset(root, index, get_class_set(settings.classes))
-
-    def image_key(self, dataset: Dataset, image_id: int) -> tuple:
-        """What an image's answers depend on, for cache keys: the dataset folder, the index's
-        fingerprint (another after a rebuild that moved ids), and both files' stamps."""
-        entry = dataset.index[image_id]
-        return (str(dataset.root), dataset.index.fingerprint(), image_id,
-                file_stamp(dataset.root / entry.image), file_stamp(dataset.root / entry.label))
-
-    def photo_header(self, dataset: Dataset, image_id: int, key: tuple) -> PngHeader:
-        """The photo's PNG header (its first 33 bytes: size and mode, no pixel decoded)."""
-        header = self.cache.get(("header", key))
-        if header is None:
-            path = dataset.root / dataset.index[image_id].image
-            try:
-                with open(path, "rb") as stream:
-                    header = read_header(stream.read(33))
-            except (OSError, PngError) as error:
-                raise self._unreadable(DatasetError(f"{path}: not a readable PNG ({error})")) from None
-            self.cache.put(("header", key), header, 200)
-        return header
-
-    def photo(self, dataset: Dataset, image_id: int, key: tuple) -> np.ndarray:
-        """The decoded photo ``(H, W, 3)``, read-only, kept for the other routes of the image."""
-        return self._decoded("photo", key, lambda: read_image(dataset.root / dataset.index[image_id].image))
-
-    def label_ids(self, dataset: Dataset, image_id: int, key: tuple) -> np.ndarray:
-        """The decoded labelIds ``(H, W)``, read-only, kept for the other routes of the image."""
-        return self._decoded("labels", key, lambda: read_label_ids(dataset.root / dataset.index[image_id].label))
-
-    def check_pair(self, dataset: Dataset, image_id: int, label_ids: np.ndarray, shape: tuple) -> None:
-        """503 naming the label file when it does not fit its photo (``shape``: the photo's height
-        and width), as ``read_pair`` says it."""
-        entry = dataset.index[image_id]
-        try:
-            check_same_size(dataset.root / entry.label, label_ids.shape[:2], shape[:2])
-        except DatasetError as error:
-            raise self._unreadable(error) from None
-
-    def _decoded(self, kind: str, key: tuple, decode) -> np.ndarray:
-        array = self.inputs.get((kind, key))
-        if array is None:
-            try:
-                array = decode()
-            except DatasetError as error:
-                raise self._unreadable(error) from None
-            array.flags.writeable = False  # shared by every request that asks for the image
-            self.inputs.put((kind, key), array, array.nbytes)
-        return array
-
-    def _unreadable(self, error: DatasetError) -> ApiError:
-        return ApiError(503, "image unavailable", self.paths.text(str(error)))
 
     def warm_up(self) -> None:
         """Load the model and run one prediction, so the first request pays nothing extra. A run
@@ -365,6 +340,20 @@ def _load_predictor(run: Run):
     return Predictor.load(run)
 
 
+def _misfit(predictor, run: Run, served_file: str, size: tuple[int, int], num_classes: int) -> str | None:
+    """Why a loaded Keras model cannot serve ``run`` as its config.yaml says (another input
+    ``size``, another number of classes: Keras would fail on every request), or None. A TFLite
+    export's size is checked as it loads (``TFLitePredictor.load``)."""
+    model = getattr(predictor, "model", None)
+    inputs, outputs = getattr(model, "input_shape", None), getattr(model, "output_shape", None)
+    if isinstance(inputs, tuple) and len(inputs) == 4 and None not in inputs[1:3] and tuple(inputs[1:3]) != size:
+        return (f"run {run.name}: config.yaml says data.height and data.width are {size[0]}x{size[1]}, "
+                f"{served_file} takes {inputs[1]}x{inputs[2]}")
+    if isinstance(outputs, tuple) and outputs and outputs[-1] not in (None, num_classes):
+        return f"run {run.name}: config.yaml's class set has {num_classes} classes, {served_file} gives {outputs[-1]}"
+    return None
+
+
 def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = Serving(app.config)
     if app.config.get("WARM_UP"):
@@ -376,11 +365,13 @@ def serving() -> Serving:
 
 
 def parse_image_id(raw: str, dataset: Dataset) -> int:
-    """A path segment as an image id: 400 if it is not a non-negative integer, 404 if unknown."""
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(MAX_IMAGE_ID)):
+    """A path segment as an image id: 400 if it is not a non-negative integer, 404 if unknown (an
+    integer of any length: past ``MAX_IMAGE_ID`` it is out of range, not malformed)."""
+    if not (raw.isascii() and raw.isdigit()):
         raise ApiError(400, "malformed id", f"image ids are non-negative integers, got {raw!r}")
-    image_id = int(raw)
-    if image_id not in dataset.index:
-        raise ApiError(404, "unknown id", f"no image with id {image_id} (ids run from 0 to "
+    image_id = int(raw) if len(raw) <= len(str(MAX_IMAGE_ID)) else None  # int() refuses 4,300 digits
+    if image_id is None or image_id not in dataset.index:
+        shown = raw if len(raw) <= 40 else f"{raw[:20]}...({len(raw)} digits)"
+        raise ApiError(404, "unknown id", f"no image with id {shown} (ids run from 0 to "
                                           f"{dataset.index.next_id - 1}; see /api/images)")
     return image_id

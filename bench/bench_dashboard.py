@@ -9,6 +9,7 @@ Markdown table. No asserts.
 
     .venv/bin/python bench/bench_dashboard.py --resolution demo|full [--ids 20] [--memory-ids 50]
                                               [--repeats 1] [--small-cache-mb 16] [--make-demo]
+    .venv/bin/python bench/bench_dashboard.py --compare-view
 
 - explorer re-render (AppTest, the script run alone in this process): ``at.run()`` after
   setting the id box to an id not shown before (``new id``: every file decoded) and to one shown
@@ -19,8 +20,19 @@ Markdown table. No asserts.
   the server process's RSS before the first click and after the last. With ``--small-cache-mb``
   the clicks are repeated on a server whose ``DASHBOARD_CACHE_MB`` is that small: the growth
   follows the setting;
+- ``--compare-view`` (alone): the explorer's side-by-side figure for a new id, 1 and 4 runs, at
+  256x512 and 2048x1024 (full-size pictures drawn and encoded, hover cells, ``plotly.io.to_json``:
+  the time and the bytes Streamlit sends), into ``bench/results/compare_view.json``;
 - ``--make-demo``: the second start of the real ``make demo`` (data and runs present) to the
-  dashboard answering ``/_stcore/health``.
+  dashboard answering ``/_stcore/health``;
+- ``--pages`` (alone): every page, server side in AppTest, on a 4-run store of the 24 test images
+  of ``bench_dataset(resolution, 24, 24)`` at 256x512 and (``--pages-full``) 2048x1024: the cold
+  first page (the Overview, nothing cached), each page's first visit, then a second round of page
+  changes (warm caches), and a cProfile of the slowest first visit (caches cleared), its top entries
+  by cumulative time; into ``bench/results/dashboard.json``. Its runs are imported predictions
+  (no model, no anatomy, no confidence): those pages' heavy parts are not exercised.
+
+    .venv/bin/python bench/bench_dashboard.py --pages [--pages-full] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -79,8 +91,9 @@ def fake_prediction(truth, run: int, image_id: int):
     return predicted
 
 
-def bench_store(resolution: str) -> tuple[Path, Path]:
-    """(artifacts, data root): RUNS runs of ``resolution``'s data, made once."""
+def bench_store(resolution: str, train: int = TRAIN, val: int = VAL, images: int | None = None) -> tuple[Path, Path]:
+    """(artifacts, data root): RUNS runs of ``resolution``'s data (``train`` and ``val`` images, the
+    first ``images`` test images predicted: all by default), made once."""
     import shutil
 
     import yaml
@@ -93,13 +106,13 @@ def bench_store(resolution: str) -> tuple[Path, Path]:
     from training.files import finite_or_none
     from training.runs.writer import RunWriter
 
-    root = bench_dataset(resolution, train=TRAIN, val=VAL)
-    artifacts = REPO / "data" / f"bench-dashboard-store-{root.name}"
+    root = bench_dataset(resolution, train=train, val=val)
+    artifacts = REPO / "data" / (f"bench-dashboard-store-{root.name}" + (f"-{images}" if images else ""))
     if (artifacts / "bench-complete").exists():
         return artifacts, root
     shutil.rmtree(artifacts, ignore_errors=True)
     index = load_or_build_index(root, write=False, report=lambda message: None)
-    class_set, entries = get_class_set("categories8"), index.split("test")
+    class_set, entries = get_class_set("categories8"), index.split("test")[:images]
     height, width = entries[0].height, entries[0].width
     print(f"writing {RUNS} runs of {len(entries)} predictions ({height}x{width}) into {artifacts} (once)",
           file=sys.stderr)
@@ -109,7 +122,7 @@ def bench_store(resolution: str) -> tuple[Path, Path]:
         for entry in entries:
             label_ids = read_label_ids(root / entry.label)
             predicted = fake_prediction(class_set.lut[label_ids], number, entry.id)
-            confusion = evaluator.add(label_ids, predicted)
+            confusion = evaluator.add(label_ids, predicted).all_classes  # (the official counts aside)
             iou = iou_per_class(confusion)[:class_set.num_classes]
             rows.append({"id": entry.id, "split": entry.split, "miou": finite_or_none(mean_iou(iou), 6),
                          "pixel_accuracy": finite_or_none(pixel_accuracy(confusion), 6),
@@ -281,6 +294,88 @@ def explorer_rerender(ids: int, root: Path) -> dict:
             "new_id_ms": summary(first_new), "seen_id_ms": summary(seen)}
 
 
+# ---------------------------------------------------------------------------- the side-by-side view
+
+COMPARE_IMAGES = 3  # ids per measure: each a new id (nothing cached)
+
+
+def compare_view_figure(key, image_id: int, runs: list[str], kind: str) -> tuple[float, int, dict]:
+    """(ms, bytes, parts) of the explorer's side-by-side figure for a new id: what
+    ``sections.compare_view.compare_ui`` computes (the full-size pictures decoded, drawn and
+    encoded; the hover cells; the figure) and the JSON Streamlit sends (``plotly.io.to_json``)."""
+    import plotly.io as pio
+
+    import dashboard.pictures.compare_figure as compare_figure
+    import dashboard.pictures.images as pictures
+    import dashboard.views.compare_panels as compare
+    from dashboard.pictures.marks import NO_MARKS
+    from dashboard.views.hover_cells import class_name_lookup
+    from training.data.labels import get_class_set
+
+    class_set = get_class_set("categories8")
+    t0 = time.perf_counter()
+    image = pictures.image_ref(key, image_id)
+    refs = pictures.run_refs(key, runs, image)
+    photo = pictures.photo_view(image)
+    views = {run: pictures.prediction_view(image, refs[run]) for run in runs}
+    t1 = time.perf_counter()
+    wanted = [("photo", "photo", class_set.name, None), ("ground truth", "ground truth", class_set.name, None)]
+    wanted += [(f"{run}: {kind}", kind, class_set.name, refs[run]) for run in runs]
+    panels = compare_figure.panel_pictures(image, wanted, 0.6, {class_set.name: None}, True, NO_MARKS)
+    t2 = time.perf_counter()
+    lookup = class_name_lookup(class_set.names)
+    lines = [("true", photo.hover_truth(class_set)), *((run, views[run].hover) for run in runs)]
+    stride = compare.hover_stride(lines[0][1].shape, len(panels))
+    names, template = compare.hover_cells([(label, compare.coarse_cells(cells, stride), lookup)
+                                           for label, cells in lines])
+    figure = compare_figure.compare_figure(panels, photo.shape, names, template, stride)
+    sent = pio.to_json(figure, validate=False)
+    t3 = time.perf_counter()
+    pictures_bytes = sum(len(panel.picture) for panel in panels)
+    return (t3 - t0) * 1000, len(sent), {
+        "views_ms": (t1 - t0) * 1000, "full_size_pictures_ms": (t2 - t1) * 1000, "figure_json_ms": (t3 - t2) * 1000,
+        "pictures_bytes": pictures_bytes, "hover_cells": list(names.shape[:2]), "hover_stride": stride}
+
+
+def compare_view_bench() -> dict:
+    """The side-by-side figure per new id, 1 and 4 runs, prediction and error map panels, at both
+    resolutions (a store of COMPARE_IMAGES predicted images each, made once)."""
+    import dashboard.readers.store as store
+    from training.data.index import load_or_build_index
+
+    results = {}
+    for resolution in ("demo", "full"):
+        artifacts, root = bench_store(resolution, train=24, val=24, images=COMPARE_IMAGES)  # the datasets made
+        os.environ.update({"ARTIFACTS_DIR": str(artifacts), "CITYSCAPES_DATASET": str(root),
+                           "DASHBOARD_CACHE_MB": "1024"})
+        key = store.store_key()
+        ids = [entry.id for entry in load_or_build_index(root, write=False, report=lambda m: None).split("test")]
+        for count in (1, RUNS):
+            for kind in ("prediction", "error map"):
+                rows = [compare_view_figure(key, image_id, [f"bench_{n}" for n in range(count)], kind)
+                        for image_id in ids[:COMPARE_IMAGES]]
+                if kind == "prediction":  # the same id again: the pictures come from the cache
+                    cached = compare_view_figure(key, ids[0], [f"bench_{n}" for n in range(count)], kind)[0]
+                name = f"{resolution} {root.name.split('-')[1]}, {count} run{'s' * (count > 1)}, {kind}"
+                results[name] = {"new_id_ms": summary([row[0] for row in rows]), "seen_id_ms": cached,
+                                 "bytes_sent": int(statistics.median(row[1] for row in rows)),
+                                 **{part: statistics.median(row[2][part] for row in rows)
+                                    for part in ("views_ms", "full_size_pictures_ms", "figure_json_ms",
+                                                 "pictures_bytes")},
+                                 "hover_cells": rows[0][2]["hover_cells"], "hover_stride": rows[0][2]["hover_stride"]}
+    return results
+
+
+def compare_view_report(results: dict) -> None:
+    print("\n### Explorer side by side: the figure per new id (full-size pictures)\n")
+    print("| case | build + JSON, new id (ms, median) | seen id (ms) | pictures (ms) | sent (MB) | hover cells |")
+    print("|---|---|---|---|---|---|")
+    for name, row in results.items():
+        print(f"| {name} | {row['new_id_ms']['median']:.0f} | {row['seen_id_ms']:.0f} | "
+              f"{row['full_size_pictures_ms']:.0f} | {row['bytes_sent'] / 1e6:.2f} | "
+              f"{row['hover_cells'][0]}x{row['hover_cells'][1]} |")
+
+
 # ---------------------------------------------------------------------------- make demo
 
 def make_demo_second_start() -> dict:
@@ -298,6 +393,104 @@ def make_demo_second_start() -> dict:
 
 # ---------------------------------------------------------------------------- main
 
+# ---------------------------------------------------------------------------- every page, server side
+
+PAGE_SCRIPTS = {"Overview": None, "Image explorer": "app_pages/explorer.py", "Gallery": "app_pages/gallery.py",
+                "Tags and notes": "app_pages/tags.py", "Model comparison": "app_pages/comparison.py",
+                "Calibration": "app_pages/calibration.py", "Error anatomy": "app_pages/anatomy.py",
+                "Check labels": "app_pages/labels_check.py", "Embedded exports": "app_pages/exports.py",
+                "Deployed model": "app_pages/deployed.py"}
+PROFILE_TOP = 25
+
+
+def _clear_caches() -> None:
+    """Every cache of the dashboard in this process (the pictures' too: a ``st.cache_resource``); the
+    thumbnails cached on disk under the store stay (a new store has none)."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def _visit(at, page: str | None) -> float:
+    """ms of one page change (``None``: the Overview, the app's default page)."""
+    at.switch_page(page or "app_pages/overview.py")
+    t0 = time.perf_counter()
+    at.run()
+    return (time.perf_counter() - t0) * 1000
+
+
+def pages_bench(resolution: str, rounds: int) -> dict:
+    """Every page of the app on a 4-run store of ``resolution``: the cold first page, each page's
+    first visit, ``rounds`` rounds of warm page changes, and the slowest first visit profiled."""
+    import cProfile
+    import io
+    import pstats
+
+    from streamlit.testing.v1 import AppTest
+
+    artifacts, root = bench_store(resolution, train=24, val=24)
+    os.environ.update({"ARTIFACTS_DIR": str(artifacts), "CITYSCAPES_DATASET": str(root),
+                       "SEGMENTATION_API_URL": "http://127.0.0.1:9"})  # no API: the Deployed page's "down" state
+    _clear_caches()
+    at = AppTest.from_file(str(APP), default_timeout=600)
+    t0 = time.perf_counter()
+    at.run()
+    cold = (time.perf_counter() - t0) * 1000
+    exceptions = {"Overview": [str(e.message)[:200] for e in at.exception]}
+    first, warm = {}, {name: [] for name in PAGE_SCRIPTS}
+    for name, script in PAGE_SCRIPTS.items():
+        if script:
+            first[name] = _visit(at, script)
+            exceptions[name] = [str(e.message)[:200] for e in at.exception]
+    for _ in range(rounds):
+        for name, script in PAGE_SCRIPTS.items():
+            warm[name].append(_visit(at, script))
+    exceptions = {name: found for name, found in exceptions.items() if found}
+    slowest = max(first, key=first.get)
+    _clear_caches()
+    # The page runs in AppTest's script thread: profile that thread, around the script's run.
+    from streamlit.runtime.scriptrunner.script_runner import ScriptRunner
+
+    profiler, original = cProfile.Profile(), ScriptRunner._run_script
+
+    def profiled(self, *args, **kwargs):
+        profiler.enable()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            profiler.disable()
+
+    ScriptRunner._run_script = profiled
+    try:
+        profiled_ms = _visit(at, PAGE_SCRIPTS[slowest])
+    finally:
+        ScriptRunner._run_script = original
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(PROFILE_TOP)
+    lines = [line.rstrip().replace(str(REPO) + "/", "").replace(sys.prefix + "/", "")
+             for line in text.getvalue().splitlines() if line.strip()]
+    return {"resolution": resolution, "store": artifacts.name, "cold_first_page_ms": cold,
+            "first_visit_ms": first, "warm_ms": {name: summary(times) for name, times in warm.items()},
+            "exceptions": exceptions, "profiled_page": slowest, "profiled_run_ms": profiled_ms,
+            "profile_top_cumulative": lines[-PROFILE_TOP - 1:]}
+
+
+def pages_report(results: list[dict]) -> None:
+    for result in results:
+        print(f"\n### Every page in AppTest, {result['resolution']} (4 runs, 24 test images)\n")
+        print(f"cold first page (Overview, nothing cached): {result['cold_first_page_ms']:.0f} ms\n")
+        print("| page | first visit (ms) | warm change, median (ms) | warm max (ms) |\n|---|---|---|---|")
+        for name, warm in result["warm_ms"].items():
+            first = result["first_visit_ms"].get(name)
+            print(f"| {name} | {'-' if first is None else f'{first:.0f}'} | {warm['median']:.0f} | {warm['max']:.0f} |")
+        if result["exceptions"]:
+            print(f"\nexceptions: {result['exceptions']}")
+        print(f"\nProfile of the slowest first visit ({result['profiled_page']}, caches cleared; "
+              f"{result['profiled_run_ms']:.0f} ms under the profiler):\n")
+        print("\n".join(result["profile_top_cumulative"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_resolution_argument(parser)
@@ -306,9 +499,31 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="cold starts")
     parser.add_argument("--small-cache-mb", type=int, default=16, help="0: no run with a small cache")
     parser.add_argument("--make-demo", action="store_true", help="also time a second `make demo`")
+    parser.add_argument("--compare-view", action="store_true",
+                        help="only the explorer's side-by-side figure per id (both resolutions): "
+                             "bench/results/compare_view.json")
+    parser.add_argument("--pages", action="store_true",
+                        help="only every page in AppTest (256x512): bench/results/dashboard.json")
+    parser.add_argument("--pages-full", action="store_true", help="with --pages: 2048x1024 too")
+    parser.add_argument("--rounds", type=int, default=3, help="with --pages: rounds of warm page changes")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     os.chdir(REPO)
+    if args.pages:
+        resolutions = ("demo", "full") if args.pages_full else ("demo",)
+        results = [pages_bench(resolution, args.rounds) for resolution in resolutions]
+        out = args.out or RESULTS / "dashboard.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"cpus": os.cpu_count(), "pages": results}, indent=2) + "\n")
+        pages_report(results)
+        return
+    if args.compare_view:
+        results = {"cpus": os.cpu_count(), "images": COMPARE_IMAGES, "cases": compare_view_bench()}
+        out = args.out or RESULTS / "compare_view.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        compare_view_report(results["cases"])
+        return
 
     artifacts, root = bench_store(args.resolution)
     env = {"ARTIFACTS_DIR": str(artifacts), "CITYSCAPES_DATASET": str(root)}

@@ -2,7 +2,8 @@
 
 Pages (``app_pages/``): Overview (the stakeholder landing), Image explorer, Gallery (many images at
 once, sorted and filtered by their numbers), Tags and notes (what analysts marked), Model
-comparison, Calibration, Error anatomy, Check labels, Embedded exports, Deployed model. Each page
+comparison, Calibration, Error anatomy, Check labels, Drive (a sequence played with several runs side
+by side, and their temporal consistency), Embedded exports, Deployed model. Each page
 arranges ``sections/`` (what several pages share, and the explorer's fragments), which show
 ``pictures/`` and tables shaped by ``views/`` from what ``readers/`` read of the run store
 (``$ARTIFACTS_DIR`` or ``artifacts/``) and of the API (``$SEGMENTATION_API_URL``, or ``api_url`` in
@@ -44,6 +45,7 @@ PAGES = [
     st.Page("app_pages/labels_check.py", title="Check labels", icon=":material/rule:", url_path="labels"),
     st.Page("app_pages/exports.py", title="Embedded exports", icon=":material/memory:", url_path="exports"),
     st.Page("app_pages/deployed.py", title="Deployed model", icon=":material/cloud:", url_path="deployed"),
+    st.Page("app_pages/drive.py", title="Drive", icon=":material/directions_car:", url_path="drive"),
 ]
 
 page = st.navigation(PAGES)

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import streamlit as st
 
 from dashboard.views.intervals import MIOU_EXPLANATION, MIOU_MODES
+from dashboard.views.run_names import full_names_text
 from training.evaluation.variants import PER_IMAGE, POOLED
 
 MAX_RUNS = 4
@@ -25,11 +28,14 @@ def set_image_id(image_id: int) -> None:
     st.session_state["selected_image_id"] = int(image_id)
 
 
-def selected_runs(available: list[str], default_count: int = MAX_RUNS) -> list[str]:
-    """Runs named in ``?runs=a,b`` that exist; without the parameter, the first few runs."""
+def selected_runs(available: list[str], default_count: int = MAX_RUNS, default: list[str] | None = None) -> list[str]:
+    """Runs named in ``?runs=a,b`` that exist; without the parameter, the first few of ``default``
+    (``views.run_names.default_runs``: the deployed or best run first, then the best others), else
+    of ``available``."""
     raw = st.query_params.get("runs")
     if raw is None:
-        return list(available[:default_count])
+        order = [run for run in (default or []) if run in available] or list(available)
+        return order[:default_count]
     return [run for run in raw.split(",") if run in available][:MAX_RUNS]
 
 
@@ -37,22 +43,33 @@ def set_runs(runs: list[str]) -> None:
     st.query_params["runs"] = ",".join(runs)
 
 
+RUNS_HELP = "At most four; the URL remembers them."
+
+
+def runs_help(available: list[str], labels: Mapping[str, str]) -> str:
+    """The runs selector's help: what it holds, and each run's full name beside its short one."""
+    names = full_names_text(available, labels)
+    return RUNS_HELP + (" Full names:\n\n" + names if names else "")
+
+
 def runs_ui(available: list[str], widget_key: str, url_key: str, container=st,
-            labels: dict[str, str] | None = None) -> list[str]:
+            labels: dict[str, str] | None = None, default: list[str] | None = None) -> list[str]:
     """A multiselect of up to ``MAX_RUNS`` runs in ``container`` (``st.sidebar``, or the page
-    body), synchronised with ``?runs=``; ``labels`` names the runs' chips (an imported run tagged,
-    with its coverage), the values stay run names.
+    body), synchronised with ``?runs=``, starting (without ``?runs=``) on the first of ``default``
+    (``views.run_names.default_runs``); ``labels`` names the runs' chips (their short names: an
+    imported run tagged, with its coverage), the values stay run names, the help lists their full
+    names.
 
     ``url_key`` remembers what the URL said when the page last wrote it: only a change of the URL
     (a link, another page) overrides the widget, so the user's own choice survives a rerun.
     """
-    url_runs = selected_runs(available)
+    url_runs = selected_runs(available, default=default)
     if widget_key not in st.session_state or url_runs != st.session_state.get(url_key):
         st.session_state[widget_key] = url_runs
     labels = labels or {}
     runs = container.multiselect("Runs", available, key=widget_key, max_selections=MAX_RUNS,
                                  format_func=lambda run: labels.get(run, run),
-                                 help="At most four; the URL remembers them.")
+                                 help=runs_help(available, labels))
     if st.query_params.get("runs") != ",".join(runs):
         set_runs(runs)
     st.session_state[url_key] = list(runs)

@@ -136,6 +136,17 @@ class Server:
         self.log_file.close()
 
 
+GUNICORN = [sys.executable, "-m", "gunicorn", "-c", str(REPO / "api" / "gunicorn.conf.py"), "api:create_app()"]
+
+
+def server_environment(env_overrides: dict[str, str], port: int, workers: int = 2, threads: int = 4) -> dict:
+    """The environment ``GUNICORN`` runs in: loopback on ``port``, the repository importable."""
+    env = {**os.environ, "API_HOST": "127.0.0.1", "API_PORT": str(port), "API_WORKERS": str(workers),
+           "API_THREADS": str(threads), "PYTHONUNBUFFERED": "1", **env_overrides}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
 def start_server(env_overrides: dict[str, str], log_path: Path, workers: int = 2, threads: int = 4,
                  start_timeout: float = 90.0, attempts: int = 3) -> Server:
     """Start gunicorn with ``api/gunicorn.conf.py`` and wait (bounded) until ``/health`` answers.
@@ -148,13 +159,10 @@ def start_server(env_overrides: dict[str, str], log_path: Path, workers: int = 2
     last_log = ""
     for _ in range(attempts):
         port = free_port()
-        env = {**os.environ, "API_HOST": "127.0.0.1", "API_PORT": str(port), "API_WORKERS": str(workers),
-               "API_THREADS": str(threads), "PYTHONUNBUFFERED": "1", **env_overrides}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        env = server_environment(env_overrides, port, workers, threads)
         log_file = open(log_path, "w")
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(REPO / "api" / "gunicorn.conf.py"), "api:create_app()"],
-            cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            GUNICORN, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)  # its own process group: killed as a whole
         server = Server(process, port, log_path, log_file)
         deadline = time.monotonic() + start_timeout
@@ -223,7 +231,48 @@ def replace_run(artifacts: Path, name: str, predicted_class: int) -> dict:
     return metrics
 
 
+def truncate(path: Path) -> None:
+    """Cut a file to half its length (a write stopped halfway)."""
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+
+
 def remove_pair(data_root: Path, entry) -> None:
     """Delete an image and its label from a dataset (an index entry's files)."""
     (data_root / entry.image).unlink()
     (data_root / entry.label).unlink()
+
+
+# ---------------------------------------------------------------------------- raw HTTP/1.1
+
+@dataclass(frozen=True)
+class RawResponse:
+    status: int
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+
+    def json(self):
+        import json
+
+        return json.loads(self.body)
+
+
+def read_responses(sock: socket.socket, count: int) -> list[RawResponse]:
+    """``count`` responses read off ``sock`` (each with a Content-Length), in the order they come;
+    fewer when the server closes the connection first. The socket's timeout bounds each read."""
+    buffer, responses = b"", []
+    while len(responses) < count:
+        head_end = buffer.find(b"\r\n\r\n")
+        if head_end >= 0:
+            lines = buffer[:head_end].decode("latin-1").split("\r\n")
+            headers = {name.strip().lower(): value.strip()
+                       for name, _, value in (line.partition(":") for line in lines[1:])}
+            end = head_end + 4 + int(headers.get("content-length", 0))
+            if len(buffer) >= end:
+                responses.append(RawResponse(int(lines[0].split()[1]), headers, buffer[head_end + 4:end]))
+                buffer = buffer[end:]
+                continue
+        data = sock.recv(65536)
+        if not data:
+            break
+        buffer += data
+    return responses

@@ -21,7 +21,7 @@ APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 PAGES = {"overview": "app_pages/overview.py", "explorer": "app_pages/explorer.py",
          "comparison": "app_pages/comparison.py", "deployed": "app_pages/deployed.py",
          "anatomy": "app_pages/anatomy.py", "labels": "app_pages/labels_check.py",
-         "gallery": "app_pages/gallery.py", "tags": "app_pages/tags.py"}
+         "gallery": "app_pages/gallery.py", "tags": "app_pages/tags.py", "drive": "app_pages/drive.py"}
 
 
 def open_page(page: str, query_params: dict | None = None) -> AppTest:
@@ -57,7 +57,13 @@ def notes(at: AppTest) -> str:
 
 
 def image_captions(at: AppTest) -> list[str]:
-    return [caption for image in at.image for caption in image.captions]
+    """The captions of the pictures shown: each ``st.image``'s, and the titles of the panels of the
+    explorer's side-by-side view (one plotly figure; ``layout.meta["panels"]``)."""
+    captions = [caption for image in at.image for caption in image.captions]
+    for chart in at.get("plotly_chart"):
+        meta = json.loads(chart.proto.spec).get("layout", {}).get("meta")
+        captions += meta.get("panels", []) if isinstance(meta, dict) else []
+    return captions
 
 
 def point_dashboard_at(monkeypatch, artifacts, data_root) -> None:

@@ -287,7 +287,7 @@ def _chunks(data: bytes, size: int = 64 * 1024):
 
 def _post_once(server, data, content_type: str):
     """A POST on a connection of its own: the server closes a connection whose body it refused
-    part-way (gunicorn drains at most 64 KiB of what is left), so it is not reused."""
+    part-way (its answer says ``Connection: close``)."""
     with requests.Session() as session:
         return session.post(f"{server.url}/api/predict", data=data, headers={"Content-Type": content_type},
                             timeout=TIMEOUT)

@@ -53,7 +53,7 @@ def test_an_experiment_overrides_only_what_differs(tmp_path):
     ("loss: {name: cce, options: {weights: [1]}}", "loss.options of cce: "),
     ("loss: {name: cce, options: {class_weights: [1, 2]}}", "loss.options.class_weights: 2 weights for the 8 classes"),
     ("loss: {name: cce_dice, options: {cce_class_weights: {people: 3}}}", "unknown class people; the classes"),
-    ("loss: {name: cce, options: {class_weights: {human: 0}}}", "expected positive numbers"),
+    ("loss: {name: cce, options: {class_weights: {human: 0}}}", "expected positive finite numbers"),
     ("loss: {name: cce, options: 3}", "loss.options: expected a mapping"),
 ])
 def test_bad_configs_are_rejected_with_the_reason(tmp_path, text, message):
@@ -80,6 +80,9 @@ def test_override_syntax():
         parse_override("epochs")
     with pytest.raises(ConfigError, match="Unknown config key: train.epoch"):
         load_config(None, ["train.epoch=3"])
+    for text in ("model.name=!!python/object:os.system x", "data.height=[unclosed"):  # a ConfigError naming it
+        with pytest.raises(ConfigError, match=r"--set .* is not plain YAML"):
+            parse_override(text)
 
 
 def test_base_loops_and_missing_files(tmp_path):

@@ -127,13 +127,46 @@ def test_boundaries_plot_iou_against_boundary_iou_per_class(dashboard_env):
         opened = get_run(run, store.artifacts)
         iou, boundary = opened.metrics["iou"], opened.anatomy()["boundary_iou"]
         both = [name for name in boundary if iou[name] is not None and boundary[name] is not None]
-        assert traces[run]["text"] == both
+        assert traces[run]["customdata"] == both  # every class in the hover
         assert traces[run]["x"] == pytest.approx([iou[name] for name in both])
         assert traces[run]["y"] == pytest.approx([boundary[name] for name in both])
+        assert "%{customdata}" in traces[run]["hovertemplate"]
+    # issue 25: the names piled up; only the classes furthest under the diagonal are written
+    named = [(text, position) for run in store.runs
+             for text, position in zip(traces[run]["text"], traces[run]["textposition"]) if text]
+    assert 0 < len(named) <= anatomy_tables.LABELLED_CLASSES
     at.radio(key="anatomy_boundary_mode").set_value("official").run()
     traces = {trace["name"]: trace for trace in _charts(at)["anatomy_boundaries"]["data"]}
     official = get_run(store.runs[0], store.artifacts).anatomy()["boundary_iou_official"]
-    assert "void" not in traces[store.runs[0]]["text"] and official["void"] is None
+    assert "void" not in traces[store.runs[0]]["customdata"] and official["void"] is None
+
+
+def test_the_boundary_chart_names_the_worst_edges_in_turns_and_the_rest_in_the_hover():
+    """Twelve classes in a cluster: eight named (the largest IoU - Boundary IoU), neighbours by IoU
+    named above, below, right and left in turn."""
+    iou = [0.50 + 0.01 * i for i in range(12)]
+    points = pd.DataFrame({"run": "a", "class": [f"c{i}" for i in range(12)], "IoU": iou,
+                           "Boundary IoU": [v - 0.01 * (i % 6) for i, v in enumerate(iou)]})
+    shown = anatomy_tables.boundary_labels(points)
+    named = shown[shown["label"] != ""]
+    assert set(named["class"]) == {"c5", "c11", "c4", "c10", "c3", "c9", "c2", "c8"}
+    assert list(named.sort_values("IoU")["position"]) == [*anatomy_tables.LABEL_POSITIONS] * 2
+    assert list(shown["class"]) == list(points["class"])  # every point kept, in its order
+
+
+def test_the_per_run_table_columns_fit_their_headers_and_cells(dashboard_env):
+    """Issue 25: "objects" showed as "obje..."."""
+    from dashboard.views.numbers import text_width
+
+    at = _anatomy_page({"runs": ",".join(dashboard_env.runs)})
+    frame = next(element for element in at.dataframe if TABLE in element.value.columns)
+    config = json.loads(frame.proto.columns)
+    table = frame.value
+    for column in table.columns:
+        assert config[column]["width"] >= text_width(column), column
+    assert config["objects"]["width"] >= text_width("objects")
+    assert config["_index"]["pinned"] is True
+    assert config["_index"]["width"] >= text_width(max(table.index, key=len))
 
 
 def test_the_frame_heatmaps_and_a_minus_b(dashboard_env):

@@ -63,7 +63,7 @@ def test_overview_lists_each_run_with_its_class_set(mixed):
 def test_explorer_shows_and_scores_each_run_in_its_own_class_set(mixed):
     c8, c19 = mixed.runs
     image_id = _test_ids(mixed)[1]
-    at = open_page("explorer", {"id": str(image_id), "runs": f"{c8},{c19}"})
+    at = open_page("explorer", {"id": str(image_id), "runs": f"{c8},{c19}", "layout": "grid"})
     assert not at.exception, [e.message for e in at.exception]
     captions = image_captions(at)
     for caption in ("photo", "ground truth (categories8)", "ground truth (cityscapes19)",

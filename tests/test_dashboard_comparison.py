@@ -114,7 +114,7 @@ def test_a_cell_lists_the_images_with_the_most_such_pixels_and_opens_them(dashbo
     assert not at.exception
     assert [t.value for t in at.title] == ["Image explorer"]
     assert at.query_params["id"] == str(chosen)
-    assert at.query_params["runs"] == run
+    assert at.query_params["runs"].split(",") == store.runs  # every compared run
     assert at.number_input[0].value == chosen
 
 

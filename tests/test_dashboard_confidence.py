@@ -27,7 +27,8 @@ def _test_ids(store) -> list[int]:
 
 
 def _charts(at) -> list[dict]:
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    """The zoom-and-hover figures (not the side-by-side panels above them)."""
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart") if chart.key != "explorer_compare_chart"]
 
 
 def _metric(at, label: str) -> str:

@@ -20,7 +20,7 @@ from PIL import Image
 import dashboard.readers.store as store
 from training.data.index import load_or_build_index
 
-PAGES = ("overview", "explorer", "comparison", "deployed", "anatomy", "labels", "gallery", "tags")
+PAGES = ("overview", "explorer", "comparison", "deployed", "anatomy", "labels", "gallery", "tags", "drive")
 
 
 @dataclass

@@ -278,7 +278,7 @@ def test_the_explorer_shows_the_downscaled_classes_and_counts_at_full_size(dashb
     truth = C8.lut[read_label_ids(store.data_root / entry.label)]
     predicted = get_run(run, store.artifacts).prediction(image_id)
 
-    at = open_page("explorer", {"id": str(image_id), "runs": run})
+    at = open_page("explorer", {"id": str(image_id), "runs": run, "layout": "grid"})
     assert not at.exception, [e.message for e in at.exception]
     assert any("Shown at 8x4 (the image is 32x16)" in c.value for c in at.caption)
     # the per-class IoU counts every full-size pixel: it is the run's own per_image.csv

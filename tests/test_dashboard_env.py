@@ -235,12 +235,18 @@ def overview(at):
 
 
 def explorer(at):
+    import json
+
     captions = [c for image in at.image for c in image.captions]
+    charts = {chart.key: json.loads(chart.proto.spec) for chart in at.get("plotly_chart")}
+    panels = (charts.get("explorer_compare_chart", {}).get("layout", {}).get("meta") or {}).get("panels", [])
     for expected in ["photo", "ground truth"] + [f"{run}: prediction" for run in RUNS]:
-        assert expected in captions, f"no image captioned {expected!r}; images: {captions}"
+        assert expected in captions + panels, f"no picture titled {expected!r}; images: {captions}, panels: {panels}"
+    pictures = [t for t in charts.get("explorer_compare_chart", {}).get("data", []) if t.get("type") == "image"]
+    assert len(pictures) == len(panels) and all(t.get("source") for t in pictures), "a panel without its picture"
     assert all(url for image in at.image for url in image.value), "an image without a URL"
     assert at.dataframe, "no per-class IoU table"
-    assert at.get("plotly_chart"), "no zoom-and-hover figure"
+    assert "explorer_hover_chart" in charts, "no zoom-and-hover figure"
 
 
 def comparison(at):
@@ -276,6 +282,11 @@ def exports(at):
     assert any("No run has an embedded export" in i.value for i in at.info), f"infos: {[i.value for i in at.info]}"
 
 
+def drive(at):
+    shown = " ".join(i.value for i in at.info)
+    assert "no drive sequence" in shown or "without predictions of" in shown, f"infos: {shown!r}"
+
+
 def deployed(at):
     message = " ".join(error.value for error in at.error)
     assert "unreachable" in message and params["api_url"] + "/health" in message, f"errors: {message!r}"
@@ -286,7 +297,7 @@ for page, check in [(None, overview), ("app_pages/overview.py", overview), ("app
                     ("app_pages/comparison.py", comparison), ("app_pages/anatomy.py", anatomy),
                     ("app_pages/labels_check.py", labels_check), ("app_pages/gallery.py", gallery),
                     ("app_pages/tags.py", tags), ("app_pages/exports.py", exports),
-                    ("app_pages/deployed.py", deployed)]:
+                    ("app_pages/deployed.py", deployed), ("app_pages/drive.py", drive)]:
     label = page or "the app's landing page"
     try:
         at = opened(page)

@@ -152,7 +152,7 @@ def test_class_toggles_opacity_and_the_table(dashboard_env, media):
     truth = C8.lut[read_label_ids(store.data_root / entry.label)]
     predicted = get_run(run, store.artifacts).prediction(image_id)
 
-    at = open_page("explorer", {"id": str(image_id), "runs": run})
+    at = open_page("explorer", {"id": str(image_id), "runs": run, "layout": "grid"})  # the small multiples
     assert not at.exception
     captions = [caption for image in at.image for caption in image.captions]
     assert captions[:4] == ["photo", "ground truth", f"{run}: prediction", f"{run}: errors "

@@ -4,6 +4,8 @@ wrong in each test image)."""
 
 from __future__ import annotations
 
+import html
+import re
 import shutil
 from pathlib import Path
 
@@ -11,9 +13,11 @@ import pandas as pd
 import pytest
 import streamlit as st
 from dashboard_fixtures import image_captions, notes, open_page, point_dashboard_at, shown_text
+from markdown_it import MarkdownIt
 from PIL import Image
 from test_gallery import RUN_A, RUN_B, build_store
 
+from dashboard.views.text import plain
 from training.runs.reader import get_run
 from training.runs.tags import TagStore
 
@@ -120,7 +124,7 @@ def test_damaged_files_are_said_and_the_rest_is_shown(gallery_copy):
     (run_b / "predictions" / f"{store.test_ids[0]}.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     at = _ok(open_page("gallery", {"runs": RUNS, "mode": "errors", "pictures": RUN_B}))
     shown = notes(at)
-    assert f"**{RUN_B}**: no anatomy columns (per_image_anatomy.csv is not a readable CSV" in shown
+    assert f"**{RUN_B}**: no anatomy columns (per_image_anatomy.csv is not " in shown
     assert f"photo only: predictions/{store.test_ids[0]}.png is not a readable PNG" in shown
     assert len(at.image) == len(store.test_ids)  # that one as its photo, the others as error maps
     assert "boundary mIoU, exact" in at.selectbox(key="gallery_sort").options
@@ -130,3 +134,68 @@ def test_damaged_files_are_said_and_the_rest_is_shown(gallery_copy):
     at = _ok(open_page("gallery", {"runs": RUNS, "split": "train"}))
     assert "No chosen run has per-image numbers for the train split" in notes(at)
     assert _ids(at) == [entry.id for entry in store.index.split("train")]
+
+
+# Tags a browser must show as typed: an image fetched from elsewhere, a link, HTML, Streamlit's
+# colour directive, LaTeX, an emoji shortcode, an icon, autolinks, a table, a heading.
+HOSTILE = ["![x](http://evil.example/p.png)", "[click me](http://evil.example)", "<img src=x onerror=alert(1)>",
+           ":red[alarm] **bold** _it_ ~~gone~~", "$x^2$ and $$y$$", ":smile: :material/home: :+1:",
+           "www.evil.example and mail@evil.example", "http://evil.example/", "| a | b |", "# heading",
+           "1. listed", "- item", "`code` \\ back\\slash &amp; &lt;", "<http://evil.example>"]
+SHORTCODE = re.compile(r":[\w+-]+:|:[a-z]+\[|:material/|www\.|https?:|\w@")  # never unescaped in the source
+
+
+def _shows_as_text(source: str, texts: list[str]) -> None:
+    """``source`` (Markdown) renders to one paragraph of plain text holding each of ``texts``."""
+    rendered = MarkdownIt("commonmark").render(source)  # raw HTML passes in this preset: it must be escaped
+    assert re.fullmatch(r"<p>[^<>]*</p>\n", rendered), rendered
+    shown = html.unescape(rendered[3:-5])
+    assert all(text in shown for text in texts), (shown, texts)
+    assert not SHORTCODE.search(source), source
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_plain_text_is_markdown_that_shows_exactly_it(text):
+    _shows_as_text(plain(text), [text])
+
+
+def test_plain_keeps_names_readable_and_hides_nothing():
+    assert plain("tiny_simple-2 x") == "tiny_simple-2 x"  # "_" and "-" inside a word start nothing
+    assert plain("_a_ b-") == "\\_a\\_ b\\-" and plain(42) == "42"
+    assert plain("two\nlines\r\nhere") == "two lines here"
+    assert plain("\u202etxt.exe\u200b\x00") == "\ufffdtxt\\.exe\ufffd\ufffd"  # a reversal or a hidden one: shown
+
+
+def test_captions_show_tags_as_typed_never_as_markdown(gallery_copy):
+    store, artifacts = gallery_copy
+    first, second = (store.index[image_id] for image_id in store.test_ids[:2])
+    tags = TagStore(artifacts)
+    tags.add_tag(first.city, first.stem, HOSTILE[0])
+    tags.add_tag(first.city, first.stem, HOSTILE[1])
+    tags.add_tag(second.city, second.stem, ":red[alarm] $x^2$ :smile:")
+    at = _ok(open_page("gallery", {"runs": RUN_A}))
+    captions = dict(zip(_ids(at), image_captions(at)))
+    _shows_as_text(captions[first.id], [f"{HOSTILE[0]}, {HOSTILE[1].lower()}"])
+    _shows_as_text(captions[second.id], [":red[alarm] $x^2$ :smile:"])
+    assert captions[first.id].startswith(f"{first.id} · {first.city} · mIoU, exact: 1.000 · ")
+
+
+def test_the_pictures_follow_the_sorts_run_and_every_caption_says_whose(gallery_copy):
+    """Issue 25: sorted by worse's mIoU, the error maps were exact's, and no caption said whose."""
+    store, _ = gallery_copy
+    at = _ok(open_page("gallery", {"runs": RUNS, "mode": "errors"}))
+    assert at.selectbox(key="gallery_picture_run").value == RUN_A  # sorted by the first run's mIoU
+    assert all(f" · errors of {RUN_A} · mIoU, {RUN_A}: " in caption for caption in image_captions(at))
+    at.selectbox(key="gallery_sort").select(f"miou:{RUN_B}").run()
+    assert at.selectbox(key="gallery_picture_run").value == RUN_B  # the errors the numbers count
+    assert all(f" · errors of {RUN_B} · mIoU, {RUN_B}: " in caption for caption in image_captions(at))
+    assert "pictures" not in at.query_params  # not chosen: the sort says it, and a link with it too
+    at.radio(key="gallery_mode").set_value("overlay").run()
+    assert all(f" · prediction of {RUN_B} · " in caption for caption in image_captions(at))
+    # a run chosen by the user stays, whatever the sort
+    at.selectbox(key="gallery_picture_run").select(RUN_A).run()
+    at.selectbox(key="gallery_sort").select(f"pixel_accuracy:{RUN_B}").run()
+    assert at.selectbox(key="gallery_picture_run").value == RUN_A and at.query_params["pictures"] == RUN_A
+    assert all(f" · prediction of {RUN_A} · pixel accuracy, {RUN_B}: " in c for c in image_captions(at))
+    at.radio(key="gallery_mode").set_value("photo").run()
+    assert not any(" of " in caption.split(" · ")[2] for caption in image_captions(at))  # photos: no one's

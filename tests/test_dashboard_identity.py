@@ -22,7 +22,8 @@ NAMES = np.array([*get_class_set("categories8").names, *["?"] * 247, "ignored"],
 
 
 def _hover(at) -> dict:
-    return next(t for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"] if t["type"] == "heatmap")
+    chart = next(chart for chart in at.get("plotly_chart") if chart.key == "explorer_hover_chart")  # the zoom view's
+    return next(t for t in json.loads(chart.proto.spec)["data"] if t["type"] == "heatmap")
 
 
 def _republish(artifacts, name: str, image_id: int) -> tuple[dict, np.ndarray]:

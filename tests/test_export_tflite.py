@@ -12,7 +12,14 @@ from export_fixtures import FLOAT32, INT8, exported_store, run_files
 from training.cli import main
 from training.runs.layout import ArtifactError
 from training.runs.reader import get_run
-from training.runs.tflite_exports import REPORT_FIELDS, export_model_path, export_names, export_prediction, read_export
+from training.runs.tflite_exports import (
+    REPORT_FIELDS,
+    export_model_path,
+    export_names,
+    export_prediction,
+    has_export_prediction,
+    read_export,
+)
 
 # What int8 (calibrated on the training images) may cost a model with clear margins between its classes:
 # a bound that fails if quantisation breaks (its input scale, a collapsed output), not a tolerance for noise.
@@ -205,11 +212,56 @@ def test_an_existing_export_is_kept_unless_replaced(store, tmp_path, capsys):
     assert main(["-q", "export", store.run, "--artifacts", str(artifacts), "--replace", "--latency-runs", "2",
                  "--quantize", "none"]) == 0
     out = capsys.readouterr().out
-    assert "tflite-float32.tflite" in out and "per class, IoU export - Keras" in out
     new = read_export(run, FLOAT32)
+    # The new files got a new generation's names (the old ones were whole until the report switched),
+    # then the old ones went.
+    generation = new["file"].removeprefix(f"{FLOAT32}@").removesuffix(".tflite")
+    assert len(generation) == 12 and generation.isalnum() and old["file"] == f"{FLOAT32}.tflite"
+    assert new["predictions"] == f"{FLOAT32}@{generation}/predictions"
+    assert f"{new['file']}: " in out and "per class, IoU export - Keras" in out
     assert new["created"] >= old["created"] and new["latency"]["runs"] == 2
     assert export_names(run) == [FLOAT32, INT8]
+    assert export_model_path(run, FLOAT32).name == new["file"]
+    assert np.array_equal(export_prediction(run, FLOAT32, run.per_image()[0]["id"]),
+                          _png(run.path / "exports" / new["predictions"] / f"{run.per_image()[0]['id']}.png"))
+    assert _files_of(run, FLOAT32) == sorted([f"{FLOAT32}.json", new["file"], f"{FLOAT32}@{generation}"])
     assert not [p for p in (run.path / "exports").iterdir() if p.name.startswith(".")]
+    # Replaced again: the export's own names are free, so back to them.
+    assert main(["-q", "export", store.run, "--artifacts", str(artifacts), "--replace", "--latency-runs", "1"]) == 0
+    assert read_export(run, FLOAT32)["file"] == f"{FLOAT32}.tflite"
+    assert _files_of(run, FLOAT32) == sorted([f"{FLOAT32}.json", f"{FLOAT32}.tflite", FLOAT32])
+
+
+def _files_of(run, name: str) -> list[str]:
+    return sorted(p.name for p in (run.path / "exports").iterdir() if p.name.startswith(name))
+
+
+def _png(path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image)
+
+
+def test_a_report_that_names_no_files_is_read_as_its_export_s_own_and_a_foreign_file_is_refused(store, tmp_path):
+    artifacts = shutil.copytree(store.artifacts, tmp_path / "artifacts")
+    run = get_run(store.run, artifacts)
+    report_file = run.path / "exports" / f"{INT8}.json"
+    report = json.loads(report_file.read_text())
+    image_id = run.per_image()[0]["id"]
+    expected = export_prediction(run, INT8, image_id)
+    legacy = {key: value for key, value in report.items() if key != "predictions"}  # as exports were written
+    report_file.write_text(json.dumps(legacy))
+    assert np.array_equal(export_prediction(run, INT8, image_id), expected)
+    assert export_model_path(run, INT8).name == f"{INT8}.tflite" and read_export(run, INT8)["quantize"] == "int8"
+    for field, value, what in (("file", "../../tiny_unet/model.keras", "model file"),
+                               ("file", f"{FLOAT32}.tflite", "model file"),
+                               ("predictions", "../predictions", "predictions"),
+                               ("predictions", f"{INT8}@x/y/predictions", "predictions")):
+        report_file.write_text(json.dumps({**report, field: value}))
+        with pytest.raises(ArtifactError, match=f"exports/{INT8}.json names the {what} "):
+            read_export(run, INT8)
+        assert not has_export_prediction(run, INT8, image_id)
 
 
 def test_damaged_exports_name_their_file(store, tmp_path):

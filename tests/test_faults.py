@@ -1,10 +1,11 @@
 """``kill -9`` of a real training process at chosen moments, then ``--resume`` in a new process.
 
-Every case launches ``python -m training train`` with the runner's test hook
-``SEGMENTATION_FAULT_AT`` (``training/fit/runner.py``), which makes the process SIGKILL itself at
-one moment, then checks what it left: nothing half-written in ``runs/``; a staging folder of the
-dead process is removed by the next run; and ``--resume``, in a new process, publishes exactly
-one whole run (no ``-2``) without training the finished epochs again.
+Every case launches ``python -m training train`` with the test hook ``SEGMENTATION_FAULT_AT``
+(``training.files.fault_point``; the training's moments are ``training.fit.runner.FAULT_MOMENTS``),
+which makes the process SIGKILL itself at one moment, then checks what it left: nothing
+half-written in ``runs/``; a staging folder of the dead process is removed by the next run; and
+``--resume``, in a new process, publishes exactly one whole run (no ``-2``) without training the
+finished epochs again. The store's other commits: tests/test_faults_commits.py.
 
 5 to 15 s per process on 2 shared cores (6 s of it importing TensorFlow): keep the cases few.
 """
@@ -24,13 +25,13 @@ import pytest
 from cityscapes_builder import build_tiny_dataset
 
 from training.data.index import load_or_build_index
+from training.files import FAULT_ENV
 from training.runs.health import inspect_run
 from training.runs.layout import STAGING_PREFIX
 from training.runs.reader import get_run
 from training.runs.writer import RunWriter
 
 REPO = Path(__file__).resolve().parents[1]
-FAULT_ENV = "SEGMENTATION_FAULT_AT"  # training.fit.runner.FAULT_ENV (not imported: no TensorFlow here)
 NAME = "tiny"
 TEST_IMAGES = 4  # the official val split of build_tiny_dataset: our "test" split
 TINY = ["data.height=16", "data.width=32", "data.batch_size=4", "train.epochs=2", "train.patience=0",

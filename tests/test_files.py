@@ -1,14 +1,27 @@
-"""Atomic writes (mode, durability) and the one NaN -> null rule of every JSON and CSV the project writes."""
+"""Atomic writes (mode, durability, a kill before the rename), the lock of a run being trained, and the
+one NaN -> null rule of every JSON and CSV the project writes."""
 
 import json
 import math
 import os
+import signal
 import stat
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from training.files import finite_or_none, jsonable, write_bytes_atomic, write_json_atomic, write_text_atomic
+from training.files import (
+    FAULT_ENV,
+    LockHeld,
+    exclusive_lock,
+    finite_or_none,
+    jsonable,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 
 @pytest.mark.parametrize("value, digits, expected", [
@@ -80,3 +93,26 @@ def test_the_folder_is_fsynced_after_the_rename(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "replace", replace)
     write_text_atomic(tmp_path / "deployed.json", "{}\n")
     assert events == ["fsync file", "rename", "fsync folder"]
+
+
+def test_a_write_killed_before_its_rename_leaves_the_old_file(tmp_path):
+    """The test hook kills a real process at the named moment only: an atomic write killed between
+    its temporary file and its rename leaves the old file as it was."""
+    path = write_text_atomic(tmp_path / "table.csv", "old\n")
+    script = f"from training.files import write_text_atomic; write_text_atomic({str(path)!r}, 'new\\n')"
+    for moment, code, content in (("before_replace:table.csv", -signal.SIGKILL, "old\n"),
+                                  ("before_replace:other.csv", 0, "new\n")):
+        done = subprocess.run([sys.executable, "-c", script], env={**os.environ, FAULT_ENV: moment},
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == code, done.stderr
+        assert path.read_text() == content
+
+
+def test_an_exclusive_lock_refuses_a_second_holder_naming_the_first(tmp_path):
+    lock = tmp_path / "work" / ".run.lock"
+    with exclusive_lock(lock):
+        with pytest.raises(LockHeld) as held, exclusive_lock(lock):
+            pass
+        assert held.value.pid == os.getpid() and held.value.path == lock
+    with exclusive_lock(lock):  # released with the block
+        assert lock.read_text() == f"{os.getpid()}\n"

@@ -111,6 +111,25 @@ def test_the_table_holds_every_number_of_each_image(gallery_env):
     assert image_table.column_label("boundary_miou:worse") == "boundary mIoU, worse"
 
 
+def test_an_anatomy_computed_again_under_new_file_names_is_shown(gallery_env, tmp_path, monkeypatch):
+    """``anatomy --replace`` writes ``per_image_anatomy-<hex>.csv`` and switches anatomy.json's
+    "files" map to it: the gallery follows the map, not the default name."""
+    import json
+    import shutil
+
+    artifacts = shutil.copytree(gallery_env.artifacts, tmp_path / "artifacts")
+    monkeypatch.setenv("ARTIFACTS_DIR", str(artifacts))
+    run_dir = artifacts / "runs" / RUN_B
+    before = image_numbers.gallery_table(store.store_key(), "test", gallery_env.runs).table["boundary_miou:worse"]
+    (run_dir / "per_image_anatomy.csv").rename(run_dir / "per_image_anatomy-0a1b2c.csv")
+    document = json.loads((run_dir / "anatomy.json").read_text())
+    document["files"] = {**(document.get("files") or {}), "per_image": "per_image_anatomy-0a1b2c.csv"}
+    (run_dir / "anatomy.json").write_text(json.dumps(document))
+    made = image_numbers.gallery_table(store.store_key(), "test", gallery_env.runs)
+    assert not made.notes
+    assert made.table["boundary_miou:worse"].equals(before)
+
+
 def test_a_damaged_anatomy_file_is_a_note_and_the_rest_is_shown(gallery_env, tmp_path, monkeypatch):
     import shutil
 

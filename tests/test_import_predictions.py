@@ -20,7 +20,7 @@ from training.runs.deployment import deploy
 from training.runs.health import inspect_run
 from training.runs.imported import import_predictions
 from training.runs.layout import ArtifactError
-from training.runs.reader import get_run
+from training.runs.reader import get_run, list_runs
 from training.runs.summary import run_summaries
 
 PARKING_ID, GROUND_ID = 9, 6  # labels the official evaluation ignores (a prediction of them is wrong)
@@ -254,3 +254,21 @@ def test_a_reader_that_stops_early_is_not_an_error(tiny_root, tmp_path):
     process.stdout.close()  # long before the interpreter has started
     _, err = process.communicate(timeout=120)
     assert process.returncode == 0 and b"Broken pipe" not in err and b"error" not in err
+
+
+@pytest.mark.parametrize("length", [127, 128])
+def test_a_long_name_published_again_is_cut_to_stay_a_run_name(tiny_root, tmp_path, capsys, length):
+    """The second run of a name is ``<name>-2``: with 127 or 128 characters that is cut so that it stays
+    within the 128 of a run name, and so listed, opened and shown like any run."""
+    pred_dir = tmp_path / "pred"
+    _write_predictions(tiny_root, pred_dir, "labelIds")
+    artifacts = tmp_path / "art"
+    name = ("long_name." * 13)[:length]
+    published = [import_predictions(pred_dir, name, tiny_root, artifacts=artifacts, progress=False)[0].name
+                 for _ in range(3)]
+    assert published == [name, name[:126] + "-2", name[:126] + "-3"]
+    assert sorted(run.name for run in list_runs(artifacts)) == sorted(published)
+    assert all(inspect_run(get_run(run, artifacts)).ok for run in published)
+    assert main(["runs", "--artifacts", str(artifacts)]) == 0
+    listed = capsys.readouterr().out
+    assert all(run in listed for run in published)

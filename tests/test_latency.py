@@ -130,11 +130,11 @@ def test_busy_is_what_other_processes_took_while_the_calls_were_timed():
 
 
 @pytest.mark.parametrize("option, value, said", [
-    ("--repeats", "0", "--repeats must be between 1 and 1000, got 0"),
-    ("--repeats", "1001", "--repeats must be between 1 and 1000, got 1001"),
-    ("--repeats", "many", "'many' is not a whole number"),
-    ("--rounds", "0", "--rounds must be between 1 and 100, got 0"),
-    ("--rounds", "101", "--rounds must be between 1 and 100, got 101"),
+    ("--repeats", "0", "--repeats: must be a whole number from 1 to 1000, got '0'"),
+    ("--repeats", "1001", "--repeats: must be a whole number from 1 to 1000, got '1001'"),
+    ("--repeats", "many", "--repeats: must be a whole number from 1 to 1000, got 'many'"),
+    ("--rounds", "0", "--rounds: must be a whole number from 1 to 100, got '0'"),
+    ("--rounds", "101", "--rounds: must be a whole number from 1 to 100, got '101'"),
 ])
 def test_benchmark_refuses_counts_out_of_range_before_loading_anything(option, value, said, capsys):
     from training.cli import main

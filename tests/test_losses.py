@@ -129,6 +129,15 @@ def test_class_weighted_cross_entropy_hand_computed():
         value(categorical_crossentropy, Y_2X2, P_MIX, class_weights=[1, 1, 1])
 
 
+@pytest.mark.parametrize("weights", [[1, float("nan")], [float("inf"), 1], [0, 1], [-1, 2]])
+def test_class_weights_that_train_nothing_are_refused_by_the_loss_itself(weights):
+    """The config refuses them too; a loss built in Python must not take a NaN (nan <= 0 is False)."""
+    from training.losses import CategoricalCrossentropy
+
+    with pytest.raises(ValueError, match="positive finite numbers"):
+        CategoricalCrossentropy(class_weights=weights)
+
+
 def test_class_weights_in_the_keras_losses_and_the_registry():
     weighted = build_loss("cce", class_weights=[1, 3])
     assert float(weighted(Y_2X2, P_MIX)) == pytest.approx(

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from training.evaluation.significance import block, compare_runs
-from training.runs.anatomy import ANATOMY_FILES
+from training.runs.anatomy import ANATOMY_FILES, COMPANIONS
 from training.runs.layout import PER_IMAGE_OFFICIAL_CONFUSION, ArtifactError
 from training.runs.reader import get_run
-from training.runs.rescore import missing_files, rescore_run
+from training.runs.rescore import anatomize_run, missing_files, rescore_run
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -80,3 +80,35 @@ def test_an_imported_run_lacking_official_confusions_is_refused(imported_store, 
     (artifacts / "runs" / "imported_c8" / PER_IMAGE_OFFICIAL_CONFUSION).unlink()
     with pytest.raises(ArtifactError, match="import the predictions again"):
         rescore_run(get_run("imported_c8", artifacts), progress=False)
+
+
+def test_an_anatomy_computed_again_is_switched_whole_by_anatomy_json(api_store, tmp_path):
+    """``anatomy RUN --replace`` writes the new files beside the old ones under new names, anatomy.json
+    names them (the switch), then the old ones go; the next one takes the plain names back."""
+    artifacts = shutil.copytree(api_store.artifacts, tmp_path / "artifacts")
+    run_dir = artifacts / "runs" / api_store.run
+    first = get_run(api_store.run, artifacts)
+    assert first.anatomy()["files"] == COMPANIONS  # as the evaluation staged them
+    old_per_image = first.per_image_anatomy()
+    leftover = run_dir / "per_image_anatomy-0123abcd.csv"  # as a replacement killed before its switch leaves it
+    leftover.write_text("id,boundary_miou\n")
+
+    document = anatomize_run(first, ratio=0.1, replace=True, workers=1, progress=False)
+    run = get_run(api_store.run, artifacts)
+    named = run.anatomy()["files"]
+    assert named == document["files"] and run.anatomy()["boundary_ratio"] == 0.1
+    generation = named["instances"].removeprefix("instances-").removesuffix(".csv")
+    assert named == {"instances": f"instances-{generation}.csv", "per_image": f"per_image_anatomy-{generation}.csv",
+                     "frame": f"frame_errors-{generation}.npy"}
+    assert run.per_image_anatomy() != old_per_image  # 4 px boundaries, not 1
+    assert _anatomy_files(run_dir) == sorted([*named.values(), "anatomy.json"])  # the old ones and the leftover went
+
+    anatomize_run(run, replace=True, workers=1, progress=False)
+    again = get_run(api_store.run, artifacts)
+    assert again.anatomy()["files"] == COMPANIONS and again.per_image_anatomy() == old_per_image
+    assert _anatomy_files(run_dir) == sorted([*COMPANIONS.values(), "anatomy.json"])
+
+
+def _anatomy_files(run_dir: Path) -> list[str]:
+    return sorted(p.name for p in run_dir.iterdir()
+                  if p.name.startswith(("instances", "per_image_anatomy", "frame_errors", "anatomy")))

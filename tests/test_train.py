@@ -1,6 +1,7 @@
 """Training end to end on a tiny dataset: the run directory, interruption and --resume."""
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -211,3 +212,52 @@ def test_predictions_are_stored_at_the_ground_truths_size(tmp_path):
     assert calibration["bins"] == 15 and calibration["pixels"] == run.metrics["pixels"]
     assert 0 <= calibration["ece"] <= 1 and sum(calibration["count"]) == calibration["pixels"]
     assert differs_from_enlarged > 0  # the comparison can tell the two ways apart
+
+
+HOLD_THE_LOCK = """
+import sys
+from training.files import exclusive_lock
+with exclusive_lock(sys.argv[1]):
+    print("held", flush=True)
+    sys.stdin.read()  # until the test kills this process
+"""
+
+
+def test_a_second_training_of_a_run_being_trained_stops_naming_the_first(tiny, capsys):
+    """Two ``train`` of one config shared ``work/<run>`` and the second died on the first's files:
+    ``work/.<run>.lock`` is now held for the whole run (here by a real process, as a training
+    holds it), the second stops at once naming the holder, and the holder's death releases it."""
+    root, artifacts = tiny
+    lock = artifacts / "work" / ".tiny_simple.lock"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_LOCK, str(lock)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        args = sum((["--set", item] for item in TINY + [f"data.root={root}", "name=tiny_simple"]), [])
+        assert main(["-q", "train", "configs/demo/_base_.yaml", *args, "--artifacts", str(artifacts)]) == 2
+        error = capsys.readouterr().err
+        assert f"run tiny_simple is being trained by process {holder.pid}" in error, error
+        assert not (artifacts / "work" / "tiny_simple").exists() and list_runs(artifacts) == []
+    finally:
+        holder.kill()  # SIGKILL: no clean-up of its own, the kernel releases the lock
+        holder.wait()
+        holder.stdout.close()
+        holder.stdin.close()
+    run_dir = train_module.train(_config(root, "train.epochs=1"), artifacts, verbose=0)
+    assert run_dir.name == "tiny_simple" and lock.exists()  # the lock file stays: see exclusive_lock
+
+
+@pytest.mark.parametrize("weights, message", [
+    ("{object: .nan}", "class weights are finite numbers >= 0; got object: nan"),
+    ("{human: .inf}", "got human: inf"),
+    ("{flat: -1}", "got flat: -1"),
+    ("[0, 0, 0, 0, 0, 0, 0, 0]", "every class weight is 0"),
+])
+def test_class_weights_that_train_nothing_are_refused(weights, message):
+    """A NaN weight made every loss NaN (shown as 0.0) and the run was published all the same."""
+    from training.fit.config import ConfigError
+
+    for option in ("cce", "cce_dice"):
+        key = "class_weights" if option == "cce" else "cce_class_weights"
+        with pytest.raises(ConfigError, match=f"loss.options.{key}: .*{re.escape(message)}"):
+            load_config(None, [f"loss.name={option}", f"loss.options={{{key}: {weights}}}"])

@@ -7,17 +7,35 @@ metrics.json, deployed.json or the index must be readable by a service running a
 JSON has no NaN: every number that can be NaN (an IoU of a class absent from an image, a mean over
 nothing) goes through ``finite_or_none`` on its way out, so metrics.json, API answers and CSV
 cells agree.
+
+Test hook: ``$SEGMENTATION_FAULT_AT`` names one moment at which the process kills itself with
+SIGKILL (``fault_point``), so that tests can kill a real process exactly inside a commit: every
+writer of the store marks its commit steps with one (the training's moments, ``training.fit.runner``;
+the store's, ``training.runs``), and every atomic write marks the moment before its rename
+(``before_replace:<file name>``). Unset, as everywhere outside tests, it does nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
 import os
 import secrets
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+FAULT_ENV = "SEGMENTATION_FAULT_AT"
+
+
+def fault_point(moment: str) -> None:
+    """Test hook: SIGKILL this process if ``$SEGMENTATION_FAULT_AT`` names ``moment``."""
+    if os.environ.get(FAULT_ENV) == moment:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
@@ -36,6 +54,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        fault_point(f"before_replace:{path.name}")
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -78,6 +97,40 @@ def fsync_tree(folder: str | os.PathLike) -> None:
             with path.open("rb") as handle:
                 os.fsync(handle.fileno())
     fsync_directory(folder)
+
+
+class LockHeld(Exception):
+    """Another process holds the lock; ``pid`` is the one it wrote into the lock file (None if unknown)."""
+
+    def __init__(self, path: Path, pid: int | None):
+        super().__init__(f"{path} is locked by process {pid if pid is not None else '(unknown)'}")
+        self.path, self.pid = path, pid
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike) -> Iterator[Path]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the block, or raise
+    ``LockHeld`` at once if another process holds it. The holder's pid is written into the file
+    for the message of the refused one.
+
+    The kernel releases the lock when the holder dies (even by SIGKILL): no stale lock to clean up.
+    The file itself is never removed: a process that opened it just before a removal would lock
+    a file nobody else sees, and two processes would hold "the" lock.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(descriptor, 32, 0).decode(errors="replace").strip()
+            raise LockHeld(path, int(text) if text.isdigit() else None) from None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 def file_stamp(path: str | os.PathLike) -> tuple | None:

@@ -25,9 +25,9 @@ import dashboard.readers.store as store
 import dashboard.sections.page as page
 import dashboard.views.anatomy_tables as anatomy
 from dashboard.sections.links import explorer_url, open_in_explorer
-from dashboard.views.numbers import as_number, symmetric_limit
+from dashboard.views.numbers import as_number, column_width, symmetric_limit
 from dashboard.views.regions import INSTANCE, Outline
-from dashboard.views.run_names import imported_note, partial_coverage_note, run_labels
+from dashboard.views.run_names import full_names_text, imported_note, partial_coverage_note, run_labels
 from training.evaluation.anatomy_report import (
     error_rate,
     grid_factors,
@@ -57,11 +57,19 @@ def table_ui(key, runs: list[str], documents: dict[str, dict], table: pd.DataFra
     rows = [anatomy.summary_row(run, store.run_metrics(key, run), documents[run]) for run in documents]
     frame = anatomy.summary_table(rows)
     frame.insert(1, "boundary width", [anatomy.width_text(documents[run]) for run in frame.index])
-    config = {column: st.column_config.NumberColumn(column, format="%.3f") for column in frame.columns
-              if column in anatomy.SCORE_COLUMNS or column.startswith("iIoU")}
-    config.update({column: st.column_config.NumberColumn(column, format="%d")
-                   for column in ("images", "objects", "missed")})
-    config["missed share"] = st.column_config.NumberColumn("missed share", format="percent")
+    # Every column as wide as its header and its cells ("objects" was cut to "obje...").
+    def width(column: str, texts=()) -> int:
+        return column_width(column, texts, low=60)
+
+    config = {column: st.column_config.NumberColumn(column, format="%.3f", width=width(column))
+              for column in frame.columns if column in anatomy.SCORE_COLUMNS or column.startswith("iIoU")}
+    config.update({column: st.column_config.NumberColumn(column, format="%d", width=width(column))
+                   for column in ("images", "objects", "missed") if column in frame.columns})
+    config["missed share"] = st.column_config.NumberColumn("missed share", format="percent",
+                                                           width=width("missed share"))
+    config.update({column: st.column_config.TextColumn(column, width=width(column, frame[column].astype(str)))
+                   for column in ("classes", "boundary width") if column in frame.columns})
+    config["_index"] = st.column_config.TextColumn("run", width=width("run", frame.index), pinned=True)
     st.dataframe(frame, column_config=config, width="stretch", placeholder="", key="anatomy_table")
     notes = [note for run in documents for note in anatomy.unavailable_notes(run, documents[run])]
     st.caption("mIoU from metrics.json; Boundary IoU in both variants of the IoU (all classes: every labelled "
@@ -165,6 +173,9 @@ def missed_ui(missed: pd.DataFrame) -> None:
 # ---------------------------------------------------------------------------- boundaries
 
 def boundary_figure(points: pd.DataFrame, colors: dict[str, str]) -> go.Figure:
+    """IoU against Boundary IoU per class and run; the classes whose edges are worst named on the
+    chart (``anatomy.boundary_labels``), every class in its hover."""
+    points = anatomy.boundary_labels(points)
     figure = go.Figure()
     figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="Boundary IoU = IoU", hoverinfo="skip",
                        line=dict(color="#888", dash="dash"))
@@ -173,9 +184,10 @@ def boundary_figure(points: pd.DataFrame, colors: dict[str, str]) -> go.Figure:
         if rows.empty:
             continue
         figure.add_scatter(x=rows["IoU"].tolist(), y=rows["Boundary IoU"].tolist(), mode="markers+text", name=run,
-                           text=rows["class"].tolist(), textposition="top center", marker=dict(color=color, size=9),
+                           text=rows["label"].tolist(), textposition=rows["position"].tolist(),
+                           customdata=rows["class"].tolist(), marker=dict(color=color, size=9),
                            textfont=dict(size=10, color=color),
-                           hovertemplate=(f"{run}<br>%{{text}}<br>IoU %{{x:.3f}}<br>Boundary IoU %{{y:.3f}}"
+                           hovertemplate=(f"{run}<br>%{{customdata}}<br>IoU %{{x:.3f}}<br>Boundary IoU %{{y:.3f}}"
                                           "<extra></extra>"))
     figure.update_layout(height=480, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=-0.15),
                          xaxis=dict(title="IoU", range=[-0.02, 1.02], constrain="domain"),
@@ -201,7 +213,8 @@ def boundaries_ui(key, documents: dict[str, dict], colors: dict[str, str]) -> No
     widths = (next(iter(texts.values())) if len(set(texts.values())) == 1
               else "; ".join(f"{run}: {text}" for run, text in texts.items()))
     st.caption(BOUNDARY_EXPLANATION.format(ratio="a share" if np.isnan(ratio) else f"{ratio * 100:g} %", widths=widths)
-               + " A class is shown when both numbers exist. The explorer's \"boundary band only\" switch shows "
+               + f" A class is shown when both numbers exist; the {anatomy.LABELLED_CLASSES} points furthest under "
+               "the diagonal are named, every point in its hover. The explorer's \"boundary band only\" switch shows "
                "an image's errors in that band.")
 
 
@@ -260,8 +273,10 @@ def difference_ui(pooled: dict[str, np.ndarray], labels: dict[str, str]) -> None
         st.caption("Select two runs with an error anatomy to compare where their errors are.")
         return
     pick_a, pick_b = st.columns(2)
-    run_a = pick_a.selectbox("Run A", runs, index=0, key="anatomy_frame_a", format_func=lambda r: labels.get(r, r))
-    run_b = pick_b.selectbox("Run B", runs, index=1, key="anatomy_frame_b", format_func=lambda r: labels.get(r, r))
+    names = full_names_text(runs, labels)
+    named = {"format_func": lambda r: labels.get(r, r), "help": ("Full names:\n" + names) if names else None}
+    run_a = pick_a.selectbox("Run A", runs, index=0, key="anatomy_frame_a", **named)
+    run_b = pick_b.selectbox("Run B", runs, index=1, key="anatomy_frame_b", **named)
     if run_a == run_b:
         st.caption("Choose two different runs.")
         return
@@ -299,7 +314,7 @@ def main() -> None:
     table_ui(key, runs, documents, table)
     objects_ui(key, documents, colors)
     boundaries_ui(key, documents, colors)
-    frame_ui(key, documents, run_labels(table))
+    frame_ui(key, documents, run_labels(table, short=True))
 
 
 main()

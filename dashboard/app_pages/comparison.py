@@ -24,6 +24,7 @@ import streamlit as st
 from plotly.colors import qualitative
 
 import dashboard.readers.pairs as pairs
+import dashboard.readers.report as report_reader
 import dashboard.readers.store as store
 import dashboard.sections.page as page
 import dashboard.state as state
@@ -125,6 +126,14 @@ def _select_cell() -> None:
         pass  # a click elsewhere, or a cleared selection: keep the selectboxes
 
 
+def outline_cell(figure: go.Figure, true_class: int, predicted_class: int) -> None:
+    """Outline the chosen cell of the matrix (row ``true_class``, column ``predicted_class``): the
+    images listed below are that cell's. Category axes place class ``i`` at ``i``."""
+    figure.add_shape(type="rect", xref="x", yref="y", x0=predicted_class - 0.5, x1=predicted_class + 0.5,
+                     y0=true_class - 0.5, y1=true_class + 0.5, line=dict(color="#d62728", width=3),
+                     fillcolor="rgba(0,0,0,0)", layer="above", name="chosen cell")
+
+
 def confusion_ui(key, runs: list[str], table: pd.DataFrame) -> tuple[str, int, int, list[str]]:
     """One run's confusion matrix; returns (run, true class, predicted class, names)."""
     st.subheader("Confusion")
@@ -151,6 +160,7 @@ def confusion_ui(key, runs: list[str], table: pd.DataFrame) -> tuple[str, int, i
         marker=dict(symbol="square", size=28, opacity=0.01, color="black"), showlegend=False,
         text=[value for row in text for value in row],
         hovertemplate="true: %{y}<br>predicted: %{x}<br>%{text}<extra>click: list the images</extra>")
+    outline_cell(figure, names.index(st.session_state[TRUE_KEY]), names.index(st.session_state[PREDICTED_KEY]))
     figure.update_layout(height=140 + 38 * len(names), margin=dict(l=10, r=10, t=10, b=10),
                          xaxis=dict(title="predicted", side="bottom"),
                          yaxis=dict(title="true", autorange="reversed"))
@@ -168,7 +178,9 @@ def confusion_ui(key, runs: list[str], table: pd.DataFrame) -> tuple[str, int, i
     return run, names.index(true_name), names.index(predicted_name), names
 
 
-def confused_images_ui(key, run: str, a: int, b: int, names: list[str]) -> None:
+def confused_images_ui(key, run: str, runs: list[str], a: int, b: int, names: list[str]) -> None:
+    """The images with the most pixels of the cell (true ``a``, predicted ``b``) by ``run``; one opens
+    in the explorer with every compared run (``runs``), painting only the two classes."""
     st.markdown(f"**Images with the most _{names[a]}_ pixels predicted as _{names[b]}_** by {run}")
     frame = confused_frame(key, run, a, b)
     if frame.empty:
@@ -181,8 +193,9 @@ def confused_images_ui(key, run: str, a: int, b: int, names: list[str]) -> None:
     pixels = frame.set_index("id")["pixels"]
     image_id = choice.selectbox("Image", list(frame["id"]), key="comparison_open_id",
                                 format_func=lambda i: f"{i} ({int(pixels.loc[i]):,} pixels)")
-    if go_button.button("Open in the explorer", width="stretch"):
-        open_in_explorer(int(image_id), [run])
+    if go_button.button("Open in the explorer", width="stretch",
+                        help=f"This image with every compared run, only {names[a]} and {names[b]} painted."):
+        open_in_explorer(int(image_id), runs, shown=[names[a], names[b]])
 
 
 def curve_runs_ui(trained: list[str], runs: list[str]) -> list[str]:
@@ -299,7 +312,8 @@ def difference_ui(key, available: list[str], runs: list[str], classes_of: dict[s
         x=delta.tolist(), y=list(delta.index), orientation="h",
         marker_color=["#2ca02c" if v >= 0 else "#d62728" for v in delta.fillna(0).values],
         text=[(f"{v:+.3f}" + (", not significant" if words.get(name) == "not significant" else ""))
-              if pd.notna(v) else "" for name, v in delta.items()], textposition="outside",
+              if pd.notna(v) else "" for name, v in delta.items()],
+        textposition="none" if found else "outside",
         error_x=intervals.error_bars(delta, found) if found else None,
         customdata=[intervals.interval_text(found.get(name, {})) or "-" for name in delta.index],
         hovertemplate="%{y}: B - A %{x:+.3f}<br>95% interval %{customdata}<extra></extra>"))
@@ -308,7 +322,8 @@ def difference_ui(key, available: list[str], runs: list[str], classes_of: dict[s
                          xaxis=dict(title=f"IoU of B ({labels.get(run_b, run_b)}) - IoU of A "
                                           f"({labels.get(run_a, run_a)})", range=[-limit, limit],
                                     zeroline=True, zerolinewidth=2),
-                         yaxis=dict(autorange="reversed"))
+                         yaxis=dict(autorange="reversed"),
+                         annotations=intervals.difference_labels(delta, found) if found else [])
     st.plotly_chart(figure, width="stretch", key="comparison_difference")
     if result:
         for which in VARIANTS:
@@ -320,7 +335,7 @@ def difference_ui(key, available: list[str], runs: list[str], classes_of: dict[s
                    "classes), from the same resamples; not significant where it holds 0.")
     change = number_text(frame.loc[MIOU.label(mode), "B - A"], "+.3f")
     st.metric(f"{MIOU.label(mode)} of B (against A)", number_text(frame.loc[MIOU.label(mode), "B"]),
-              None if change == "-" else change)
+              None if change == "-" else change, delta_color=intervals.delta_color(result, mode))
     if result:
         frame = intervals.difference_columns(frame, result, mode, MIOU.label(mode))
         official = intervals.summary(result, mode, MIOU_OFFICIAL.key)
@@ -365,6 +380,18 @@ def metrics_of_pair(key, run_a: str, run_b: str, table: pd.DataFrame) -> tuple[t
         shared
 
 
+def report_ui(key, runs: list[str], ids: list[int]) -> None:
+    """A report to send (one HTML file, offline): the runs (the first is the reference) on the images
+    listed above (none: the first run's worst), made only when clicked."""
+    chosen = ids or None
+    st.download_button(
+        "Download a report", data=lambda: report_reader.report_file(key, runs, chosen),
+        file_name=report_reader.file_name(runs, chosen), mime=report_reader.MIME, on_click="ignore",
+        key="comparison_report", help="One HTML file that opens offline in any browser: these runs' leaderboard, "
+        "each against the first with its 95% intervals, IoU per class, confusion matrices, and the images listed "
+        "above (else the first run's worst) with every run's prediction, tags and notes.")
+
+
 def main() -> None:
     started = page.start("Model comparison", runs_key=RUNS_KEY, url_key=URL_RUNS)
     key, table, runs = started.key, started.table, started.runs
@@ -376,7 +403,8 @@ def main() -> None:
                 + "; ".join(f"{classes}: {', '.join(members)}" for classes, members in groups.items()) + ".")
     per_class_ui(key, groups, table, mode)
     run, a, b, names = confusion_ui(key, runs, table)
-    confused_images_ui(key, run, a, b, names)
+    confused_images_ui(key, run, runs, a, b, names)
+    report_ui(key, runs, [int(i) for i in confused_frame(key, run, a, b)["id"]])
     curves_ui(key, runs, table)
     difference_ui(key, started.available, runs, classes_of, table, mode)
 

@@ -28,6 +28,7 @@ from dashboard.readers.api import (
 )
 from dashboard.views.numbers import number_text
 from dashboard.views.per_class import iou_in_class_order, pixel_share_frame
+from dashboard.views.text import plain
 from training.data.cityscapes import DatasetError
 from training.data.labels import get_class_set
 from training.evaluation.variants import MIOU
@@ -154,8 +155,11 @@ def segmentation_ui(api: str, image_id: int, photo: bytes | None) -> dict | None
                       help=f"{round_trip_ms:.1f} ms, measured by the dashboard around the HTTP call (the first "
                            f"call for this id within {SEGMENTATION_TTL_S} s; later ones come from its cache)")
     numbers[3].metric("Inference", milliseconds_text(answer["inference_ms"]),
-                      help=f"{answer['inference_ms']:.1f} ms: the model's forward pass, as the API measured it")
-    st.caption(f"Run **{answer['run']}** (model {answer.get('model') or '?'}), {answer['classes']}, "
+                      help=f"{answer['inference_ms']:.1f} ms on the server, as the API timed it: resizing the photo "
+                           "to the model's input, the forward pass and upsampling the classes to the photo's size "
+                           "(with any wait for another request's forward pass); not the upload, decoding or "
+                           "the HTTP transfer (the round trip has them)")
+    st.caption(f"Run **{answer['run']}** (model {plain(str(answer.get('model') or '?'))}), {answer['classes']}, "
                f"{answer['width']}x{answer['height']} px"
                + (", prediction from the API's cache" if answer.get("cached") else "") + ".")
 

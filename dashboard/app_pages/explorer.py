@@ -2,9 +2,11 @@
 
 Choose the image (id box, previous / next / random, filters by split and by the classes its
 ground truth contains, each on at least a share of the image, or the worst images of a run
-first), then see the photo, the ground truth, each run's prediction and error map
-(``sections.picture_grid``: laid out for the number of runs, with the overlay opacity and the classes
-shown), the analyst's tags and note of the image (``sections.tags``, stored in the run store's
+first), then see the photo, the ground truth and each run's prediction (or error map) as large
+panels that zoom and pan together (``sections.compare_view``, the default for 1 to 4 runs), or as
+small multiples with every prediction and error map (``sections.picture_grid``: laid out for the
+number of runs; ``?layout=grid``), both with the overlay opacity and the classes shown, the
+analyst's tags and note of the image (``sections.tags``, stored in the run store's
 ``tags.sqlite``), this image's per-class IoU for every run, a zoomable picture that tells the true and the
 predicted class under the cursor (or the confidence, in the confidence view; ``sections.zoom``), a
 run's confidence with a threshold (``sections.confidence``), and run A against run B pixel by pixel
@@ -33,7 +35,9 @@ import random
 import streamlit as st
 
 import dashboard.pictures.images as pictures
+import dashboard.readers.report as report_reader
 import dashboard.readers.store as store
+import dashboard.sections.compare_view as compare_section
 import dashboard.sections.confidence as confidence_section
 import dashboard.sections.flips as flip_section
 import dashboard.sections.marks as marks_section
@@ -44,6 +48,7 @@ import dashboard.sections.tags as tags_section
 import dashboard.sections.zoom as zoom_section
 import dashboard.state as state
 import dashboard.views.image_filter as image_filter
+from dashboard.views.compare_panels import SIDE_BY_SIDE
 from dashboard.views.per_class import image_frame
 from dashboard.views.run_names import group_by_class_set
 from training.data.cityscapes import DatasetError
@@ -58,6 +63,7 @@ ID_KEY, RUNS_KEY = "explorer_id", "explorer_runs"
 SPLIT_KEY, CLASSES_KEY, ORDER_KEY = "explorer_split", "explorer_classes", "explorer_order"
 CLASS_SET_KEY = "explorer_class_set"
 URL_ID, URL_RUNS = "_explorer_url_id", "_explorer_url_runs"
+MISSING_KEY = "_explorer_missing_id"  # an id typed that names no image, to say so once
 # "Ground truth contains" counts a class where it covers at least this percent of the image (?min_share=):
 # on the demo dataset 1 % keeps about 40 % of the images with human and object, any pixel 99 %.
 MIN_SHARE_KEY, URL_MIN_SHARE, MIN_SHARE_PARAM, DEFAULT_MIN_SHARE = (
@@ -193,25 +199,49 @@ def filters_ui(key, runs: list[str], class_sets: list[str],
     return split, class_set, tuple(classes), order, min_share
 
 
+def missing_id_text(image_id: int, last: int, shown: int | None) -> str:
+    """What the page says of an id that names no image: the range of ids, and the image shown instead."""
+    text = f"There is no image {image_id}: ids run from 0 to {last}"
+    if 0 <= image_id <= last:
+        text += " (some are missing)"
+    return text + (f"; showing image {shown}." if shown is not None else ".")
+
+
+def _id_typed() -> None:
+    """An id typed that names no image goes back to the image shown, and the page says so (the box
+    has no maximum, so that the server hears an id out of range instead of the box turning red)."""
+    index = store.dataset(store.store_key()).index
+    typed = st.session_state.get(ID_KEY)
+    if typed is None or int(typed) not in index:
+        shown = st.session_state.get(URL_ID)
+        st.session_state[MISSING_KEY] = None if typed is None else int(typed)
+        st.session_state[ID_KEY] = shown if shown in index else index.entries[0].id
+
+
 def image_id_ui(key, candidates: list[int]) -> int:
-    """Id box, previous / next / random; the id is synchronised with ``?id=``."""
+    """Id box (its label gives the range of ids), previous / next / random; the id is synchronised
+    with ``?id=``. An id that names no image, typed or in a link, is said with the image shown instead."""
     index = store.dataset(key).index
+    last = index.next_id - 1
     default = candidates[0] if candidates else index.entries[0].id
     url_id = state.selected_image_id(default)
     if url_id not in index:
-        st.warning(f"There is no image {url_id}; showing image {default}.")
+        st.warning(missing_id_text(url_id, last, default))
         url_id = default
     if ID_KEY not in st.session_state or url_id != st.session_state.get(URL_ID):
         st.session_state[ID_KEY] = url_id  # first visit, or the URL changed (a link, another page)
+    missing = st.session_state.pop(MISSING_KEY, None)
     box, previous, following, lucky = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
-    box.number_input("Image id", min_value=0, max_value=index.next_id - 1, step=1, key=ID_KEY)
+    box.number_input(f"Image id (0 to {last})", min_value=0, step=1, key=ID_KEY, on_change=_id_typed)
     disabled = not candidates
     previous.button("Previous", on_click=_go, args=(-1,), disabled=disabled, width="stretch")
     following.button("Next", on_click=_go, args=(1,), disabled=disabled, width="stretch")
     lucky.button("Random", on_click=_random, disabled=disabled, width="stretch")
     image_id = int(st.session_state[ID_KEY])
+    if missing is not None:
+        st.warning(missing_id_text(missing, last, image_id))
     if image_id not in index:
-        st.warning(f"There is no image {image_id} (ids are 0 to {index.next_id - 1}, some may be missing).")
+        st.warning(missing_id_text(image_id, last, None))
         st.stop()
     if st.query_params.get("id") != str(image_id):
         state.set_image_id(image_id)
@@ -246,6 +276,17 @@ def iou_ui(predictions: Predictions, labels: dict[str, str]) -> None:
                + ("; each class set against the ground truth in its own classes." if several else "."))
 
 
+def report_ui(key, runs: list[str], image_id: int) -> None:
+    """A report to send (one HTML file, offline): these runs on this image, made only when clicked."""
+    if runs:
+        st.download_button(
+            "Download a report", data=lambda: report_reader.report_file(key, runs, [image_id]),
+            file_name=report_reader.file_name(runs, [image_id]), mime=report_reader.MIME, on_click="ignore",
+            key="explorer_report", help="One HTML file that opens offline in any browser: the runs' leaderboard, "
+            "each against the first, this image (photo, ground truth, predictions, IoU per class, tags and note) "
+            "and the confusion matrices.")
+
+
 def main() -> None:
     started = page.start("Image explorer", runs_key=RUNS_KEY, url_key=URL_RUNS, container=st.sidebar, at_least=0)
     key, table, labels, available = started.key, started.table, started.labels, started.available
@@ -277,10 +318,14 @@ def main() -> None:
     views = pictures_section.run_views(key, image, refs, runs, table)
     predictions = pictures_section.shown_predictions(groups, views)
     pictures_section.index_notes(image, refs, predictions)
-    pictures_section.pictures_ui(image, refs, groups, views, marks, pictures_section.caption(photo, predictions))
+    if compare_section.layout_ui(len(runs)) == SIDE_BY_SIDE:  # large panels zoomed together (1-4 runs)
+        compare_section.compare_ui(image, refs, groups, views, marks, labels)
+    else:
+        pictures_section.pictures_ui(image, refs, groups, views, marks, pictures_section.caption(photo, predictions))
     marks_section.band_ui(image, refs, predictions, marks)
     tags_section.tags_ui(key, image_id)  # below the pictures: what the analyst saw in them
     iou_ui(predictions, labels)
+    report_ui(key, runs, image_id)
     zoom_section.hover_ui(image, refs, predictions, next(iter(groups)), labels)
     confidence_section.confidence_ui(image, refs, predictions, pictures_section.opacity(), labels)
     flip_section.flip_ui(image, refs, predictions, labels)

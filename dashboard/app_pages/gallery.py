@@ -1,7 +1,9 @@
 """Gallery: many images of a split at once, as thumbnails (the photo, or a run's prediction over it, or
 its error map), sorted and filtered by any number the store has of each image (a run's mIoU or pixel
 accuracy, run A minus run B, a class's share of the ground truth, Boundary IoU and missed objects
-where a run has its anatomy), filtered by tags, paged; each a click from the Image explorer.
+where a run has its anatomy), filtered by tags, paged; each a click from the Image explorer. The
+runs start on the deployed (else the best) run (``views.run_names.default_runs``); the pictures are
+of the run whose number sorts the page unless the user chose theirs, and every caption says whose.
 
 The whole view lives in the URL (``?split=test&runs=a,b&mode=overlay&sort=miou:a&order=desc&page=2``),
 so a link reproduces it. ``readers.image_numbers`` reads the table (``views.image_table`` shapes it),
@@ -24,6 +26,7 @@ import dashboard.state as state
 import dashboard.views.image_table as gallery
 from dashboard.sections.links import EXPLORER, explorer_url
 from dashboard.views.run_names import run_labels, short_names
+from dashboard.views.text import plain, plain_list
 from training.runs.layout import ArtifactError
 
 PER_ROW = 4
@@ -97,14 +100,17 @@ def _label(column: str, runs: list[str]) -> str:
     return gallery.column_label(column, runs, SHORT_NAMES)
 
 
-def choice_ui(available: list[str], labels: dict[str, str]) -> tuple[str, list[str], str, str | None]:
-    """Sidebar: split, runs, pictures (mode and the run they show). Returns (split, runs, mode, run)."""
+def choice_ui(available: list[str], labels: dict[str, str],
+              default: list[str] | None = None) -> tuple[str, list[str], str, str | None]:
+    """Sidebar: split, runs (``default``: the order they start in), pictures (mode and the run they
+    show: the one chosen, else the run of the sort's number, else the first). Returns (split,
+    runs, mode, run)."""
     sidebar = st.sidebar
     sidebar.subheader("Images")
     split = sidebar.selectbox("Split", gallery.SPLITS, **_bound(SPLIT, _from_url(SPLIT, gallery.SPLITS, "test")),
                               help="Runs store per-image numbers and predictions for their evaluation split "
                                    "(usually test).")
-    runs = state.runs_ui(available, RUNS_KEY, URL_RUNS, sidebar, labels)
+    runs = state.runs_ui(available, RUNS_KEY, URL_RUNS, sidebar, labels, default)
     mode_param = sidebar.radio("Pictures", list(MODE_PARAMS), format_func=MODE_PARAMS.get, horizontal=True,
                                **_bound(MODE, _from_url(MODE, MODE_PARAMS, "photo"), first_page=False))
     picture_run = None
@@ -112,8 +118,13 @@ def choice_ui(available: list[str], labels: dict[str, str]) -> tuple[str, list[s
         if not runs:
             sidebar.caption("Choose a run to see its predictions.")
         else:
-            picture_run = sidebar.selectbox("Pictures of run", runs, format_func=lambda run: labels.get(run, run),
-                                            **_bound(PICTURE_RUN, _from_url(PICTURE_RUN, runs, runs[0]), False))
+            # Not chosen (no ?pictures=): the run whose number sorts the page, so the pictures are the
+            # errors the captions' numbers count; a choice sticks whatever the sort.
+            followed = gallery.column_run(st.query_params.get(PARAMS[SORT], ""), runs) or runs[0]
+            picture_run = sidebar.selectbox(
+                "Pictures of run", runs, format_func=lambda run: labels.get(run, run),
+                help="By default the run whose number sorts the page (else the first run); a run chosen "
+                     "here stays.", **_bound(PICTURE_RUN, _from_url(PICTURE_RUN, runs, followed), False))
     return split, runs, MODE_PARAMS[mode_param], picture_run
 
 
@@ -167,12 +178,20 @@ def paging_ui(rows: int) -> tuple[int, int, str]:
 
 # ---------------------------------------------------------------------------- showing a page
 
-def caption(row: dict, sort: str, runs: list[str]) -> str:
-    """A thumbnail's caption: the id, the city, the sort value, the tags."""
-    text = f"{row['id']} · {row['city']}"
+def caption(row: dict, sort: str, runs: list[str], whose: str = "") -> str:
+    """A thumbnail's caption (Markdown): the id, the city, whose pictures (``pictures_text``), the
+    sort value, the tags, as typed."""
+    text = f"{row['id']} · {plain(row['city'])}" + (f" · {whose}" if whose else "")
     if sort != "id":
-        text += f" · {_label(sort, runs)}: {gallery.value_text(row[sort], sort)}"
-    return text + (f" · {', '.join(row[gallery.TAGS])}" if row[gallery.TAGS] else "")
+        text += f" · {_label(sort, runs)}: {gallery.value_text(row[sort], sort)}"  # run names: safe characters
+    return text + (f" · {plain_list(row[gallery.TAGS])}" if row[gallery.TAGS] else "")
+
+
+def pictures_text(mode: str, run: str | None) -> str:
+    """What a thumbnail shows when it is not the photo: "errors of worse", "prediction of worse"."""
+    if mode == thumbnails.PHOTO or not run:
+        return ""
+    return f"{'errors' if mode == thumbnails.ERROR_MAP else 'prediction'} of {SHORT_NAMES.get(run, run)}"
 
 
 def thumbnail_requests(key, rows: pd.DataFrame, mode: str, picture_run: str | None,
@@ -196,16 +215,19 @@ def grid_ui(key, rows: pd.DataFrame, runs: list[str], mode: str, picture_run: st
     """The page's thumbnails, ``PER_ROW`` a row, each with its caption and a link to the explorer."""
     data = store.dataset(key)
     records = rows.to_dict("records")
+    requests = thumbnail_requests(key, rows, mode, picture_run)
     with st.spinner("Drawing the thumbnails..."):
-        made = thumbnails.thumbnails(thumbnail_requests(key, rows, mode, picture_run), key.artifacts)
+        made = thumbnails.thumbnails(requests, key.artifacts)
     for start in range(0, len(records), PER_ROW):
-        for column, row, thumbnail in zip(st.columns(PER_ROW), records[start:start + PER_ROW],
-                                          made[start:start + PER_ROW], strict=False):
+        for column, row, thumbnail, wanted in zip(st.columns(PER_ROW), records[start:start + PER_ROW],
+                                                  made[start:start + PER_ROW], requests[start:start + PER_ROW],
+                                                  strict=False):
             link = explorer_url(row["id"], runs)
             if thumbnail.jpeg is None:
                 column.warning(f"Image {row['id']} cannot be read: {store.readable(thumbnail.note, key, data.root)}")
             else:
-                column.image(thumbnail.jpeg, caption=caption(row, sort, runs), width="stretch",
+                whose = pictures_text(wanted.mode, picture_run)
+                column.image(thumbnail.jpeg, caption=caption(row, sort, runs, whose), width="stretch",
                              output_format="JPEG", link=link)
                 if thumbnail.note:
                     column.caption(store.readable(thumbnail.note, key, data.root))
@@ -229,7 +251,7 @@ def main() -> None:
     skeleton.dataset(key)
     labels = run_labels(table, short=True)
     SHORT_NAMES.update(short_names(list(table["run"])))
-    split, runs, mode, picture_run = choice_ui(list(table["run"]), labels)
+    split, runs, mode, picture_run = choice_ui(list(table["run"]), labels, skeleton.default_order(key, table))
     made = image_numbers.gallery_table(key, split, runs)
     for note in made.notes:
         st.warning(note)

@@ -2,7 +2,10 @@
 reference run: the difference and its 95% interval), the trade-off, and the runs of the store that
 cannot be shown (with the reason). The sidebar switches every test mIoU shown, all classes and
 official alike, between pooled over the dataset and the mean of per-image mIoU (``?miou=per-image``;
-``training.evaluation.variants`` names them)."""
+``training.evaluation.variants`` names them); the validation mIoU, which training measured pooled,
+then says "(pooled)". The trade-off chart crosses out the latencies measured while the machine was
+busy (``training.runs.latency.record_busy``), and every point's hover says how its time was measured.
+The reference run starts on the deployed run, else the best (``views.run_names.default_runs``)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+import dashboard.readers.drives as drives
 import dashboard.readers.pairs as pairs
 import dashboard.readers.store as store
 import dashboard.sections.page as page
@@ -17,7 +21,15 @@ import dashboard.state as state
 import dashboard.views.intervals as intervals
 import dashboard.views.leaderboard as leaderboard
 from dashboard.views.numbers import number_text
-from dashboard.views.run_names import class_sets_note, given_latency_note, imported_note, run_labels
+from dashboard.views.run_names import (
+    class_sets_note,
+    default_runs,
+    full_names_text,
+    given_latency_note,
+    imported_note,
+    run_labels,
+)
+from dashboard.views.text import plain
 from training.evaluation.variants import MIOU, MIOU_OFFICIAL, PER_IMAGE, POOLED
 from training.runs.layout import IMPORTED
 
@@ -65,29 +77,35 @@ def headline_ui(key, table: pd.DataFrame, mode: str) -> None:
     columns = st.columns(5)
     columns[0].metric(f"Test {MIOU.label(mode)}", number_text(row["miou"]))
     columns[1].metric(f"Test {MIOU_OFFICIAL.label(mode)}", number_text(row["miou_official"]))
-    columns[2].metric("Validation mIoU", number_text(row["val_miou"]),
-                      help=f"{MIOU.label(POOLED)} on the validation split, as training measured it")
+    columns[2].metric("Validation mIoU" + (" (pooled)" if mode == PER_IMAGE else ""), number_text(row["val_miou"]),
+                      help=f"{MIOU.label(POOLED)} on the validation split, as training measured it (pooled "
+                           "whichever way the test mIoU is averaged)")
     columns[3].metric("Parameters", number_text(row["params"] / 1e6, ".2f", "M"))
     how = store.latency_texts(key).get(row["run"], {}).get("latency_how")
     columns[4].metric("Inference", number_text(row["inference_ms"], ".1f", "ms"),  # "ms/image" is cut at 1600 px
                       help="Per image. " + (how or "How it was measured is not recorded."))
-    st.caption(f"{row['model']} ({row['backbone']}), loss {row['loss_name']}, "
+    st.caption(f"{plain(str(row['model']))} ({plain(str(row['backbone']))}), loss {row['loss_name']}, "
                f"augmentation {row['augmentation']}, trained at {row['size']} in "
                f"{number_text(row['train_seconds'] / 60, '.1f')} min; scores on the {row['split']} split, "
                f"{row['classes']}.")
+
+
+def _full_names(runs: list[str], labels: dict[str, str]) -> str:
+    names = full_names_text(runs, labels)
+    return "\n\nFull names:\n" + names if names else ""
 
 
 def reference_ui(key, shown: pd.DataFrame, mode: str) -> tuple[str, pd.DataFrame, list[str]]:
     """The reference run (A) chosen above the leaderboard, and for each run (B): B - A, its 95%
     interval and significance (``intervals.reference_columns``), with the notes on what was left out."""
     runs = list(shown["run"])
-    labels = run_labels(shown)
-    default = intervals.default_reference(shown, store.deployment(key)[0])
+    labels = run_labels(store.runs_table(key), short=True)  # the whole table's short names, as every page's
+    default = default_runs(store.runs_table(key), store.deployment(key)[0])[0]  # pooled: whatever the mode
     reference = st.selectbox("Reference run (A) of the intervals", runs, index=runs.index(default),
                              key="overview_reference", format_func=lambda run: labels.get(run, run),
                              help="Each run (B) against this one: B - A in mIoU with its 95% interval, from a "
                                   "paired bootstrap over the images both evaluated. Default: the deployed run, "
-                                  "else the best on validation mIoU.")
+                                  "else the best on official test mIoU." + _full_names(runs, labels))
     compared, left_out = intervals.comparable_runs(shown, reference, COMPARED_RUNS)
     with st.spinner("Comparing the runs with the reference (paired bootstrap, once per pair)..."):
         results = {run: pairs.comparison(key, reference, run) for run in compared}
@@ -107,31 +125,41 @@ def leaderboard_ui(key, table: pd.DataFrame, mode: str) -> None:
     reference, against, notes = reference_ui(key, shown, mode)
     shown = shown.assign(images=shown["coverage"].replace("", "all")).join(against, on="run")
     how = store.latency_texts(key)
-    frame = leaderboard.leaderboard_frame(shown, run_labels(table, short=True), how)
+    names = run_labels(table, short=True)
+    temporal = {run: drives.temporal_consistency(key, run) for run in shown["run"]}
+    frame = leaderboard.leaderboard_frame(shown, names, how, temporal)
     columns, same = leaderboard.shown_columns(frame)
-    formats = {"params_m": "%.2f", "train_minutes": "%.1f", "val_miou": "%.3f", "miou": "%.3f",
-               "vs_reference": "%+.3f", "miou_official": "%.3f", "inference_ms": "%.1f"}
-    headers = {**{column: header for column, (header, _) in leaderboard.SHOWN.items()},
-               "miou": MIOU.label(mode), "miou_official": MIOU_OFFICIAL.label(mode)}
+    headers = leaderboard.headers(mode == PER_IMAGE)
     helps = {
         "name": "short name (the part the runs' names do not share); imported: another tool's predictions "
-                "scored here, on all or part of the test images",
+                "scored here, on all or part of the test images" + _full_names(list(frame["run"]), names),
+        "model_text": "model (backbone)",
+        "training": "loss, augmentation",
+        "params_m": "millions of parameters",
+        "train_minutes": "training time in minutes",
         "miou": f"test {MIOU.label(mode)}: {MIOU.description}",
         "vs_reference": f"test {MIOU.label(mode)} of the run (B) minus the reference's ({reference}, A), over the "
                         "images both evaluated",
         "verdict": "of B - A: paired bootstrap over the images, 1000 resamples, seed 0; B better or B worse "
                    "when it does not hold 0 (else not significant)",
         "miou_official": f"test {MIOU_OFFICIAL.label(mode)}: {MIOU_OFFICIAL.description}",
-        "val_miou": f"{MIOU.label(POOLED)} on the validation split, as training measured it",
-        "inference_ms": "time per image at batch 1, median of warm runs (see how each was measured below)",
+        "val_miou": f"{MIOU.label(POOLED)} on the validation split, as training measured it (pooled whichever "
+                    "way the sidebar averages the test mIoU)",
+        "inference_ms": "milliseconds per image at batch 1, median of warm runs (see how each was measured below)",
+        "tc": "temporal consistency over the drives the run predicted (python -m training predict-sequence): "
+              "the mIoU between each frame's prediction and the previous frame's warped by optical flow; "
+              "1 = no flicker (the Drive page shows it per frame and per class)",
         "latency_measured": "benchmark: python -m training benchmark, on a quiet machine; after training: right "
                             "after the run's evaluation; during training: measured once, on whatever load the "
                             "machine had; busy: the load was high"}
-    config = {column: (st.column_config.NumberColumn(headers[column], width=width, format=formats[column],
+    widths = leaderboard.column_widths(frame, headers)
+    formats = leaderboard.NUMBER_FORMATS
+    config = {column: (st.column_config.NumberColumn(headers[column], width=widths[column], format=formats[column],
                                                      help=helps.get(column))
                        if column in formats else
-                       st.column_config.TextColumn(headers[column], width=width, help=helps.get(column)))
-              for column, (_, width) in leaderboard.SHOWN.items()}
+                       st.column_config.TextColumn(headers[column], width=widths[column], help=helps.get(column),
+                                                   pinned=column == "name" or None))
+              for column in leaderboard.SHOWN}
     st.dataframe(frame, hide_index=True, width="stretch", placeholder="", column_order=columns,
                  column_config=config)
     st.caption(f"B - A: each run (B) against the reference {reference} (A) in {MIOU.label(mode)}, over the test "
@@ -158,28 +186,42 @@ def latency_ui(frame: pd.DataFrame, how: dict[str, dict]) -> None:
                         "`python -m training benchmark`.")
 
 
-def tradeoff_ui(table: pd.DataFrame, mode: str) -> None:
+def tradeoff_ui(key, table: pd.DataFrame, mode: str) -> None:
     st.subheader("Accuracy against speed")
     # The hover's numbers as text: a number a run lacks (an imported run's parameters, validation
     # mIoU) reads "-", never "NaN", and the marker size of unknown parameters is not shown as theirs.
+    how = store.latency_texts(key)
+    measured = [how.get(run, {}).get("latency_measured", "") for run in table["run"]]
     described = table.assign(
         parameters=[number_text(v, ",.0f") for v in table["params"]],
         official=[number_text(v) for v in table["miou_official"]],
         validation=[number_text(v) for v in table["val_miou"]],
-        images=table["coverage"].replace("", "all"))
+        images=table["coverage"].replace("", "all"),
+        latency=[how.get(run, {}).get("latency_how") or "not recorded" for run in table["run"]],
+        busy=[leaderboard.measured_while_busy(words) for words in measured])
     points, left_out = leaderboard.tradeoff_points(described)
     several = points["classes"].nunique() > 1
     figure = px.scatter(points, x="inference_ms", y="miou", size="params", color="model", hover_name="run",
                         symbol="classes" if several else None, size_max=40,
                         labels={"inference_ms": "inference (ms per image)", "miou": f"test {MIOU.label(mode)}",
                                 "classes": "class set", "official": f"test {MIOU_OFFICIAL.label(mode)}",
-                                "validation": "val mIoU", "images": "test images"},
+                                "validation": "val mIoU" + (" (pooled)" if mode == PER_IMAGE else ""),
+                                "images": "test images", "latency": "latency measured"},
                         hover_data={"params": False, "parameters": True, "official": True, "validation": True,
-                                    "source": True, "images": True})
+                                    "source": True, "images": True, "latency": True, "busy": False})
+    busy = points[points["busy"]]
+    if not busy.empty:  # a cross over each: its time is pessimistic, said in the legend and the hover
+        figure.add_scatter(x=busy["inference_ms"].tolist(), y=busy["miou"].tolist(), mode="markers",
+                           name=leaderboard.BUSY, customdata=busy[["run", "latency"]].values.tolist(),
+                           marker=dict(symbol="x-thin-open", size=22, line=dict(width=2.5, color="#d62728")),
+                           hovertemplate=f"<b>%{{customdata[0]}}</b><br>{leaderboard.BUSY}: "
+                                         "%{customdata[1]}<extra></extra>")
     figure.update_layout(height=380, margin=dict(l=10, r=10, t=10, b=10))
     st.plotly_chart(figure, width="stretch")
     st.caption("Marker size: number of parameters"
                + ("; marker shape: class set (mIoU of different class sets are not comparable)" if several else "")
+               + (f"; a red cross: {leaderboard.BUSY} (other processes took the CPU: the time is pessimistic; "
+                  "`python -m training benchmark` measures every run again)" if not busy.empty else "")
                + ". Up and to the left is better."
                + (f" Not plotted (no test mIoU or inference time): {', '.join(left_out)}." if left_out else ""))
     note = given_latency_note(points)
@@ -198,7 +240,7 @@ def main() -> None:
     table = with_miou_mode(key, table, mode)
     headline_ui(key, table, mode)
     leaderboard_ui(key, table, mode)
-    tradeoff_ui(table, mode)
+    tradeoff_ui(key, table, mode)
 
 
 main()

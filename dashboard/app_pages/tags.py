@@ -18,6 +18,16 @@ from dashboard.views.tags_table import ALL, ANY, filter_marks, marks_frame, tag_
 
 TAG_PARAM, MATCH_PARAM, TEXT_PARAM = "tag", "match", "q"
 TAGS_WIDGET, MATCH_WIDGET, TEXT_WIDGET = "tags_page_tags", "tags_page_match", "tags_page_text"
+# The list's columns at widths that show a whole cell: "2026-12-04 05:07:29" and "explorer ↗" were cut.
+TABLE_COLUMNS = {
+    "id": st.column_config.NumberColumn("image id", format="%d", width=70),
+    "city": st.column_config.TextColumn("city", width=90),
+    "stem": st.column_config.TextColumn("stem", width=190),
+    "tags": st.column_config.TextColumn("tags", width=160),
+    "note": st.column_config.TextColumn("note", width=220),
+    "updated": st.column_config.TextColumn("updated (UTC)", width=160, help="When the tags or the note last changed"),
+    "open": st.column_config.LinkColumn("open", display_text="explorer ↗", width=95,
+                                        help="The image in the Image explorer, where its tags and note are changed")}
 
 
 def _from_url(used: list[str]) -> None:
@@ -67,10 +77,8 @@ def main() -> None:
     shown = filter_marks(rows, tags, match, text)
     listed, side = st.columns([4, 1])
     with listed:
-        st.dataframe(marks_frame(shown), hide_index=True, width="stretch", key="tags_table", column_config={
-            "id": st.column_config.NumberColumn("image id", format="%d"),
-            "updated": st.column_config.TextColumn("updated (UTC)"),
-            "open": st.column_config.LinkColumn("open", display_text="explorer ↗")})
+        st.dataframe(marks_frame(shown), hide_index=True, width="stretch", key="tags_table",
+                     column_config=TABLE_COLUMNS)
         st.caption(f"{len(shown):,} of {len(rows):,} marked images" + (
             f"; {len(rows) - sum(image_id is not None for image_id, _ in rows)} not in the dataset index "
             "(no id)" if any(image_id is None for image_id, _ in rows) else ""))

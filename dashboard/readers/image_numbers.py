@@ -19,7 +19,7 @@ from dashboard.views.image_table import image_table, truth_shares
 from dashboard.views.run_names import evaluated_on_another_index
 from training.data.labels import get_class_set
 from training.files import file_stamp
-from training.runs.anatomy import PER_IMAGE_ANATOMY
+from training.runs.anatomy import ANATOMY, PER_IMAGE_ANATOMY
 from training.runs.layout import RUNS, ArtifactError
 
 
@@ -60,10 +60,13 @@ def _shares(artifacts: str, run: str, uid: str, classes: str) -> pd.DataFrame:
 
 def _anatomy(key: store.StoreKey, run: str) -> pd.DataFrame | str | None:
     """A run's per-image anatomy, why it cannot be shown, or None (the run has none)."""
-    path = Path(key.artifacts) / RUNS / run / PER_IMAGE_ANATOMY
-    stamp = file_stamp(path)
-    if stamp is None:
+    # anatomy.json is the switch: it names the companion files ("-<hex>" ones after a --replace)
+    folder = Path(key.artifacts) / RUNS / run
+    switch = file_stamp(folder / ANATOMY)
+    if switch is None:
         return None
+    named = store.open_run(key.artifacts, run, store.run_uid(key, run)).anatomy_file("per_image")
+    stamp = (switch, file_stamp(folder / named))
     return _anatomy_rows(key.artifacts, run, store.run_uid(key, run), stamp)
 
 

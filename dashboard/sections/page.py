@@ -11,7 +11,7 @@ import streamlit as st
 
 import dashboard.readers.store as store
 import dashboard.state as state
-from dashboard.views.run_names import run_labels
+from dashboard.views.run_names import default_runs, run_labels
 from training.data.cityscapes import DatasetError
 from training.data.dataset import Dataset
 
@@ -58,11 +58,17 @@ def start(title: str, intro: str | None = None, runs_key: str | None = None, url
     runs: list[str] = []
     if runs_key is not None:
         runs = state.runs_ui(list(table["run"]), runs_key, url_key, container,
-                             run_labels(table, with_classes=with_classes, short=True))
+                             run_labels(table, with_classes=with_classes, short=True), default_order(key, table))
         if len(runs) < at_least:
             st.info("Choose at least one run." if at_least == 1 else f"Choose at least {at_least} runs.")
             st.stop()
     return Page(key, table, runs, run_labels(table, short=True))
+
+
+def default_order(key: store.StoreKey, table: pd.DataFrame) -> list[str]:
+    """The runs in the order a page starts on them (``views.run_names.default_runs``): the deployed
+    run, else the best on official test mIoU; then the best others."""
+    return default_runs(table, store.deployment(key)[0])
 
 
 def dataset(key: store.StoreKey, classes: str | None = None) -> Dataset:

@@ -5,6 +5,7 @@ saved at once; the note is saved when the box loses focus (or Ctrl+Enter). Both 
 the store on every run, so what another tab (or another analyst) wrote since shows on the next
 interaction; a change writes only what the user changed: the tags added or removed since the
 widget was drawn (never the whole list, which would undo another tab's tags) and the note.
+What the user typed is said back through ``views.text.plain``: the messages are Markdown.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import streamlit as st
 
 import dashboard.readers.store as store
 import dashboard.readers.tags as tags_store
+from dashboard.views.text import plain, plain_list
 from training.runs.layout import ArtifactError
 from training.runs.tags import MAX_NOTE_CHARS
 
@@ -32,10 +34,10 @@ def _changed_tags(key: store.StoreKey, image_id: int, shown: tuple[str, ...]) ->
         for tag in removed:
             tags_store.remove_tag(key, image_id, tag)
     except (tags_store.TagError, ArtifactError) as error:
-        st.session_state[FEEDBACK] = ("error", f"Not saved: {store.readable(error, key)}")
+        st.session_state[FEEDBACK] = ("error", f"Not saved: {plain(store.readable(error, key))}")
         return
-    words = [f"added {', '.join(map(tags_store.normalise_tag, added))}"] if added else []
-    words += [f"removed {', '.join(removed)}"] if removed else []
+    words = [f"added {plain_list(map(tags_store.normalise_tag, added))}"] if added else []
+    words += [f"removed {plain_list(removed)}"] if removed else []
     if words:
         st.session_state[FEEDBACK] = ("success", f"Image {image_id}: {'; '.join(words)}.")
 
@@ -45,7 +47,7 @@ def _changed_note(key: store.StoreKey, image_id: int) -> None:
     try:
         mark = tags_store.set_note(key, image_id, text)
     except (tags_store.TagError, ArtifactError) as error:
-        st.session_state[FEEDBACK] = ("error", f"Note not saved: {store.readable(error, key)}")
+        st.session_state[FEEDBACK] = ("error", f"Note not saved: {plain(store.readable(error, key))}")
         st.session_state[UNSAVED] = (image_id, text)
         return
     st.session_state.pop(UNSAVED, None)
@@ -77,7 +79,7 @@ def tags_ui(key: store.StoreKey, image_id: int) -> None:
     options = list(dict.fromkeys([*shown, *tags_store.all_tags(key)]))
     tags_column, note_column = st.columns([2, 3])
     tags_column.multiselect(
-        "Tags", options, key=TAGS_WIDGET, accept_new_options=True, on_change=_changed_tags,
+        "Tags", options, key=TAGS_WIDGET, accept_new_options=True, select_all=False, on_change=_changed_tags,
         args=(key, image_id, shown), placeholder="Add a tag, or type a new one",
         help="Saved at once, for this image in every run. Tags are lowercase, at most 40 characters, "
              "without ';'.")

@@ -165,3 +165,24 @@ def boundary_points(run: str, metrics: Mapping, document: Mapping, official: boo
              "Boundary IoU": as_number(value)} for name, value in boundary.items()]
     frame = pd.DataFrame(rows, columns=["run", "class", "IoU", "Boundary IoU"])
     return frame.dropna(subset=["IoU", "Boundary IoU"]).reset_index(drop=True)
+
+
+LABELLED_CLASSES = 8  # class names written on the Boundary IoU chart; every other in its hover
+LABEL_POSITIONS = ("top center", "bottom center", "middle right", "middle left")
+
+
+def boundary_labels(points: pd.DataFrame, top: int = LABELLED_CLASSES) -> pd.DataFrame:
+    """``points`` (``boundary_points`` of the runs) with ``label`` and ``position`` for the chart:
+    only the ``top`` points furthest under the diagonal (the largest IoU - Boundary IoU: the classes
+    whose edges are worst) are named on it, the others in the hover only; named points close to
+    each other take turns above, below, right and left of their marker (in order of IoU), so their
+    names do not sit on one another."""
+    gap = points["IoU"] - points["Boundary IoU"]
+    named = gap.sort_values(ascending=False, kind="stable").index[:top]
+    labels = pd.Series("", index=points.index, dtype=object)
+    labels[named] = points.loc[named, "class"]
+    positions = pd.Series(LABEL_POSITIONS[0], index=points.index, dtype=object)
+    order = points.loc[named].sort_values(["IoU", "Boundary IoU"], kind="stable").index
+    for turn, at in enumerate(order):
+        positions[at] = LABEL_POSITIONS[turn % len(LABEL_POSITIONS)]
+    return points.assign(label=labels, position=positions)

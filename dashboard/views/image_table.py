@@ -59,6 +59,15 @@ def column_label(column: str, runs: Sequence[str] = (), names: Mapping[str, str]
     return column
 
 
+def column_run(column: str, runs: Sequence[str]) -> str | None:
+    """The run a column's numbers are of: "worse" for "miou:worse", the first run for the mIoU
+    difference (A minus B); None for the id, a class share, or a run not among ``runs``."""
+    if column == DIFFERENCE:
+        return runs[0] if runs else None
+    prefix, _, rest = column.partition(":")
+    return rest if prefix in METRIC_NAMES and rest in runs else None
+
+
 def truth_shares(ids: np.ndarray, matrices: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:
     """Each class's share of each image's counted ground truth (``training.evaluation.shares``), from
     its confusion matrix, as ``share:<class>`` columns indexed by id (a per_image.csv row without an

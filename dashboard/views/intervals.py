@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from dashboard.views.run_names import default_runs
 from training.evaluation.metrics import OUTCOME_NAMES, rank_b_worse
 from training.evaluation.significance import block, verdict
 from training.evaluation.variants import AVERAGING_EXPLANATION, AVERAGING_TEXT, MIOU, PER_IMAGE, variant
@@ -85,6 +86,33 @@ def error_bars(differences: pd.Series, intervals: Mapping[str, Mapping]) -> dict
     return dict(type="data", symmetric=False, array=plus, arrayminus=minus, color="#444", thickness=1.5, width=4)
 
 
+def difference_labels(differences: pd.Series, intervals: Mapping[str, Mapping]) -> list[dict]:
+    """Plotly annotations naming each horizontal bar of ``differences`` (indexed by class name) by its
+    value ("+0.012", with ", not significant" where its interval holds 0), written beyond the end
+    of its error bar (``error_bars``), on the bar's side of zero: a bar's own ``text`` sits at the
+    bar's end, under its error bar. The bar then shows no text of its own (``textposition="none"``)."""
+    bars = error_bars(differences, intervals)
+    labels = []
+    for (name, value), plus, minus in zip(differences.items(), bars["array"], bars["arrayminus"], strict=True):
+        if pd.isna(value):
+            continue
+        said = significance_text(intervals[str(name)]) if str(name) in intervals else ""
+        right = value >= 0
+        labels.append(dict(
+            x=float(value + plus if right else value - minus), y=name, xref="x", yref="y", showarrow=False,
+            text=f"{value:+.3f}" + (", not significant" if said == "not significant" else ""),
+            xanchor="left" if right else "right", xshift=4 if right else -4, font=dict(size=11)))
+    return labels
+
+
+def delta_color(result: Mapping | None, mode: str, key: str = MIOU.key) -> str:
+    """``st.metric``'s ``delta_color`` for B - A of the ``key`` mIoU averaged ``mode``: green or red
+    ("normal") only when the difference is significant, grey ("off") when its interval holds 0,
+    or when there is no interval."""
+    found = summary(result, mode, key) if result else {}
+    return "normal" if found and significance_text(found) in ("B better", "B worse") else "off"
+
+
 def difference_columns(frame: pd.DataFrame, result: Mapping, mode: str, miou_row: str,
                        key: str = MIOU.key) -> pd.DataFrame:
     """A per-class table of A, B and B - A with each row's 95% interval and significance (the classes'
@@ -98,11 +126,9 @@ def difference_columns(frame: pd.DataFrame, result: Mapping, mode: str, miou_row
 
 
 def default_reference(table: pd.DataFrame, deployed: str | None) -> str:
-    """The deployed run when it is listed, else the best on validation mIoU, else the first."""
-    if deployed in set(table["run"]):
-        return str(deployed)
-    ranked = table.sort_values("val_miou", ascending=False, na_position="last", kind="stable")
-    return str(ranked["run"].iloc[0])
+    """The deployed run when it is listed, else the best on official test mIoU, else the first
+    (``run_names.default_runs``: the run every page starts on)."""
+    return default_runs(table, deployed)[0]
 
 
 def comparable_runs(table: pd.DataFrame, reference: str, limit: int) -> tuple[list[str], list[str]]:

@@ -28,3 +28,20 @@ def symmetric_limit(values: np.ndarray, minimum: float = 0.05, margin: float = 1
     if np.isnan(values).all():
         return minimum
     return max(minimum, float(np.nanmax(np.abs(values))) * margin)
+
+
+# How wide a table's column must be to show a cell or a header whole (Streamlit's tables cut what
+# does not fit, "params (M" for "params (M)"): about 7 px a character at the tables' 14 px font,
+# and the cell's padding.
+CHAR_PX, PADDING_PX = 7, 20
+
+
+def text_width(text) -> int:
+    """The pixels a table cell (or header) needs to show ``text`` whole."""
+    return CHAR_PX * len(str(text)) + PADDING_PX
+
+
+def column_width(header: str, texts=(), low: int = 50, high: int = 360) -> int:
+    """A column's width in pixels: enough for its header and every one of ``texts`` (the cells as
+    shown), within ``low`` and ``high``."""
+    return int(min(high, max(low, text_width(header), *(text_width(text) for text in texts))))

@@ -73,6 +73,14 @@ def run_labels(runs: pd.DataFrame, with_classes: bool = False, short: bool = Fal
     return {row["run"]: run_label(row["run"], row, with_classes, names.get(row["run"])) for row in records}
 
 
+def full_names_text(runs: Sequence[str], labels: Mapping[str, str]) -> str:
+    """For a selector that names runs by ``labels`` (their short names): a Markdown list of each run
+    whose label is not its full name ("- simple_scratch_cce: `simple_scratch_cce_v1_128x256`"); ""
+    when every label is the full name."""
+    shortened = [(labels[run], run) for run in runs if not str(labels.get(run, run)).startswith(str(run))]
+    return "\n".join(f"- {label}: `{run}`" for label, run in shortened)
+
+
 def imported_note(runs: pd.DataFrame, names: Sequence[str] | None = None) -> str | None:
     """A sentence naming the imported runs among ``names`` (default: all) with their coverage, or None."""
     rows = runs if names is None else runs[runs["run"].isin(list(names))]
@@ -137,3 +145,37 @@ def shared_images_text(run_a: str, count_a: int, run_b: str, count_b: int, share
     return (f"{run_a} scored {count_a} {split} images, {run_b} {count_b}: compared on the {shared} images both "
             "have (their numbers there, from each image's confusion matrix; the leaderboard's are over each "
             "run's own images).")
+
+
+# ---------------------------------------------------------------------------- the runs a page starts on
+
+DEFAULT_RANKING = "miou_official"  # the best run: the highest official test mIoU (the benchmark's number)
+
+
+def default_runs(runs: pd.DataFrame, deployed: str | None) -> list[str]:
+    """Every run of the runs table in the order the pages start on them (one rule for every page:
+    the first is the confusion run, run A, the Gallery's sort and pictures, the Overview's
+    reference; the next of its class set is run B): the reference, which is the deployed run when
+    it is listed, else the best; then the other runs of its class set, best first; then the rest,
+    best first. Best: the highest official test mIoU (``DEFAULT_RANKING``); runs without one
+    last, in the table's order."""
+    if runs.empty:
+        return []
+    score = pd.to_numeric(runs[DEFAULT_RANKING], errors="coerce")
+    ranked = runs.assign(_score=score).sort_values("_score", ascending=False, na_position="last", kind="stable")
+    names = [str(run) for run in ranked["run"]]
+    reference = str(deployed) if deployed in set(names) else names[0]
+    classes = {str(run): str(c) for run, c in zip(runs["run"], runs["classes"], strict=True)}
+    others = [run for run in names if run != reference]
+    same = [run for run in others if classes[run] == classes[reference]]
+    return [reference, *same, *[run for run in others if run not in same]]
+
+
+def default_pair(runs: pd.DataFrame, deployed: str | None) -> tuple[str, str]:
+    """Run A and run B a comparison starts on: the reference of ``default_runs`` and the best other
+    run of its class set (else of any class set; A itself when it is the only run)."""
+    order = default_runs(runs, deployed)
+    first = order[0]
+    classes = dict(zip(runs["run"].astype(str), runs["classes"].astype(str), strict=True))
+    same = [run for run in order[1:] if classes[run] == classes[first]]
+    return first, (same or order[1:] or [first])[0]

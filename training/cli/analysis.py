@@ -6,7 +6,10 @@ each confusion) and ``compare A B`` (is B better than A, or noise?)."""
 
 from __future__ import annotations
 
-from training.cli.common import add_artifacts
+from training.cli.common import add_artifacts, boundary_ratio, check_output, whole_number
+from training.evaluation.significance import MAX_RESAMPLES, MIN_RESAMPLES
+
+RESAMPLES_WHY = f" (fewer than {MIN_RESAMPLES} cannot give a 95% interval worth the name)"
 
 
 def add_anatomy_parser(commands) -> None:
@@ -14,8 +17,9 @@ def add_anatomy_parser(commands) -> None:
                                   "missed objects, errors across the frame); computed from its stored predictions "
                                   "when it has none")
     anatomy.add_argument("run")
-    anatomy.add_argument("--ratio", type=float, default=0.005,
-                         help="boundary width as a share of the image diagonal (default: 0.005)")
+    anatomy.add_argument("--ratio", type=boundary_ratio, default=0.005,
+                         help="boundary width as a share of the image diagonal, above 0 and at most 1 "
+                         "(default: 0.005)")
     anatomy.add_argument("--replace", action="store_true", help="compute it again if the run has one")
     anatomy.add_argument("--missed", type=int, default=10, help="missed objects listed (default: 10)")
     anatomy.add_argument("--data-root")
@@ -48,9 +52,10 @@ def add_compare_parser(commands) -> None:
                                   "over the images both evaluated)")
     compare.add_argument("run_a", metavar="A")
     compare.add_argument("run_b", metavar="B")
-    compare.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default: 1000)")
+    compare.add_argument("--resamples", type=whole_number(MIN_RESAMPLES, MAX_RESAMPLES, RESAMPLES_WHY), default=1000,
+                         help=f"bootstrap resamples, {MIN_RESAMPLES} to {MAX_RESAMPLES} (default: 1000)")
     compare.add_argument("--seed", type=int, default=0, help="seed of the resamples (default: 0)")
-    compare.add_argument("--json", help="also write the result as JSON")
+    compare.add_argument("--json", help="also write the result as JSON (an existing file is replaced)")
     add_artifacts(compare)
     compare.set_defaults(handler=cmd_compare)
 
@@ -136,6 +141,7 @@ def cmd_compare(args) -> int:
     from training.files import write_json_atomic
     from training.runs.reader import get_run
 
+    check_output(args.json, "--json")
     result = compare_runs(get_run(args.run_a, args.artifacts), get_run(args.run_b, args.artifacts),
                           args.resamples, args.seed)
     print(format_comparison(result))

@@ -17,13 +17,12 @@ others are measured. Exit status 1 when a run could not be measured.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from training.cli.common import add_artifacts
+from training.cli.common import add_artifacts, whole_number
 from training.fit.latency import MAX_REPEATS, MAX_ROUNDS, ROUNDS
 from training.runs.layout import IMPORTED, ArtifactError
 
@@ -39,9 +38,9 @@ def add_benchmark_parser(commands) -> None:
     benchmark = commands.add_parser("benchmark", help="measure the runs' latency again, one run at a time "
                                     "(median of warm calls at batch 1), and record how")
     benchmark.add_argument("runs", nargs="*", metavar="RUN", help="runs to measure (default: every run)")
-    benchmark.add_argument("--repeats", type=_count("--repeats", MAX_REPEATS), default=30,
+    benchmark.add_argument("--repeats", type=whole_number(1, MAX_REPEATS), default=30,
                            help=f"timed calls per run and round, 1..{MAX_REPEATS} (default: 30)")
-    benchmark.add_argument("--rounds", type=_count("--rounds", MAX_ROUNDS), default=ROUNDS,
+    benchmark.add_argument("--rounds", type=whole_number(1, MAX_ROUNDS), default=ROUNDS,
                            help=f"rounds, the runs timed in turns in each; a run's figure is the median of its "
                                 f"rounds, 1..{MAX_ROUNDS} (default: {ROUNDS})")
     benchmark.add_argument("--threads", type=int, help="TensorFlow threads (default: TensorFlow's, every core)")
@@ -49,17 +48,6 @@ def add_benchmark_parser(commands) -> None:
     benchmark.set_defaults(handler=cmd_benchmark)
 
 
-def _count(option: str, most: int):
-    """An argparse type: a whole number in ``1..most``, else a usage error that says so."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if not 1 <= value <= most:
-            raise argparse.ArgumentTypeError(f"{option} must be between 1 and {most}, got {value}")
-        return value
-    return parse
 
 
 def start_tensorflow_quietly() -> None:

@@ -1,11 +1,17 @@
-"""``python -m training data make|index|check|preview``: make, index, check or preview a dataset."""
+"""``python -m training data make|index|check|preview``: make, index, check or preview a dataset.
+
+``make`` and ``index`` also write ``sequences.json`` beside the index (the snippets and drives of
+``training.data.sequences``, with the ids of their annotated frames); ``check`` reports them.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from training.cli.common import EXIT_BAD_FILES, add_classes, add_data_root, load_index
+from training.cli.common import EXIT_BAD_FILES, add_classes, add_data_root, load_index, whole_number
 from training.data.cityscapes import resolve_data_root
+
+DEFAULT_SNIPPETS = 3
 
 
 def add_data_parser(commands) -> None:
@@ -20,6 +26,11 @@ def add_data_parser(commands) -> None:
     make.add_argument("--width", type=int, default=512)
     make.add_argument("--seed", type=int, default=0)
     make.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    make.add_argument("--sequences", type=whole_number(0, 10_000), default=None, metavar="N",
+                      help="30-frame snippets around the first N val images, in leftImg8bit_sequence/ "
+                           f"(default: {DEFAULT_SNIPPETS}, or as many as there are val images; 0: none)")
+    make.add_argument("--drive-frames", type=whole_number(0, 100_000), default=120, metavar="N",
+                      help="frames of the demo drive leftImg8bit/demoVideo/synthetic_00/ (default: 120; 0: none)")
     make.set_defaults(handler=cmd_data_make)
 
     index = data_commands.add_parser("index", help="assign ids and splits (keeps existing ids)")
@@ -52,13 +63,31 @@ def cmd_data_make(args) -> int:
 
     summary = make_dataset(args.out, train=args.train, val=args.val, height=args.height,
                            width=args.width, seed=args.seed, workers=args.workers,
-                           progress=not args.quiet)
-    from training.data.index import load_or_build_index
+                           progress=not args.quiet, drive_frames=args.drive_frames,
+                           sequences=min(DEFAULT_SNIPPETS, args.val) if args.sequences is None else args.sequences)
+    from training.data.index import index_path_for, load_or_build_index
     index = load_or_build_index(Path(args.out))
-    print(f"wrote {summary['images']} images to {args.out} in {summary['seconds']:.1f} s "
-          f"({summary['images_per_second']:.0f} images/s); indexed: "
+    print(f"wrote {summary['images']} images and {summary['sequence_frames']} sequence frames to {args.out} "
+          f"in {summary['seconds']:.1f} s ({summary['images_per_second']:.0f} images/s); indexed: "
           + ", ".join(f"{k} {v}" for k, v in index.counts().items()))
+    print(_write_sequences(index, index_path_for(index.root)))
     return 0
+
+
+def _write_sequences(index, index_path: Path) -> str:
+    """Find the dataset's sequences, save them beside the index; the summary line (and where a
+    problem or an unwritable folder is, what it is)."""
+    from training.data.sequences import discover_sequences, save_sequences, sequences_path_for, summary_line
+
+    sequences, problems = discover_sequences(index.root, index)
+    path = sequences_path_for(index_path)
+    lines = [summary_line(sequences, problems) + (f" ({path.name})" if sequences or problems else "")]
+    if sequences or problems or path.exists():
+        try:
+            save_sequences(path, sequences, problems, index)
+        except OSError as exc:
+            lines.append(f"warning: {path}: cannot save the sequences ({exc.strerror or exc})")
+    return "\n".join(lines + [f"  {p}" for p in problems])
 
 
 def cmd_data_index(args) -> int:
@@ -72,17 +101,28 @@ def cmd_data_index(args) -> int:
                                 sample_ratio=args.sample_ratio)
     print(f"{path}: {len(index)} images, ids 0..{index.next_id - 1}; "
           + ", ".join(f"{k} {v}" for k, v in index.counts().items()))
+    print(_write_sequences(index, path))
     return 0
 
 
 def cmd_data_check(args) -> int:
+    """Exit ``EXIT_BAD_FILES`` when an image or label is bad; the sequences' problems are reported
+    but do not fail the check (no training or evaluation reads a sequence)."""
+    from training.data.sequences import discover_sequences, format_sequences
     from training.data.summary import format_summary, summarize_dataset
     from training.files import write_json_atomic
 
-    summary = summarize_dataset(load_index(args), args.classes, args.workers, progress=not args.quiet)
+    index = load_index(args)
+    summary = summarize_dataset(index, args.classes, args.workers, progress=not args.quiet)
+    sequences, problems = discover_sequences(index.root, index)
     print(format_summary(summary))
+    print()
+    print(format_sequences(sequences, problems))
     if args.json:
-        write_json_atomic(args.json, summary)
+        kinds = [s.kind for s in sequences]
+        write_json_atomic(args.json, {**summary, "sequences": {
+            "snippets": kinds.count("snippet"), "drives": kinds.count("drive"),
+            "frames": sum(len(s) for s in sequences), "names": [s.name for s in sequences], "problems": problems}})
     return EXIT_BAD_FILES if summary["problems"] else 0
 
 

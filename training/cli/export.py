@@ -17,7 +17,9 @@ def add_export_parser(commands) -> None:
                         help="int8: images of the run's training split to calibrate on (default: 100)")
     export.add_argument("--threads", type=int, help="interpreter threads (default: all cores)")
     export.add_argument("--latency-runs", type=int, default=50, help="timed runs, the median is kept (default: 50)")
-    export.add_argument("--replace", action="store_true", help="replace an export of the same name")
+    export.add_argument("--replace", action="store_true",
+                        help="replace an export of the same name (the old one stays whole, and served, until the new "
+                        "one is)")
     export.add_argument("--data-root", help="the run's dataset, if it moved")
     add_artifacts(export)
     export.set_defaults(handler=cmd_export)

@@ -6,7 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from training.cli.common import add_artifacts, add_classes, add_data_root, add_prediction_format, rounded
+from training.cli.common import (
+    add_artifacts,
+    add_classes,
+    add_data_root,
+    add_prediction_format,
+    boundary_ratio,
+    check_output,
+    rounded,
+)
 from training.evaluation.formats import FORMATS
 from training.runs.layout import ANATOMY
 
@@ -25,12 +33,13 @@ def add_evaluate_masks_parser(commands) -> None:
     add_prediction_format(evaluate)
     evaluate.add_argument("--partial", action="store_true",
                           help="score the images that have a prediction (default: a missing one is an error)")
-    evaluate.add_argument("--boundary-ratio", type=float, default=0.005,
-                          help="Boundary IoU width as a share of the image diagonal (default: 0.005)")
+    evaluate.add_argument("--boundary-ratio", type=boundary_ratio, default=0.005,
+                          help="Boundary IoU width as a share of the image diagonal, above 0 and at most 1 "
+                          "(default: 0.005)")
     evaluate.add_argument("--no-anatomy", dest="anatomy", action="store_false",
                           help="pixel IoU only: no Boundary IoU, iIoU or errors in the frame (about twice as fast)")
     evaluate.add_argument("--json", help="also write per-class IoU, means, Boundary IoU, iIoU and per-image "
-                          "scores as JSON")
+                          "scores as JSON (an existing file is replaced)")
     evaluate.set_defaults(handler=cmd_evaluate_masks)
 
 
@@ -70,6 +79,7 @@ def cmd_evaluate_masks(args) -> int:
     from training.evaluation.masks import evaluate_masks, format_report
     from training.files import write_json_atomic
 
+    check_output(args.json, "--json")
     result = evaluate_masks(Path(args.gt_root), Path(args.pred_dir), args.split, args.classes,
                             args.workers, progress=not args.quiet, index_path=args.index, format=args.format,
                             resize=args.resize, partial=args.partial, boundary_ratio=args.boundary_ratio,

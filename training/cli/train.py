@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from training.cli.benchmark import latency_line
-from training.cli.common import add_artifacts, rounded
+from training.cli.common import add_artifacts, check_output, rounded
 from training.runs.layout import ANATOMY
 
 
@@ -36,6 +36,8 @@ def cmd_train(args) -> int:
 
     config = load_config(args.config, args.set or [])
     run_dir = train(config, args.artifacts, resume=args.resume, verbose=0 if args.quiet else 1)
+    if run_dir is None:  # a multi-worker run's other worker: the chief publishes
+        return 0
     print(format_anatomy(json.loads((run_dir / ANATOMY).read_text())))
     print(latency_line(run_dir))
     print(f"published {run_dir}")
@@ -50,6 +52,7 @@ def cmd_evaluate(args) -> int:
     from training.runs.anatomy import anatomy_document
     from training.runs.reader import get_run
 
+    check_output(args.json, "--json")  # before minutes of evaluation
     run = get_run(args.run, args.artifacts)
     dataset = run.data_settings.open(args.data_root)
     predictor = Predictor.load(run)

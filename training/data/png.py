@@ -40,22 +40,31 @@ _SPNG_FORMATS = {"L": "L", "RGB": "RGB"}
 MAX_PNG_FILE_BYTES = 512 * 2**20
 
 
-def read_file(path: str | os.PathLike, limit: int = MAX_PNG_FILE_BYTES) -> bytes:
-    """The bytes of the regular file at ``path``, of at most ``limit`` bytes.
+def read_file(path: str | os.PathLike, limit: int = MAX_PNG_FILE_BYTES, first: int | None = None) -> bytes:
+    """The bytes of the regular file at ``path`` (only its ``first`` bytes when given), of at most
+    ``limit`` bytes.
 
     A dataset or a folder of predictions is filled by hand: a name may be a link to ``/dev/zero``
-    (read forever), a FIFO (opening it waits for a writer forever) or a folder. Those are refused
-    with an ``OSError`` whose ``strerror`` says why, before the file is opened.
+    (read forever), a FIFO (a plain open waits for a writer forever) or a folder. The file is
+    opened without waiting and checked on the open descriptor, so a name swapped between a check
+    and the open changes nothing: anything but a regular file is refused with an ``OSError`` whose
+    ``strerror`` says why.
     """
-    status = os.stat(path)  # follows links: what counts is what the name leads to
-    if not stat.S_ISREG(status.st_mode):
-        kind = ("a folder" if stat.S_ISDIR(status.st_mode) else "a FIFO" if stat.S_ISFIFO(status.st_mode)
-                else "a device" if stat.S_ISCHR(status.st_mode) or stat.S_ISBLK(status.st_mode) else "a special file")
-        raise OSError(errno.EINVAL, f"not a regular file but {kind}", str(path))
-    if status.st_size > limit:
-        raise OSError(errno.EFBIG, f"{status.st_size:,} bytes, more than any image of ours ({limit:,})", str(path))
-    with open(path, "rb") as stream:
-        data = stream.read(limit + 1)
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except IsADirectoryError:
+        raise OSError(errno.EISDIR, "not a regular file but a folder", str(path)) from None
+    with os.fdopen(descriptor, "rb") as stream:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            kind = ("a folder" if stat.S_ISDIR(status.st_mode) else "a FIFO" if stat.S_ISFIFO(status.st_mode)
+                    else "a device" if stat.S_ISCHR(status.st_mode) or stat.S_ISBLK(status.st_mode)
+                    else "a special file")
+            raise OSError(errno.EINVAL, f"not a regular file but {kind}", str(path))
+        if status.st_size > limit:
+            raise OSError(errno.EFBIG, f"{status.st_size:,} bytes, more than any image of ours ({limit:,})",
+                          str(path))
+        data = stream.read(limit + 1 if first is None else min(first, limit + 1))
     if len(data) > limit:  # it grew since it was measured
         raise OSError(errno.EFBIG, f"more than {limit:,} bytes", str(path))
     return data

@@ -35,8 +35,8 @@ IGNORE = 255
 def boundary_width(shape: tuple[int, int], ratio: float = DEFAULT_RATIO) -> int:
     """``d``: the reference's erosion count, ``max(1, round(ratio x diagonal))`` (11 at 2048x1024,
     3 at 256x512)."""
-    if not ratio > 0:
-        raise ValueError(f"the boundary ratio must be positive, got {ratio}")
+    if not (math.isfinite(ratio) and ratio > 0):
+        raise ValueError(f"the boundary ratio must be a positive number, got {ratio}")
     height, width = shape[:2]
     return max(1, int(round(ratio * math.hypot(height, width))))
 

@@ -11,6 +11,7 @@ takes to rebuild the run.
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import yaml
@@ -108,7 +109,11 @@ def parse_override(text: str) -> dict:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set expects key=value, got {text!r}")
-    value = yaml.safe_load(raw) if raw.strip() else None
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as error:
+        problem = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ConfigError(f"--set {text!r}: the value is not plain YAML ({problem})") from None
     nested: dict = value
     for part in reversed(key.strip().split(".")):
         nested = {part: nested}
@@ -222,15 +227,30 @@ def _validate_loss_options(config: dict) -> None:
     options = config["loss"]["options"] or {}
     if not isinstance(options, dict):
         raise ConfigError(f"loss.options: expected a mapping, got {options!r}")
-    num_classes = get_class_set(config["data"]["classes"]).num_classes
+    names = get_class_set(config["data"]["classes"]).names
     for option, weights in options.items():
-        if _is_class_weights(option) and isinstance(weights, list) and len(weights) != num_classes:
-            raise ConfigError(f"loss.options.{option}: {len(weights)} weights for the {num_classes} classes "
+        if not (_is_class_weights(option) and isinstance(weights, list)):
+            continue
+        if len(weights) != len(names):
+            raise ConfigError(f"loss.options.{option}: {len(weights)} weights for the {len(names)} classes "
                               f"of {config['data']['classes']}")
+        _check_weights(option, weights, names)
     try:
         build_loss(config["loss"]["name"], **options)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"loss.options of {config['loss']['name']}: {error}") from None
+
+
+def _check_weights(option: str, weights: list, names: list[str]) -> None:
+    """Every class weight a finite number >= 0, and not all 0: a NaN (``.nan`` in YAML) or an
+    infinity makes every loss NaN, which trains nothing and publishes a run all the same."""
+    bad = [f"{name}: {weight!r}" for name, weight in zip(names, weights)
+           if isinstance(weight, bool) or not isinstance(weight, (int, float))
+           or not math.isfinite(weight) or weight < 0]
+    if bad:
+        raise ConfigError(f"loss.options.{option}: class weights are finite numbers >= 0; got {', '.join(bad)}")
+    if not any(weights):
+        raise ConfigError(f"loss.options.{option}: every class weight is 0, so no pixel would count")
 
 
 def dump_config(config: dict) -> str:

@@ -3,6 +3,11 @@
 Same definition as ``training/evaluation/metrics.py`` (argmax of the predicted probabilities, ground-truth
 pixels equal to the ignore index left out, a class absent from both is left out of the mean),
 so the mIoU Keras logs per epoch is the number the evaluation reports.
+
+Under a ``tf.distribute`` strategy with several replicas (``mirrored``, ``multiworker``) each
+replica sees a slice of the global batch: the counts of a batch are summed across replicas before
+they are added, so every replica holds the confusion matrix of the whole batch and its mIoU is the
+one of the run, not the mean of the replicas' own mIoUs (a ratio of sums, not a mean of ratios).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ class StreamingMeanIoU(keras.metrics.Metric):
         valid = ops.logical_and(ops.not_equal(labels, self.ignore_index),
                                 ops.logical_and(labels >= 0, labels < k))
         pairs = ops.where(valid, labels * k + predicted, 0)
-        counts = ops.bincount(pairs, weights=ops.cast(valid, "float64"), minlength=k * k)
+        counts = _sum_across_replicas(ops.bincount(pairs, weights=ops.cast(valid, "float64"), minlength=k * k))
         self.confusion.assign_add(ops.reshape(ops.cast(counts, "float64"), (k, k)))
 
     def result(self):
@@ -52,3 +57,16 @@ class StreamingMeanIoU(keras.metrics.Metric):
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes, "ignore_index": self.ignore_index}
+
+
+def _sum_across_replicas(counts):
+    """``counts`` summed over the replicas of the running ``tf.distribute`` strategy (itself when
+    there is one replica, or outside a replica context)."""
+    if keras.backend.backend() != "tensorflow":
+        return counts
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return counts
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, counts)

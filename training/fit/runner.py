@@ -14,9 +14,15 @@ A ``kill -9`` at any moment, then ``--resume`` in a new process, publishes the r
   (``"publishing"``). A resumed run that finds the published run with that uid only removes the
   work folder and reports it: a kill between publication and clean-up never publishes twice.
 * Staging folders left in ``runs/`` by killed processes are removed when the next run starts.
+* One process at a time trains a run of a given name in a store: ``work/.<run>.lock`` is held
+  (``flock``) for the whole run; a second one stops at once naming the first one's pid, and a
+  killed holder releases it with its death.
 
-Test hook: the environment variable ``SEGMENTATION_FAULT_AT`` makes the process kill itself
-with SIGKILL at one moment (``during_epoch:N``, ``evaluation``, ``before_commit``,
+With ``train.strategy: multiworker`` each worker has its own work folder and lock
+(``work/<run>/worker-<i>``); the chief alone publishes (``training/fit/strategies.py``).
+
+Test hook: the environment variable ``SEGMENTATION_FAULT_AT`` (``training.files.fault_point``)
+makes the process kill itself with SIGKILL at one moment (``during_epoch:N``, ``evaluation``, ``before_commit``,
 ``after_commit``: see ``FAULT_MOMENTS``), so that tests/test_faults.py can
 kill a real training process exactly where it means to::
 
@@ -28,11 +34,12 @@ Unset, as everywhere outside tests, it does nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import re
 import shutil
-import signal
 import time
 from pathlib import Path
 
@@ -42,12 +49,23 @@ import numpy as np
 from training.data.cityscapes import resolve_data_root
 from training.data.index import load_or_build_index
 from training.data.labels import get_class_set
-from training.files import write_json_atomic
+from training.files import LockHeld, exclusive_lock, fault_point, write_json_atomic
 from training.fit.augment import build_augmentation
 from training.fit.config import dump_config
+from training.fit.config_hash import config_hash
 from training.fit.keras_metrics import StreamingMeanIoU  # imported here: registers it for checkpoints
 from training.fit.latency import measure_latency
 from training.fit.predict import evaluate_model
+from training.fit.strategies import (
+    PEER_TIMEOUT,
+    PeerWatchdog,
+    Worker,
+    build_from_local_batch,
+    honour_sigterm,
+    make_strategy,
+    vector_step_logs,
+    worker_of,
+)
 from training.losses import build_loss  # imported here: registers the losses for checkpoints
 from training.models import build_model, count_parameters, load_model
 from training.runs.anatomy import stage_anatomy
@@ -64,35 +82,12 @@ from training.runs.writer import RunWriter, remove_stale_staging
 WORK = "work"  # artifacts/work/<run>/: in-progress state, never read by the API or dashboard
 STATE = "state.json"
 
-FAULT_ENV = "SEGMENTATION_FAULT_AT"
 FAULT_MOMENTS = {
     "during_epoch:N": "after the first training batch of epoch N (its checkpoint not yet written)",
     "evaluation": "after the first prediction of the evaluation is staged",
     "before_commit": "the staging folder is complete and its uid recorded, not yet renamed into runs/",
     "after_commit": "the run is published, the work folder not yet removed",
 }
-
-
-def fault_point(moment: str) -> None:
-    """Test hook: SIGKILL this process if ``$SEGMENTATION_FAULT_AT`` names ``moment``."""
-    if os.environ.get(FAULT_ENV) == moment:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def make_strategy(name: str):
-    """The ``tf.distribute`` strategy named in the config."""
-    import tensorflow as tf
-
-    if name == "mirrored":
-        # Every GPU; on a machine without one, every logical CPU device (one unless configured).
-        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([device.name for device in devices])
-    if name == "multiworker":
-        if "TF_CONFIG" not in os.environ:
-            raise ValueError("train.strategy multiworker needs TF_CONFIG describing the cluster "
-                             "(see tf.distribute.MultiWorkerMirroredStrategy)")
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.get_strategy()
 
 
 def make_batches(config: dict, root: Path, index):
@@ -241,15 +236,52 @@ def _published(uid: str, root_dir) -> Run | None:
 # ---------------------------------------------------------------------------- training
 
 def train(config: dict, root_dir: str | os.PathLike | None = None, resume: bool = False,
-          verbose: int = 1) -> Path:
-    """Train, evaluate and publish one run; returns its directory under ``artifacts/runs/``.
+          verbose: int = 1) -> Path | None:
+    """Train, evaluate and publish one run; returns its directory under ``artifacts/runs/``
+    (None in a multi-worker run's other workers: the chief publishes).
 
     ``resume``: continue from ``artifacts/work/<name>/`` if a run of the same config left it
     there; without it, a leftover work folder is discarded and training starts over.
+
+    With ``train.strategy: multiworker`` every worker calls this (``training/fit/strategies.py``):
+    worker ``i`` keeps its state in ``work/<name>/worker-<i>/`` under the lock
+    ``work/.<name>.worker-<i>.lock`` (so the workers of one machine may share a store), and only
+    the chief evaluates and publishes; another worker returns its work folder once trained.
+
+    Raises:
+        ArtifactError: another process is training a run of this name in this store (the
+            work folder is its alone until it ends or dies).
+        PeerLost: a collective of a multi-worker run failed or timed out (a peer died).
     """
+    worker = worker_of(config["train"]["strategy"])
+    work = artifacts_dir(root_dir) / WORK / config["name"]
+    if worker.folder:
+        work = work / worker.folder
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(exclusive_lock(_lock_path(config["name"], work, worker)))
+        except LockHeld as other:
+            raise ArtifactError(f"run {config['name']} is being trained by process {other.pid} in this store "
+                                f"(lock {other.path}): wait for it to end, or train under another name") from None
+        return _train(config, work, root_dir, resume, verbose, worker)
+
+
+def _lock_path(name: str, work: Path, worker: Worker) -> Path:
+    """``work/.<run>.lock`` (``work/.<run>.worker-<i>.lock`` for a worker of several), beside the
+    work folders: those are removed after publication, and a lock file must outlive them
+    (``exclusive_lock``); a run name never starts with a dot."""
+    suffix = f".{worker.folder}" if worker.folder else ""
+    return work.parents[1 if worker.folder else 0] / f".{name}{suffix}.lock"
+
+
+class PeerLost(ConnectionError):
+    """A collective of a multi-worker run failed: a peer died, or did not answer in time."""
+
+
+def _train(config: dict, work: Path, root_dir, resume: bool, verbose: int, worker: Worker) -> Path | None:
     name, data = config["name"], config["data"]
-    remove_stale_staging(root_dir)
-    work = artifacts_dir(root_dir) / WORK / name
+    if worker.chief:
+        remove_stale_staging(root_dir)
     state = _load_state(work, config, resume)
     if state is not None and state.get("publishing"):
         published = _published(state["publishing"], root_dir)
@@ -263,33 +295,89 @@ def train(config: dict, root_dir: str | os.PathLike | None = None, resume: bool 
     root = resolve_data_root(data["root"])
     index = load_or_build_index(root, data["index"])
     train_batches, validation_batches = make_batches(config, root, index)
-    if _resumable(state, work):
-        model = load_model(work / state["checkpoint"], compile=True)  # optimizer state included
-        if verbose:
-            print(f"resuming {name} after epoch {state['epoch']}")
-    else:
+    resumable = _resumable(state, work)
+    if not resumable:
         if state is not None and verbose:
             print(f"{work} lacks the files its state.json names: training {name} from the start")
         _remove_work(work)
         work.mkdir(parents=True)
         state = _new_state(config)
-        with make_strategy(config["train"]["strategy"]).scope():
-            model = build_compiled_model(config)
     state["config"] = config
     train_batches.set_epoch(state["epoch"])  # the order and augmentations an uninterrupted run sees
 
+    model = None
     if config["train"]["epochs"] > state["epoch"]:
-        callbacks = [EpochState(work, state),
-                     keras.callbacks.EarlyStopping("val_miou", mode="max", patience=config["train"]["patience"])
-                     if config["train"]["patience"] else keras.callbacks.Callback()]
-        model.fit(train_batches, validation_data=validation_batches, epochs=config["train"]["epochs"],
-                  initial_epoch=state["epoch"], steps_per_epoch=config["train"]["steps_per_epoch"],
-                  callbacks=callbacks, verbose=verbose)
-    best = load_model(work / state["best"]) if state.get("best") else model
+        # Only a run that still trains starts the strategy: a chief resumed after the last epoch
+        # publishes alone, with no peer to wait for.
+        watchdog = PeerWatchdog(worker, PEER_TIMEOUT, name).start() if worker.count > 1 else None
+        try:
+            model = _fit(config, state, work, train_batches, validation_batches, resumable, verbose, watchdog)
+        finally:
+            if watchdog is not None:
+                watchdog.stop()
+    if not worker.chief:
+        _remove_work(work)  # the chief publishes; this worker's part is done
+        with contextlib.suppress(OSError):  # the run's folder, once every worker's is gone
+            work.parent.rmdir()
+        if verbose:
+            print(f"worker {worker.index} of {worker.count} trained {name}; the chief publishes it")
+        return None
+    kept = state.get("best") or state.get("checkpoint")
+    best = load_model(work / kept) if kept else model  # never the distributed model: evaluation is local
     run_dir = publish(config, best, state, work, root, index, root_dir, verbose)
     fault_point("after_commit")
     _remove_work(work)
+    if worker.folder:
+        with contextlib.suppress(OSError):  # the other workers' folders, if any are left, stay
+            work.parent.rmdir()
     return run_dir
+
+
+def _fit(config: dict, state: dict, work: Path, train_batches, validation_batches, resumable: bool,
+         verbose: int, watchdog: PeerWatchdog | None):
+    """Build (or reload) the model under the config's strategy and fit the remaining epochs."""
+    import tensorflow as tf
+
+    strategy_name = config["train"]["strategy"]
+    if watchdog is not None:
+        honour_sigterm()
+    strategy = make_strategy(strategy_name)
+    if watchdog is not None:
+        honour_sigterm()  # again, once TensorFlow started its cluster runtime: our disposition wins
+    with strategy.scope():
+        if resumable:
+            model = load_model(work / state["checkpoint"], compile=True)  # optimizer state included
+        else:
+            model = build_compiled_model(config)
+    if verbose:
+        if resumable:
+            print(f"resuming {config['name']} after epoch {state['epoch']}")
+        if strategy.num_replicas_in_sync > 1:
+            print(f"training on {strategy.num_replicas_in_sync} replicas ({strategy_name}); "
+                  f"global batch {config['data']['batch_size']}")
+    if strategy_name != "default":
+        build_from_local_batch(model, strategy)
+    if strategy_name == "multiworker":
+        vector_step_logs(model)
+    callbacks = [EpochState(work, state),
+                 keras.callbacks.EarlyStopping("val_miou", mode="max", patience=config["train"]["patience"])
+                 if config["train"]["patience"] else keras.callbacks.Callback()]
+    if watchdog is not None:
+        callbacks.append(watchdog)
+    try:
+        model.fit(train_batches, validation_data=validation_batches, epochs=config["train"]["epochs"],
+                  initial_epoch=state["epoch"], steps_per_epoch=config["train"]["steps_per_epoch"],
+                  callbacks=callbacks, verbose=verbose)
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
+            tf.errors.AbortedError, tf.errors.InternalError) as error:
+        if strategy_name != "multiworker":
+            raise
+        tasks = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", str(error))))
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        what = f"{', '.join(tasks)} crashed or is unreachable" if tasks else (lines[-1][:300] if lines else "")
+        raise PeerLost(f"run {config['name']}: worker lost its peers after epoch {state['epoch']}: {what} "
+                       f"({type(error).__name__}); start every worker again with --resume") from None
+    return model
 
 
 # ---------------------------------------------------------------------------- publication
@@ -340,6 +428,7 @@ def publish(config: dict, model, state: dict, work: Path, root: Path, index, roo
             "calibration": result["calibration"],
             "dataset": {"root": str(root), "fingerprint": index.fingerprint(), "images": len(index)},
             "versions": _versions(),
+            "config_hash": config_hash(config),  # what sweep --resume compares
         }
         model.save(writer.path("model.keras"))
         writer.write_text("config.yaml", dump_config(config))

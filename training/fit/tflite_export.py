@@ -2,7 +2,9 @@
 ``python -m training export RUN --format tflite --quantize none|float16|int8``.
 
 Writes ``runs/<run>/exports/<name>.tflite``, its report ``<name>.json`` and its predictions
-(``training.runs.tflite_exports``: atomically, the run's own files untouched). The report holds:
+(``training.runs.tflite_exports``: atomically, the run's own files untouched; an export that
+replaces one, ``--replace``, gets files of a new generation, ``<name>@<generation>.tflite``, which
+its report names). The report holds:
 
 * the file's size, the quantisation, and for int8 the calibration images: drawn (seeded) from
   the run's training split, never from its evaluation split;
@@ -129,7 +131,7 @@ def export_tflite(run_name: str, quantize: str = "none", name: str | None = None
         if calibration is not None:
             report["calibration"] = {"split": train_split, "images": len(calibration), "seed": seed,
                                      "ids": [entry.id for entry in calibration]}
-        writer.commit(report)
+        writer.commit(report)  # names the files in the report (``file``, ``predictions``)
     except BaseException:
         writer.abort()
         raise
@@ -161,7 +163,7 @@ def _export(run: Run, dataset: Dataset, writer: ExportWriter, model, quantize: s
     keras = {key: metrics.get(key) for key in ("miou", "miou_official", "pixel_accuracy", "iou", "iou_official",
                                                "inference_ms")}
     return {
-        "run": run.name, "run_uid": run.uid, "quantize": quantize, "file": f"{writer.name}.tflite",
+        "run": run.name, "run_uid": run.uid, "quantize": quantize,
         "file_bytes": len(content), "keras_file_bytes": run.model_path.stat().st_size,
         "input": {"height": size[0], "width": size[1], "dtype": exported.input_dtype},
         "output_dtype": exported.output_dtype,
@@ -208,7 +210,7 @@ def format_export(report: dict) -> str:
         + ("n/a" if changed["share"] is None else f"{100 * changed['share']:.2f} %") + " of the pixels",
         "per class, IoU export - Keras: " + ", ".join(f"{name} {_number(delta, '+.3f')}"
                                                      for name, delta in report["delta"].items()),
-        f"wrote exports/{report['name']}.tflite and exports/{report['name']}.json of run {report['run']}",
+        f"wrote exports/{report['file']} and exports/{report['name']}.json of run {report['run']}",
     ]
     return "\n".join(lines)
 

@@ -35,6 +35,7 @@ runs inside ``model.fit`` (``tf.function``, XLA) with a dynamic batch size.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import keras
@@ -155,8 +156,9 @@ def _checked_class_weights(class_weights) -> list[float] | None:
     if isinstance(class_weights, (str, bytes)) or not hasattr(class_weights, "__iter__"):
         raise ValueError(f"class_weights: expected a list of numbers, one per class, got {class_weights!r}")
     weights = list(class_weights)
-    if not weights or any(isinstance(w, bool) or not isinstance(w, (int, float)) or w <= 0 for w in weights):
-        raise ValueError(f"class_weights: expected positive numbers, one per class, got {weights!r}")
+    if not weights or any(isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 < w < math.inf
+                          for w in weights):  # NaN fails "0 < w": a NaN weight trains nothing
+        raise ValueError(f"class_weights: expected positive finite numbers, one per class, got {weights!r}")
     return [float(w) for w in weights]
 
 

@@ -11,6 +11,9 @@ A folder may cover part of the split: the images with a prediction are scored an
 its ``coverage`` (n of N), which every view of its numbers shows. A file for an image outside
 the split, or for no image of the dataset, is an error naming it: numbers over the wrong images
 would look right and be wrong.
+
+Publication is ``RunWriter.commit``: one rename, its steps fault points (``PUBLISH_FAULTS``) where
+tests kill a real import; the run is in ``runs/`` whole, or not at all.
 """
 
 from __future__ import annotations

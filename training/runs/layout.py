@@ -38,7 +38,8 @@ from training.data.cityscapes import REPO_ROOT
 
 DEFAULT_ARTIFACTS = REPO_ROOT / "artifacts"
 RUNS, STAGING_PREFIX, DEPLOYED = "runs", ".staging-", "deployed.json"
-RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+MAX_RUN_NAME = 128  # characters
+RUN_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_RUN_NAME - 1}}}")
 RUN_FILES = ("config.yaml", "model.keras", "history.csv", "metrics.json", "confusion.npy", "per_image.csv")
 PER_IMAGE_CONFUSION = "per_image_confusion.npy"
 PER_IMAGE_OFFICIAL_CONFUSION = "per_image_official_confusion.npy"  # runs evaluated before it have none
@@ -58,5 +59,19 @@ def artifacts_dir(path: str | os.PathLike | None = None) -> Path:
 
 def check_run_name(name: str) -> str:
     if not isinstance(name, str) or not RUN_NAME.fullmatch(name):
-        raise ArtifactError(f"{name!r} is not a run name (letters, digits, '_', '-', '.'; at most 128)")
+        raise ArtifactError(f"{name!r} is not a run name (letters, digits, '_', '-', '.'; at most {MAX_RUN_NAME})")
     return name
+
+
+def numbered_run_name(name: str, number: int) -> str:
+    """``<name>-<number>``, the name of a second (third...) run published as ``name``, with ``name``
+    cut so that the result is still a run name (at most ``MAX_RUN_NAME`` characters): a longer one
+    would be on disk yet unlisted and unreadable.
+
+    Example::
+
+        >>> numbered_run_name("unet", 2), len(numbered_run_name("u" * 128, 2))
+        ('unet-2', 128)
+    """
+    suffix = f"-{number}"
+    return check_run_name(name[:MAX_RUN_NAME - len(suffix)] + suffix)

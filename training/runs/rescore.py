@@ -2,7 +2,8 @@
 
 A run keeps its predictions at ground-truth size, so everything an evaluation derives from a
 prediction and its ground truth can be computed again later, without the model and without
-TensorFlow, and added beside the run's files (each written atomically; the run's own numbers,
+TensorFlow, and added beside the run's files (each written atomically, an anatomy as one whole
+switched by its anatomy.json, ``training.runs.anatomy.write_anatomy``; the run's own numbers,
 predictions and uid never change):
 
 * ``anatomize_run`` (``python -m training anatomy RUN``): the error anatomy (Boundary IoU, iIoU,
@@ -36,7 +37,7 @@ from training.evaluation.evaluator import Evaluator
 from training.evaluation.masks import ordered_map
 from training.evaluation.metrics import pair_counts
 from training.files import write_bytes_atomic
-from training.runs.anatomy import anatomy_files, write_anatomy_files
+from training.runs.anatomy import write_anatomy
 from training.runs.layout import ANATOMY, IMPORTED, PER_IMAGE_OFFICIAL_CONFUSION, ArtifactError
 from training.runs.reader import Run
 
@@ -83,9 +84,7 @@ def anatomize_run(run: Run, data_root: str | os.PathLike | None = None, ratio: f
     start = time.perf_counter()
     for image_id, label_ids, predicted, truth in _stored_pairs(run, dataset, anatomy, workers, progress, "anatomy"):
         anatomy.add(image_id, truth, predicted, pair_counts(label_ids, predicted))
-    files = anatomy_files(anatomy, run.metrics.get("split") or "test", time.perf_counter() - start)
-    write_anatomy_files(run.path, files)
-    return files[ANATOMY]
+    return write_anatomy(run, anatomy, run.metrics.get("split") or "test", time.perf_counter() - start)
 
 
 def missing_files(run: Run) -> list[str]:
@@ -132,9 +131,7 @@ def rescore_run(run: Run, data_root: str | os.PathLike | None = None, workers: i
         write_bytes_atomic(run.path / PER_IMAGE_OFFICIAL_CONFUSION, buffer.getvalue())
     document = None
     if anatomy is not None:
-        files = anatomy_files(anatomy, run.metrics.get("split") or "test", seconds)
-        write_anatomy_files(run.path, files)
-        document = files[ANATOMY]
+        document = write_anatomy(run, anatomy, run.metrics.get("split") or "test", seconds)
     return {"added": missing, "images": evaluator.images if evaluator else anatomy.images, "seconds": seconds,
             "anatomy": document}
 

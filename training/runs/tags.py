@@ -14,6 +14,12 @@ waits for the other instead of failing), and an image's tags are rows, so two ta
 different tags to one image both keep theirs. ``version()`` is a counter bumped by every write:
 readers cache on it (SQLite's ``data_version`` is per connection, useless across processes).
 
+What is written is text a person can see: a tag, a note or an image name holding a control
+character (NUL, ESC...) or an invisible formatting one (a bidi override such as U+202E, which shows
+"\\u202etxt.exe" as "exe.txt", a zero-width space) is refused with a ``TagError`` naming it; a note
+keeps its line breaks and tabs. The CSV (``marks_csv``) is for spreadsheets: a cell one would run
+as a formula starts with an added ``'`` (see there how to read it back).
+
 Reading never creates the file (no file: no marks); the first write does. A file that is not a
 tags store (damaged, another program's) is reported as an ``ArtifactError`` naming it, and is
 never rewritten or removed: moving it away is the analyst's decision. Standard library only.
@@ -25,6 +31,7 @@ import csv
 import io
 import os
 import sqlite3
+import unicodedata
 from collections.abc import Iterable
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -38,6 +45,14 @@ BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another before giving up
 MAX_TAG_CHARS, MAX_NOTE_CHARS = 40, 4000
 CSV_COLUMNS = ("image_id", "city", "stem", "tags", "note", "updated")
 TAG_SEPARATOR = "; "  # how the CSV joins an image's tags: a tag never holds ";"
+# Unicode categories never stored: controls, invisible formatting (bidi overrides and isolates,
+# zero-width characters), lone surrogates, and the line and paragraph separators (a note's lines end
+# with "\n"). A note's "\n" and "\t" are allowed; a tag's blanks become single spaces first.
+REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+NOTE_BLANKS = frozenset("\n\t")
+# A CSV cell starting with one of these is a formula (or may become one) to a spreadsheet; "'" is
+# included so that reading back (drop one leading "'") is exact.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 
 # The failure types the error analysis of the second source document names first, then others a
 # street scene commonly shows. Short and lowercase, as ``normalise_tag`` makes every tag.
@@ -78,11 +93,28 @@ class ImageMark:
     updated: str
 
 
+def character_name(character: str) -> str:
+    """``"\\u202e"`` -> ``"U+202E RIGHT-TO-LEFT OVERRIDE"`` (controls have no name: the code alone)."""
+    name = unicodedata.name(character, "")
+    return f"U+{ord(character):04X}" + (f" {name}" if name else "")
+
+
+def check_visible(text: str, what: str, allowed: frozenset[str] = frozenset()) -> str:
+    """``text`` when it holds no control or invisible formatting character (``REFUSED_CATEGORIES``)
+    other than ``allowed``; else TagError naming the first one and where it is."""
+    for position, character in enumerate(text, 1):
+        if character not in allowed and unicodedata.category(character) in REFUSED_CATEGORIES:
+            raise TagError(f"{what} cannot hold the control or invisible character {character_name(character)} "
+                           f"(character {position})")
+    return text
+
+
 def normalise_tag(tag: str) -> str:
-    """``"  Small   Object "`` -> ``"small object"``; TagError for an empty, long or ";" tag."""
+    """``"  Small   Object "`` -> ``"small object"``; TagError for an empty, long or ";" tag, or
+    one with a control or invisible character."""
     if not isinstance(tag, str):
         raise TagError(f"a tag is text, not {type(tag).__name__}")
-    name = " ".join(tag.split()).lower()
+    name = check_visible(" ".join(tag.split()).lower(), "a tag")
     if not name:
         raise TagError("a tag cannot be empty")
     if ";" in name:
@@ -96,15 +128,29 @@ def _check_image(city: str, stem: str) -> None:
     for what, value in (("city", city), ("stem", stem)):
         if not isinstance(value, str) or not value.strip():
             raise TagError(f"an image's {what} must be a non-empty name, not {value!r}")
+        check_visible(value, f"an image's {what}")
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def csv_cell(text: str) -> str:
+    """``text`` safe in a spreadsheet: ``'`` before a first character of ``FORMULA_STARTS``
+    (``=HYPERLINK(...)`` -> ``'=HYPERLINK(...)``), as OWASP's "CSV injection" page advises."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def marks_csv(marks: Iterable[ImageMark], ids: dict[tuple[str, str], int] | None = None) -> str:
     """``marks`` as CSV (``CSV_COLUMNS``), by image id, then city and stem; ``image_id`` is
-    empty for an image the index ``ids`` does not hold (or when there is no index)."""
+    empty for an image the index ``ids`` does not hold (or when there is no index).
+
+    The one CSV writer of the marks (``tags export``, the dashboard's download). Every cell is
+    quoted, and a text cell that starts with ``= + - @``, a tab, a carriage return or ``'`` gets an
+    added ``'`` in front (``csv_cell``), so that a spreadsheet shows a tag or note such as
+    ``=HYPERLINK(...)`` instead of running it. To read the text back, drop the one leading ``'`` of
+    any cell that starts with one.
+    """
     ids = ids or {}
 
     def order(mark: ImageMark):
@@ -112,12 +158,12 @@ def marks_csv(marks: Iterable[ImageMark], ids: dict[tuple[str, str], int] | None
         return (image_id is None, image_id or 0, mark.city, mark.stem)
 
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)  # a "\r" in a cell stays in it
     writer.writerow(CSV_COLUMNS)
     for mark in sorted(marks, key=order):
         image_id = ids.get((mark.city, mark.stem))
-        writer.writerow(["" if image_id is None else image_id, mark.city, mark.stem,
-                         TAG_SEPARATOR.join(mark.tags), mark.note, mark.updated])
+        writer.writerow(["" if image_id is None else image_id, *map(csv_cell, (
+            mark.city, mark.stem, TAG_SEPARATOR.join(mark.tags), mark.note, mark.updated))])
     return buffer.getvalue()
 
 
@@ -265,11 +311,12 @@ class TagStore:
         return self.mark(city, stem)
 
     def set_note(self, city: str, stem: str, note: str) -> ImageMark | None:
-        """Replace the image's note (surrounding blanks dropped; an empty note removes it)."""
+        """Replace the image's note (surrounding blanks dropped, line breaks made "\\n"; an empty
+        note removes it); TagError for a long one or one with a control or invisible character."""
         _check_image(city, stem)
         if not isinstance(note, str):
             raise TagError(f"a note is text, not {type(note).__name__}")
-        text = note.strip()
+        text = check_visible(note.replace("\r\n", "\n").replace("\r", "\n").strip(), "a note", NOTE_BLANKS)
         if len(text) > MAX_NOTE_CHARS:
             raise TagError(f"a note has at most {MAX_NOTE_CHARS} characters (this one has {len(text)})")
         with self._writing() as connection:

@@ -1,13 +1,18 @@
 """Writing the run store: a run is staged in a hidden folder and published whole by one rename.
 
 A run directory appears only when complete: everything is written into a hidden staging folder
-(``runs/.staging-<name>-<pid>``) which is renamed into place at the end, so a killed run leaves
+(``runs/.staging-<name>-<pid>``) which is renamed into place at the end (a rename that never
+replaces: two processes publishing one name get ``name`` and ``name-2``), so a killed run leaves
 nothing half-written in ``runs/``; the next writer removes the folders of processes that are gone.
+The commit's steps are fault points (``PUBLISH_FAULTS``): tests kill a real process at each.
 """
 
 from __future__ import annotations
 
 import csv
+import ctypes
+import errno
+import functools
 import io
 import json
 import os
@@ -18,8 +23,21 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from training.files import fsync_directory, fsync_tree, write_json_atomic
-from training.runs.layout import IMPORTED, RUN_FILES, RUNS, STAGING_PREFIX, ArtifactError, artifacts_dir, check_run_name
+from training.files import fault_point, fsync_directory, fsync_tree, write_json_atomic
+from training.runs.layout import (
+    IMPORTED,
+    RUN_FILES,
+    RUNS,
+    STAGING_PREFIX,
+    ArtifactError,
+    artifacts_dir,
+    check_run_name,
+    numbered_run_name,
+)
+
+# The commit's steps, where a test kills the process (``training.files.fault_point``): the staging
+# folder is complete and flushed, not yet renamed; renamed into runs/, runs/ itself not yet flushed.
+PUBLISH_FAULTS = ("publish:staged", "publish:renamed")
 
 
 class RunWriter:
@@ -73,7 +91,8 @@ class RunWriter:
 
     def commit(self) -> Path:
         """Stamp metrics.json with the run's ``uid``, then rename the staging folder to
-        ``runs/<name>`` (``<name>-2``, ... if taken: a published run is never replaced).
+        ``runs/<name>`` (``<name>-2``, ... if taken: a published run is never replaced; a long
+        name is cut to make room for the number, ``numbered_run_name``).
 
         Every staged file is flushed to disk before the rename and ``runs/`` after it, so a
         crash of the machine cannot leave a published run with empty files."""
@@ -86,15 +105,59 @@ class RunWriter:
             raise ArtifactError(f"run {self.name}: cannot publish, missing {', '.join(missing)}")
         self.write_json("metrics.json", {**metrics, "uid": self.uid})
         fsync_tree(self.staging)
-        target, suffix = self.runs / self.name, 2
-        while target.exists():
-            target, suffix = self.runs / f"{self.name}-{suffix}", suffix + 1
-        os.replace(self.staging, target)
+        fault_point("publish:staged")
+        target = self._rename_to_free_name()
+        fault_point("publish:renamed")
         fsync_directory(self.runs)
         return target
 
+    def _rename_to_free_name(self) -> Path:
+        """Rename the staging folder to the first of ``name``, ``name-2``, ... that does not exist,
+        atomically: ``renameat2(RENAME_NOREPLACE)`` fails when the target exists, so two processes
+        publishing one name at the same moment get two names, never one mixed folder (a plain
+        rename would replace a target that another process had just made, if empty)."""
+        number = 2
+        target = self.runs / self.name
+        while True:
+            try:
+                rename_no_replace(self.staging, target)
+                return target
+            except FileExistsError:
+                target, number = self.runs / numbered_run_name(self.name, number), number + 1
+
     def abort(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+_RENAME_NOREPLACE = 1  # linux/fs.h
+_AT_FDCWD = -100
+
+
+def rename_no_replace(source: Path, target: Path) -> None:
+    """Rename ``source`` to ``target``, raising ``FileExistsError`` if ``target`` exists (even an
+    empty folder), in one atomic step: Linux ``renameat2(..., RENAME_NOREPLACE)``. Where that call
+    is missing (another system, an old kernel or file system), ``os.mkdir`` reserves ``target``
+    first and then a folder rename replaces that empty reservation: still never a mixed folder."""
+    libc = _libc()
+    if libc is not None:
+        result = libc.renameat2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE)
+        if result == 0:
+            return
+        error = ctypes.get_errno()
+        if error not in (errno.ENOSYS, errno.EINVAL):  # not "unsupported here": a real failure
+            raise OSError(error, os.strerror(error), os.fsdecode(source), None, os.fsdecode(target))
+    os.mkdir(target)  # FileExistsError if taken: the reservation is ours alone
+    os.replace(source, target)
+
+
+@functools.cache
+def _libc():
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.renameat2.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+        return libc
+    except (OSError, AttributeError):
+        return None
 
 
 def write_class_png(path: Path, classes: np.ndarray, palette: np.ndarray) -> None:

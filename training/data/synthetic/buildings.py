@@ -125,13 +125,14 @@ def draw_building(cv: Canvas, cam: Camera, b: Building, style, look: Look) -> No
 
 
 def draw_frontage(cv: Canvas, cam: Camera, t: Thing, style, look: Look) -> None:
-    """Wall, fence or hedge standing on the outer edge of the sidewalk."""
+    """Wall, fence or hedge standing on the outer edge of the sidewalk (its colour follows where it
+    was placed, ``z_ref``, not where a moving camera now sees it)."""
     side, h, z0, z1 = t.p["side"], t.p["h"], t.z, t.p["z1"]
     plane = np.array([(t.x, 0.1, z0), (t.x, h, z0), (t.x, h, z1), (t.x, 0.1, z1)])
     depth = max(cam.depth(plane.mean(0)), 1.0)
     light = look.side_light(-side) * t.p["tone"]
     if t.kind == "wall":
-        color = np.array(style.facades[int(t.z) % len(style.facades)]) * 0.95
+        color = np.array(style.facades[int(t.p.get("z_ref", t.z)) % len(style.facades)]) * 0.95
         cv.poly(cam.polygon(plane), look.tint(color, depth, light), L["wall"])
         cap = plane.copy()
         cap[[0, 3], 1] = h - 0.12
@@ -151,7 +152,7 @@ def draw_frontage(cv: Canvas, cam: Camera, t: Thing, style, look: Look) -> None:
             return
         cv.lab.polygon(pts, fill=L["fence"])
         cv.ins.polygon(pts, fill=L["fence"])
-        color = look.tint((70, 72, 70) if int(z0) % 2 else (120, 100, 80), depth, light)
+        color = look.tint((70, 72, 70) if int(t.p.get("z_ref", z0)) % 2 else (120, 100, 80), depth, light)
         posts = np.arange(z0, z1 + 0.01, 2.0)
         segs = [np.array([(t.x, 0.1, z), (t.x, h, z)]) for z in posts]
         segs += [np.array([(t.x, y, z0), (t.x, y, z1)]) for y in (0.15, h * 0.5, h)]

@@ -109,10 +109,11 @@ def _z_segments(scene: Scene, z0: float, z1: float):
 def _draw_ground(cv: Canvas, cam: Camera, scene: Scene, look: Look) -> None:
     st, style = scene.street, scene.style
     far = st.far_z + 40.0
+    near = st.near_z
     wet = 1.0 - 0.25 * style.wet
-    cv.poly(cam.polygon(_ground_quad(-FAR_X, FAR_X, 0.0, far, CURB_H)), look.tint(style.sidewalk_rgb, 60, 0.95),
+    cv.poly(cam.polygon(_ground_quad(-FAR_X, FAR_X, near, far, CURB_H)), look.tint(style.sidewalk_rgb, 60, 0.95),
             L["sidewalk"])
-    cv.poly(cam.polygon(_ground_quad(st.road_l - 0.05, st.road_r + 0.05, 0.0, st.far_z)),
+    cv.poly(cam.polygon(_ground_quad(st.road_l - 0.05, st.road_r + 0.05, near, st.far_z)),
             look.tint(style.road_rgb, 40, wet), L["road"])
     if st.crossing is not None:
         cv.poly(cam.polygon(_ground_quad(-FAR_X, FAR_X, st.crossing[0] + 2.5, st.crossing[1] - 2.5)),
@@ -123,7 +124,7 @@ def _draw_ground(cv: Canvas, cam: Camera, scene: Scene, look: Look) -> None:
         curb, outer = st.curb_x(side), st.walk_outer_x(side)
         verge = st.verge_r if side > 0 else st.verge_l
         yard = st.yard_r if side > 0 else st.yard_l
-        for z0, z1 in _z_segments(scene, 0.0, st.far_z):
+        for z0, z1 in _z_segments(scene, near, st.far_z):
             if parking > 0:
                 cv.poly(cam.polygon(_ground_quad(edge, curb, z0, z1)), look.tint(style.parking_rgb, 30, wet),
                         L["parking"])
@@ -151,15 +152,21 @@ def _draw_markings(cv: Canvas, cam: Camera, scene: Scene, look: Look) -> None:
     st = scene.street
     paint = look.tint((205, 205, 200), 30)
     stop = st.crossing[0] - 1.0 if st.crossing else st.far_z
+    # Dashes stay where they are painted (every 9 m from -2 m of the sampled moment) as the camera
+    # drives: from the first one behind the camera to 120 m ahead of it.
+    travelled = scene.travelled
+    first = min(0, int(np.floor(travelled / 9.0)))
+    dashes = -2.0 + 9.0 * np.arange(first, first + int((abs(travelled) + 124.0) / 9.0) + 3)
+    dashes = dashes[dashes - travelled < min(stop, 120.0)] - travelled
     for lane in range(1, st.lanes_left + st.lanes_right):
         x = st.road_l + lane * st.lane_w
         if lane == st.lanes_left:
-            _mark(cv, cam, _ground_quad(x - 0.07, x + 0.07, 0.0, stop), paint)
+            _mark(cv, cam, _ground_quad(x - 0.07, x + 0.07, st.near_z, stop), paint)
             continue
-        for z in np.arange(-2.0, min(stop, 120.0), 9.0):
+        for z in dashes:
             _mark(cv, cam, _ground_quad(x - 0.06, x + 0.06, z, z + 3.0), paint)
     for x in (st.road_l + 0.3, st.road_r - 0.3):
-        _mark(cv, cam, _ground_quad(x - 0.06, x + 0.06, 0.0, stop), look.tint((180, 180, 175), 30))
+        _mark(cv, cam, _ground_quad(x - 0.06, x + 0.06, st.near_z, stop), look.tint((180, 180, 175), 30))
     if st.crossing:
         z0 = st.crossing[0]
         _mark(cv, cam, _ground_quad(st.road_l, st.road_r, z0 - 5.0, z0 - 4.6), paint)
@@ -218,8 +225,10 @@ def _finish_rgb(rgb: np.ndarray, labels: np.ndarray, shadow: np.ndarray, scene: 
     return cv2.LUT(np.clip(img, 0, 255).astype(np.uint8), lut)
 
 
-def _render(seed, style, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    scene = sample_scene(np.random.default_rng(seed), style)
+def render_description(scene: Scene, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Render a scene description (``sample_scene``, or one moment of a drive from
+    ``motion.scene_at``): (rgb uint8, labelIds uint8, instanceIds int32)."""
+    style = scene.style
     cam = Camera(height, width, **scene.camera)
     look = Look(style.sky_horizon, style.visibility_m, style.sun_side, scene.light["sun"])
     cv = Canvas(_sky(scene, cam))
@@ -240,6 +249,23 @@ def _render(seed, style, height: int, width: int) -> tuple[np.ndarray, np.ndarra
     return _finish_rgb(rgb, labels, shadow, scene), labels.copy(), inst.astype(np.int32)
 
 
+def accepted_scene(seed: int, city: str, height: int = 256, width: int = 512
+                   ) -> tuple[Scene, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The scene ``render_scene`` shows for ``seed`` and ``city``, and its rendering."""
+    if city not in CITY_STYLES:
+        raise KeyError(f"unknown city {city!r}; known: {', '.join(CITY_STYLES)}")
+    style = CITY_STYLES[city]
+    min_pixels = max(1, height * width // 2000)
+    for attempt in range(MAX_ATTEMPTS):
+        sub_seed = seed if attempt == 0 else np.random.SeedSequence([seed, attempt])
+        scene = sample_scene(np.random.default_rng(sub_seed), style)
+        rgb, labels, inst = render_description(scene, height, width)
+        counts = np.bincount(labels.ravel(), minlength=256)
+        if all(counts[label] >= min_pixels for label in REQUIRED_LABELS):
+            break
+    return scene, (rgb, labels, inst)
+
+
 def render_scene(seed: int, city: str, height: int = 256, width: int = 512
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Render one deterministic street scene of ``city``: (rgb uint8, labelIds uint8, instanceIds int32).
@@ -247,14 +273,4 @@ def render_scene(seed: int, city: str, height: int = 256, width: int = 512
     Every image must show road, sidewalk, building and sky; the rare scene where trees or a
     truck hide one of them is replaced by the next scene of a seed sequence derived from ``seed``.
     """
-    if city not in CITY_STYLES:
-        raise KeyError(f"unknown city {city!r}; known: {', '.join(CITY_STYLES)}")
-    style = CITY_STYLES[city]
-    min_pixels = max(1, height * width // 2000)
-    for attempt in range(MAX_ATTEMPTS):
-        sub_seed = seed if attempt == 0 else np.random.SeedSequence([seed, attempt])
-        rgb, labels, inst = _render(sub_seed, style, height, width)
-        counts = np.bincount(labels.ravel(), minlength=256)
-        if all(counts[label] >= min_pixels for label in REQUIRED_LABELS):
-            break
-    return rgb, labels, inst
+    return accepted_scene(seed, city, height, width)[1]

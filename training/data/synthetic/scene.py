@@ -2,7 +2,9 @@
 
 The description is plain data: a street cross-section, building facades, frontage (walls,
 fences, hedges) and a list of objects. Rendering never draws random numbers for geometry, so
-the same seed always yields the same scene however it is rendered.
+the same seed always yields the same scene however it is rendered. ``extra_m`` lengthens the
+street ahead for a drive (``motion.py`` moves the camera along it); 0, the default, draws exactly
+the numbers a still image always drew.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Street:
     yard_r: float
     crossing: tuple[float, float] | None  # z range of a cross street
     far_z: float
+    near_z: float = 0.0  # where the street starts (behind the camera once it has driven on)
 
     def curb_x(self, side: int) -> float:
         return self.road_r + self.parking_r if side > 0 else self.road_l - self.parking_l
@@ -89,6 +92,7 @@ class Scene:
     frontage: list[Thing]
     things: list[Thing]
     light: dict
+    travelled: float = 0.0  # metres the camera has driven since the sampled moment (motion.py)
 
 
 def _color(rng: np.random.Generator, base, jitter: float = 12.0) -> tuple[int, int, int]:
@@ -96,7 +100,7 @@ def _color(rng: np.random.Generator, base, jitter: float = 12.0) -> tuple[int, i
     return tuple(int(v) for v in np.clip(c, 0, 255))
 
 
-def _street(rng: np.random.Generator) -> Street:
+def _street(rng: np.random.Generator, extra_m: float = 0.0) -> Street:
     lane_w = rng.uniform(2.9, 3.5)
     lanes_left = int(rng.choice([0, 1, 1, 2]))
     lanes_right = int(rng.choice([1, 1, 2]))
@@ -104,7 +108,7 @@ def _street(rng: np.random.Generator) -> Street:
     crossing = None
     if rng.random() < 0.55:
         z0 = rng.uniform(18.0, 60.0)
-        crossing = (z0, z0 + rng.uniform(10.0, 16.0))
+        crossing = (z0 + extra_m, z0 + extra_m + rng.uniform(10.0, 16.0))  # a drive ends before it
     return Street(
         lane_w=lane_w, lanes_left=lanes_left, lanes_right=lanes_right,
         road_l=-(lanes_left + ego + 0.5) * lane_w, road_r=(lanes_right - ego - 0.5) * lane_w,
@@ -114,7 +118,7 @@ def _street(rng: np.random.Generator) -> Street:
         verge_r=rng.uniform(0.8, 1.6) if rng.random() < 0.35 else 0.0,
         yard_l=rng.uniform(1.5, 5.0) if rng.random() < 0.25 else 0.0,
         yard_r=rng.uniform(1.5, 5.0) if rng.random() < 0.25 else 0.0,
-        crossing=crossing, far_z=rng.uniform(130.0, 260.0),
+        crossing=crossing, far_z=rng.uniform(130.0, 260.0) + extra_m,
     )
 
 
@@ -159,12 +163,12 @@ def _buildings(rng, style: CityStyle, street: Street) -> list[Building]:
     return out
 
 
-def _frontage(rng, street: Street) -> list[Thing]:
+def _frontage(rng, street: Street, view_end: float = VIEW_END_M) -> list[Thing]:
     out = []
     for side in (-1, 1):
         outer = street.walk_outer_x(side)
         z = rng.uniform(0.0, 20.0)
-        while z < VIEW_END_M:
+        while z < view_end:
             length = rng.uniform(6.0, 25.0)
             if not street.in_crossing(z - 1, z + length + 1):
                 kind = rng.choice(["wall", "fence", "hedge", "none", "none", "none"])
@@ -188,7 +192,7 @@ def _vehicle(rng, style: CityStyle, kind: str, x: float, z: float, facing: int) 
                               "rider": _person_params(rng) if kind == "motorcycle" else None})
 
 
-def _traffic(rng, style: CityStyle, street: Street) -> list[Thing]:
+def _traffic(rng, style: CityStyle, street: Street, extra_m: float = 0.0) -> list[Thing]:
     out = []
     kinds, probs = zip(*VEHICLE_KIND_P)
     for lane in range(street.lanes_left + street.lanes_right):
@@ -197,9 +201,10 @@ def _traffic(rng, style: CityStyle, street: Street) -> list[Thing]:
         facing = -1 if oncoming else 1
         ego_lane = abs(x) < 0.5 * street.lane_w
         z = rng.uniform(9.0, 30.0) if ego_lane else rng.uniform(4.0, 20.0)
-        while z < VIEW_END_M:
+        while z < VIEW_END_M + extra_m:
             kind = str(rng.choice(kinds, p=probs))
             thing = _vehicle(rng, style, kind, x + rng.normal(0, 0.25), z, facing)
+            thing.p["lane"] = lane  # vehicles of a lane drive at the lane's speed (motion.py)
             out.append(thing)
             z += thing.p["l"] + rng.exponential(18.0 / style.traffic) + 4.0
     for side in (-1, 1):
@@ -207,14 +212,15 @@ def _traffic(rng, style: CityStyle, street: Street) -> list[Thing]:
             continue
         x = street.curb_x(side) - side * 1.1
         z = rng.uniform(-2.0, 6.0)
-        while z < 90.0:
+        while z < 90.0 + extra_m:
             length = rng.uniform(4.0, 4.8)
             if rng.random() < 0.75 and not street.in_crossing(z, z + length):
                 out.append(_vehicle(rng, style, "car", x + rng.normal(0, 0.1), z, 1))
+                out[-1].p["parked"] = True
             z += length + rng.uniform(0.8, 3.0)
     if rng.random() < 0.6:
         for _ in range(int(rng.integers(1, 3))):
-            out.append(Thing("bicycle", street.road_r - 0.7, rng.uniform(6.0, 60.0),
+            out.append(Thing("bicycle", street.road_r - 0.7, rng.uniform(6.0, 60.0 + extra_m),
                              {"axis": "z", "rider": _person_params(rng), "color": _color(rng, (60, 60, 60), 30)}))
     return out
 
@@ -238,36 +244,38 @@ def _person_params(rng) -> dict:
             "bag": bool(rng.random() < 0.3)}
 
 
-def _sidewalk_things(rng, style: CityStyle, street: Street) -> list[Thing]:
+def _sidewalk_things(rng, style: CityStyle, street: Street, extra_m: float = 0.0) -> list[Thing]:
     out = []
+    view_end = VIEW_END_M + extra_m
     for side in (-1, 1):
         curb, outer = street.curb_x(side), street.walk_outer_x(side)
         lo, hi = min(curb, outer), max(curb, outer)
-        walk_len = VIEW_END_M * 0.6
+        walk_len = view_end * 0.6
         for _ in range(rng.poisson(style.pedestrians * walk_len / 10.0)):
-            z = rng.uniform(2.0, 80.0) ** 1.0
+            z = rng.uniform(2.0, 80.0 + extra_m) ** 1.0
             out.append(Thing("person", rng.uniform(lo + 0.4, hi - 0.3), z, _person_params(rng)))
         z = rng.uniform(6.0, 16.0)
-        while z < VIEW_END_M:
+        while z < view_end:
             if rng.random() < style.trees and not street.in_crossing(z - 3, z + 3):
                 out.append(Thing("tree", curb + side * rng.uniform(0.7, 1.2), z,
                                  {"h": (th := rng.uniform(6.0, 12.0)), "r": rng.uniform(1.5, min(3.2, 0.3 * th)),
                                   "color": _color(rng, style.vegetation_rgb, 8), **_crown(rng)}))
             z += rng.uniform(7.0, 13.0)
         z = rng.uniform(5.0, 30.0) + (10.0 if side > 0 else 0.0)
-        while z < VIEW_END_M:
+        while z < view_end:
             out.append(Thing("lamp", curb + side * 0.35, z, {"h": rng.uniform(6.5, 9.0), "side": side}))
             z += rng.uniform(24.0, 36.0)
-        for _ in range(int(rng.integers(1, 4))):
-            out.append(Thing("sign", curb + side * 0.4, rng.uniform(7.0, 70.0),
+        for _ in range(int(rng.integers(1, 4 + int(extra_m / 40.0)))):
+            out.append(Thing("sign", curb + side * 0.4, rng.uniform(7.0, 70.0 + extra_m),
                              {"shape": str(rng.choice(["circle", "triangle", "rect", "octagon"])),
                               "h": rng.uniform(2.2, 3.0), "size": rng.uniform(0.55, 0.9),
                               "back": bool(rng.random() < 0.2)}))
-        for _ in range(int(rng.integers(0, 4))):
+        for _ in range(int(rng.integers(0, 4 + int(extra_m / 30.0)))):
             kind = str(rng.choice(["bin", "bollard", "bench", "box"]))
-            out.append(Thing("static", rng.uniform(lo + 0.3, hi - 0.3), rng.uniform(3.0, 60.0), {"what": kind}))
+            out.append(Thing("static", rng.uniform(lo + 0.3, hi - 0.3), rng.uniform(3.0, 60.0 + extra_m),
+                             {"what": kind}))
         if rng.random() < 0.35:
-            z = rng.uniform(5.0, 40.0)
+            z = rng.uniform(5.0, 40.0 + extra_m)
             for i in range(int(rng.integers(1, 4))):
                 out.append(Thing("bicycle", outer - side * 0.6, z + 0.7 * i,
                                  {"axis": "x", "rider": None, "color": _color(rng, (70, 70, 80), 40)}))
@@ -285,12 +293,15 @@ def _sidewalk_things(rng, style: CityStyle, street: Street) -> list[Thing]:
     return out
 
 
-def sample_scene(rng: np.random.Generator, style: CityStyle) -> Scene:
-    """Draw one street-scene description; all randomness of an image happens here."""
+def sample_scene(rng: np.random.Generator, style: CityStyle, extra_m: float = 0.0) -> Scene:
+    """Draw one street-scene description; all randomness of an image happens here.
+
+    ``extra_m`` > 0 makes the street that much longer ahead (objects, buildings, the far end and
+    any cross street move out by it), for a camera that will drive that far (a demo drive)."""
     camera = {"camera_height": rng.uniform(1.2, 1.5), "horizon_frac": rng.uniform(0.40, 0.45),
               "focal_scale": 1.1 * rng.uniform(0.95, 1.05), "yaw_deg": rng.uniform(-3.0, 3.0),
               "pitch_deg": rng.uniform(-0.5, 0.5)}
-    street = _street(rng)
+    street = _street(rng, extra_m)
     light = {"exposure": style.exposure * rng.uniform(0.9, 1.1),
              "white_balance": tuple(w * rng.uniform(0.96, 1.04) for w in style.white_balance),
              "gamma": style.gamma * rng.uniform(0.93, 1.07), "sun": style.sun_strength * rng.uniform(0.7, 1.1),
@@ -298,7 +309,7 @@ def sample_scene(rng: np.random.Generator, style: CityStyle) -> Scene:
              "clouds": int(rng.integers(1 << 30)), "hood": _color(rng, [(20, 22, 26), (120, 122, 128),
                                                                          (210, 210, 214)][rng.integers(3)], 4)}
     buildings = _buildings(rng, style, street)
-    frontage = _frontage(rng, street)
-    things = _traffic(rng, style, street) + _sidewalk_things(rng, style, street)
+    frontage = _frontage(rng, street, VIEW_END_M + extra_m)
+    things = _traffic(rng, style, street, extra_m) + _sidewalk_things(rng, style, street, extra_m)
     things.sort(key=lambda t: -t.z)  # painter's algorithm: far to near
     return Scene(style, camera, street, buildings, frontage, things, light)

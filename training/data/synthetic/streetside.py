@@ -157,7 +157,7 @@ def _light_box(cv: Canvas, bb: Billboard, a: float, b: float, look: Look, lit: i
 def draw_traffic_light(cv: Canvas, cam: Camera, thing, look: Look) -> None:
     bb = Billboard(cam, thing.x, thing.z)
     h, side = thing.p["h"], thing.p["side"]
-    lit = int(thing.z * 7) % 3
+    lit = int(thing.p.get("z_ref", thing.z) * 7) % 3  # where it stands, not where the camera is
     if thing.p["arm"]:
         reach = 5.0 * -side
         _pole(cv, bb, h + 2.2, 0.2, look)

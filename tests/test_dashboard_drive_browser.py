@@ -1,0 +1,60 @@
+"""The Drive page's video in a real browser: the served dashboard (``streamlit run``) on the tiny
+store with a 5-frame drive predicted (``test_dashboard_drive``'s store), in Debian's chromium
+through Playwright. The video element plays: it has its data (readyState >= 2) and lasts the
+drive's frames at the chosen rate."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from sequence_fixtures import DRIVE, DRIVE_FRAMES, copy_store, predict_sequence_command
+from test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, EXCEPTION, HEIGHT, PAGE_TIMEOUT_MS, WIDTH, Dashboard
+
+pytestmark = pytest.mark.slow
+
+FPS = 17
+VIDEO_STATE = """() => {
+    const video = document.querySelector('video');
+    return video ? {readyState: video.readyState, duration: video.duration, error: video.error && video.error.code}
+                 : null;
+}"""
+
+
+@pytest.fixture(scope="module")
+def served_drive(api_store, tmp_path_factory):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium to run the browser test")
+    base = tmp_path_factory.mktemp("drive_browser")
+    store = copy_store(api_store, base)
+    done = predict_sequence_command(store, store.run, "--sequence", DRIVE)
+    assert done.returncode == 0, done.stderr
+    shutil.rmtree(store.artifacts / ".videos", ignore_errors=True)
+    dashboard = Dashboard({"ARTIFACTS_DIR": str(store.artifacts), "CITYSCAPES_DATASET": str(store.data_root),
+                           "SEGMENTATION_API_URL": "http://127.0.0.1:9"}, base / "dashboard.log")
+    try:
+        dashboard.wait_healthy()
+        yield dashboard
+    finally:
+        dashboard.stop()
+
+
+def test_the_drive_video_plays_in_chromium(served_drive):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            page.goto(f"{served_drive.url}/drive?sequence={DRIVE}", wait_until="domcontentloaded")
+            page.wait_for_selector("video", timeout=PAGE_TIMEOUT_MS)
+            ready = f"() => {{ const s = ({VIDEO_STATE})(); return s && (s.readyState >= 2 || s.error); }}"
+            page.wait_for_function(ready, timeout=PAGE_TIMEOUT_MS)
+            state = page.evaluate(VIDEO_STATE)
+            assert state["error"] is None, f"the browser cannot play the video (MediaError {state['error']})"
+            assert state["readyState"] >= 2
+            assert state["duration"] == pytest.approx(len(DRIVE_FRAMES) / FPS, abs=1 / FPS)
+            assert page.locator(EXCEPTION).count() == 0
+        finally:
+            browser.close()
