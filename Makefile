@@ -4,11 +4,13 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# (Material's banner about its successor, printed at every build, is not one of the build's warnings.)
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs
 STAMP := $(VENV)/.requirements-installed
 EMBEDDED := data/cityscapes-synthetic
 DATA_ROOT := $(if $(CITYSCAPES_DATASET),$(CITYSCAPES_DATASET),$(EMBEDDED))
 
-.PHONY: demo dashboard test venv data check preview models api bench clean-data dashboard-venv dashboard-only
+.PHONY: demo dashboard test venv data check preview models api bench clean-data dashboard-venv dashboard-only docs docs-build
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,7 +52,11 @@ preview: data
 # The demo model set is trained once, when the run store is empty, saying which model of how
 # many and the time so far; the best on validation mIoU is deployed; then every run's latency is
 # measured again in one pass, one run at a time, with nothing training (the figures taken right
-# after each training may have shared the cores with it). Run again, it trains and measures nothing.
+# after each training may have shared the cores with it). On the embedded dataset every run then
+# predicts its drive and snippets (the Drive page, temporal consistency; a real Cityscapes download's
+# sequences are many thousand frames: predict-sequence them yourself). Run again, it trains and
+# measures nothing.
+# It ends by writing the runs' numbers to bench/results/demo_runs.json, which the docs' tables are made from.
 models: data
 	@if ! ls artifacts/runs/*/metrics.json >/dev/null 2>&1; then \
 	  set -- configs/demo/[!_]*.yaml; total=$$#; i=0; start=$$(date +%s); \
@@ -63,8 +69,12 @@ models: data
 	  printf 'trained %d models in %02d:%02d\n' $$total $$((took / 60)) $$((took % 60)); \
 	  $(PY) -m training deploy --best; \
 	  $(PY) -m training benchmark; \
+	  if [ -z "$(CITYSCAPES_DATASET)" ]; then for run in artifacts/runs/*/; do \
+	    $(PY) -m training predict-sequence "$$(basename "$$run")" --all --data-root "$(DATA_ROOT)" || exit 1; \
+	  done; fi; \
 	fi
 	$(PY) -m training table
+	$(PY) -m training results --data-root "$(DATA_ROOT)" --out bench/results/demo_runs.json
 
 # The API under gunicorn on loopback: API_HOST, API_PORT, API_WORKERS, API_THREADS override.
 api: $(STAMP)
@@ -88,10 +98,22 @@ dashboard-only: $(DASHBOARD_STAMP)
 
 # The README's test command: the layers' lint (ruff, import-linter contracts in pyproject.toml), then
 # the suite; tests/test_dashboard_env.py runs every page in the TensorFlow-free environment.
+# Last, the docs site with --strict (as make docs-build).
 test: $(STAMP) $(DASHBOARD_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	DASHBOARD_PYTHON=$(abspath $(DASHBOARD_PY)) $(PY) -m pytest
+	$(MKDOCS) build --strict
+
+# The docs site (mkdocs.yml) on loopback, rebuilt on every change (DOCS_PORT overrides); its tables
+# of measured numbers are generated from bench/results/*.json and the run store's results
+# (docs/hooks/). docs-build writes it to site/ and fails on any warning: a broken link or anchor,
+# a docstring griffe cannot read, a results file missing.
+docs: $(STAMP)
+	$(MKDOCS) serve -a 127.0.0.1:$${DOCS_PORT:-8001}
+
+docs-build: $(STAMP)
+	$(MKDOCS) build --strict
 
 # Every benchmark at the demo's 256x512 and at Cityscapes' 2048x1024 (generated once under data/).
 bench: $(STAMP)
@@ -110,6 +132,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_temporal.py
 	$(PY) bench/bench_report.py
 	$(PY) bench/bench_dashboard_browser.py
+	$(PY) bench/bench_scale_out.py
 
 clean-data:
 	rm -rf $(EMBEDDED)

@@ -19,7 +19,6 @@ Each figure is the median of ``--rounds`` rounds, the contenders taking turns wi
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import training  # noqa: E402,F401
 from bench.bench_evaluation import model_like  # noqa: E402
 from bench.datasets import RESOLUTIONS, bench_dataset  # noqa: E402
+from bench.results_file import write_results  # noqa: E402
 from training.data.cityscapes import read_label_ids  # noqa: E402
 from training.data.index import load_or_build_index  # noqa: E402
 from training.data.labels import get_class_set  # noqa: E402
@@ -161,8 +161,7 @@ def main() -> None:
         for r in models:
             print(f"| {r['size']} | {r['without_ms']:.0f} | {r['with_ms']:.0f} | {r['extra_ms']:+.0f} | "
                   f"{100 * r['share']:.0f} % |")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "anatomy.json").write_text(json.dumps({"shares": shares, "model": models}, indent=2))
+    write_results("anatomy", {"shares": shares, "model": models})
 
 
 if __name__ == "__main__":

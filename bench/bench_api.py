@@ -1,5 +1,5 @@
 """The API under gunicorn at the demo's resolution (256x512) or Cityscapes' own (2048x1024):
-uncached /segmentation next to its floor, every cached route, a 36-megapixel upload's time and
+uncached /segmentation next to its floor, every cached route, the largest upload's time and
 memory, then 2,000 mixed requests (good and bad) with the workers' memory.
 
     .venv/bin/python bench/bench_api.py --resolution demo|full [--artifacts DIR] [--workers 2]
@@ -17,8 +17,9 @@ deployed run on the run's dataset. Writes ``bench/results/api-<resolution>.json`
   ``SEGAPI_INPUT_CACHE_BYTES=0``), so every request decodes, predicts, scores and encodes;
 - cached: a server with its caches, each route asked until every worker has answered it, then
   measured; pictures without ``If-None-Match`` (a 304 costs less still);
-- upload: a 6000x6000 PNG of a street-like scene (~100 KB), ``POST /api/predict``; the worker's
-  peak RSS over what it held before (``/proc/<pid>/clear_refs`` resets the peak);
+- upload: the largest square PNG the server takes (``MAX_UPLOAD_PIXELS``: 4000x4000) of a
+  street-like scene, ``POST /api/predict``; the worker's peak RSS over what it held before
+  (``/proc/<pid>/clear_refs`` resets the peak);
 - clients are threads, each with its own ``requests.Session`` (keep-alive).
 """
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import os
 import random
 import re
@@ -44,9 +46,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 import training  # noqa: E402,F401  (import-time environment)
+from api.settings import DEFAULTS as API_DEFAULTS  # noqa: E402
 from bench.datasets import add_resolution_argument, bench_dataset  # noqa: E402
+from bench.results_file import write_results  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
+UPLOAD_SIDE = math.isqrt(API_DEFAULTS["MAX_UPLOAD_PIXELS"])
 READY = re.compile(r"worker \d+ ready: ")
 REQUEST_TIMEOUT = 120  # seconds: a bound for one request
 PHASE_SECONDS = 300  # a bound for each measured phase
@@ -245,10 +250,11 @@ def scene_png(height: int, width: int) -> bytes:
 
 
 def big_upload(server: Server, count: int) -> dict:
-    """``count`` 6000x6000 uploads, one at a time: latency and each worker's peak RSS growth."""
+    """``count`` of the largest square uploads the server takes (a bigger one is a 413 since
+    ``MAX_UPLOAD_PIXELS``), one at a time: latency and each worker's peak RSS growth."""
     import requests
 
-    data, times, growth = scene_png(6000, 6000), [], []
+    data, times, growth = scene_png(UPLOAD_SIDE, UPLOAD_SIDE), [], []
     for _ in range(count):
         server.reset_peaks()
         before = server.worker_memory()
@@ -259,7 +265,7 @@ def big_upload(server: Server, count: int) -> dict:
         assert response.status_code == 200, response.text[:300]
         peaks = server.worker_memory("VmHWM")
         growth.append(max(peaks[pid] - before.get(pid, peaks[pid]) for pid in peaks))
-    return {"pixels": "6000x6000", "bytes": len(data), "p50_ms": round(percentile(times, 50), 1),
+    return {"pixels": f"{UPLOAD_SIDE}x{UPLOAD_SIDE}", "bytes": len(data), "p50_ms": round(percentile(times, 50), 1),
             "peak_rss_growth_mib": max(growth), "worker_rss_mib": server.worker_memory()}
 
 
@@ -302,7 +308,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--uncached", type=int, default=24, help="uncached requests per concurrency level")
     parser.add_argument("--cached", type=int, default=200, help="cached requests per route and concurrency level")
-    parser.add_argument("--uploads", type=int, default=3, help="36-megapixel uploads")
+    parser.add_argument("--uploads", type=int, default=3, help="largest uploads (16 megapixels)")
     parser.add_argument("--mixed", type=int, default=2000, help="mixed requests (0: none)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -355,7 +361,7 @@ def main() -> None:
         results["cached"].append({"route": "listing (100 ids)", **row})
         if args.uploads:
             results["upload"] = big_upload(server, args.uploads)
-            print(f"36 MP upload: {results['upload']}", flush=True)
+            print(f"largest upload: {results['upload']}", flush=True)
         rss["before mixed"] = server.worker_memory()
         if args.mixed:
             by_kind, failures = {}, []
@@ -374,9 +380,7 @@ def main() -> None:
     finally:
         server.stop()
 
-    out = args.out or RESULTS / f"api-{args.resolution if args.artifacts is None else 'store'}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out = write_results(f"api-{args.resolution if args.artifacts is None else 'store'}", results, out=args.out)
     report(results)
     print(f"\nwritten to {out}")
 
@@ -398,8 +402,8 @@ def report(results: dict) -> None:
               f"{row['throughput_rps']} |")
     if "upload" in results:
         upload = results["upload"]
-        print(f"\n36 MP upload ({upload['bytes']} bytes of PNG): p50 {upload['p50_ms']} ms, worker peak RSS "
-              f"+{upload['peak_rss_growth_mib']} MiB over what it held before.")
+        print(f"\n{upload['pixels']} upload ({upload['bytes']} bytes of PNG): p50 {upload['p50_ms']} ms, "
+              f"worker peak RSS +{upload['peak_rss_growth_mib']} MiB over what it held before.")
     if "mixed" in results:
         mix = results["mixed"]
         print(f"\nMixed requests: {mix['server_errors']} server errors; statuses {mix['statuses']}.")

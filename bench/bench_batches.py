@@ -14,7 +14,6 @@ each rate is the best of several epochs (steps): both sides of the ratio alike.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import training  # noqa: E402,F401
 from bench.datasets import add_resolution_argument, bench_dataset  # noqa: E402
+from bench.results_file import write_results  # noqa: E402
 from training.data.cache import FrameCache  # noqa: E402
 from training.data.index import load_or_build_index  # noqa: E402
 from training.fit.augment import AUGMENTATIONS, build_augmentation  # noqa: E402
@@ -110,11 +110,10 @@ def main() -> None:
     for name, rates in pipeline.items():
         print(f"| {name} | {rates['uncached']:.0f} | {rates['first_epoch']:.0f} | {rates['cached']:.0f} | "
               f"{rates['cached'] / train_rate:.1f}x |")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"batches-{args.resolution}.json").write_text(json.dumps(
+    write_results(f"batches-{args.resolution}",
         {"resolution": args.resolution, "frames": len(entries), "size": args.size, "batch_size": args.batch_size,
          "workers": args.workers, "pipeline_images_per_s": pipeline, "train_step_s": steps, "fastest": fastest,
-         "ratio_cached_over_training": {n: r["cached"] / train_rate for n, r in pipeline.items()}}, indent=2))
+         "ratio_cached_over_training": {n: r["cached"] / train_rate for n, r in pipeline.items()}})
 
 
 if __name__ == "__main__":

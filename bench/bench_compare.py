@@ -17,7 +17,6 @@ The median of ``--repeats`` runs is reported; the issue asks for well under a se
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -28,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import training  # noqa: E402,F401
+from bench.results_file import write_results  # noqa: E402
 from training.data.labels import get_class_set  # noqa: E402
 from training.evaluation.significance import compare_runs, paired_bootstrap  # noqa: E402
 from training.runs.reader import get_run  # noqa: E402
@@ -105,8 +105,7 @@ def main() -> None:
               f"{r['paired_bootstrap_ms']:.1f} | {r['miou_difference']:+.4f} "
               f"[{r['ci95'][0]:+.4f}, {r['ci95'][1]:+.4f}] |")
     print(f"median of {args.repeats} runs; compare_runs reads both runs from disk (memory-mapped)")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "compare.json").write_text(json.dumps(rows, indent=2))
+    write_results("compare", rows)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ three wrong ellipses of each run's own, so that the runs agree on some errors an
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import training  # noqa: E402,F401
 from bench.bench_evaluation import model_like  # noqa: E402
 from bench.datasets import RESOLUTIONS, bench_dataset  # noqa: E402
+from bench.results_file import write_results  # noqa: E402
 from training.data.cityscapes import read_label_ids  # noqa: E402
 from training.data.index import load_or_build_index  # noqa: E402
 from training.data.labels import get_class_set  # noqa: E402
@@ -108,8 +108,7 @@ def main() -> None:
         scans = " | ".join(f"{row['scan_ms'][n]:.1f}" for n in THREADS)
         print(f"| {row['size']} | {row['runs']} | {row['min_pixels']} | {row['regions_per_image']:.1f} | "
               f"{row['rule_ms']:.1f} | {scans} |")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "consensus.json").write_text(json.dumps(rows, indent=2))
+    write_results("consensus", rows)
 
 
 if __name__ == "__main__":

@@ -32,13 +32,12 @@ Markdown table. No asserts.
   by cumulative time; into ``bench/results/dashboard.json``. Its runs are imported predictions
   (no model, no anatomy, no confidence): those pages' heavy parts are not exercised.
 
-    .venv/bin/python bench/bench_dashboard.py --pages [--pages-full] [--rounds 3]
+    .venv/bin/python bench/bench_dashboard.py --pages [--pages-full] [--rounds 3] [--profile "Image explorer"]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import signal
@@ -55,6 +54,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 import training  # noqa: E402,F401  (import-time environment)
 from bench.datasets import add_resolution_argument, bench_dataset  # noqa: E402
+from bench.results_file import write_results  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 APP = REPO / "dashboard" / "app.py"
@@ -232,8 +232,11 @@ def served_session(browser, env: dict, clicks: int) -> dict:
         wait_rendered(page)
         overview = time.perf_counter()
         page.locator('[data-testid="stSidebarNav"] a', has_text="Image explorer").first.click()
-        wait_rendered(page, EXPLORER_IMAGES)
+        page.wait_for_function("() => location.pathname.endsWith('/explorer')", timeout=PAGE_TIMEOUT_MS)
+        wait_rendered(page)  # its default layout: the side-by-side figure (bench_dashboard_browser.py times it)
         explorer = time.perf_counter()
+        page.get_by_text("small multiples", exact=True).click()  # the layout whose pictures the Next clicks time
+        wait_rendered(page, EXPLORER_IMAGES)
         row = {"health_s": healthy - started, "overview_s": overview - started,
                "explorer_after_overview_s": explorer - overview, "rss_before_mib": rss_mib(process.pid)}
         times = []
@@ -420,9 +423,10 @@ def _visit(at, page: str | None) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
-def pages_bench(resolution: str, rounds: int) -> dict:
+def pages_bench(resolution: str, rounds: int, profile_page: str | None = None) -> dict:
     """Every page of the app on a 4-run store of ``resolution``: the cold first page, each page's
-    first visit, ``rounds`` rounds of warm page changes, and the slowest first visit profiled."""
+    first visit, ``rounds`` rounds of warm page changes, and the slowest first visit profiled (or
+    ``profile_page``'s)."""
     import cProfile
     import io
     import pstats
@@ -447,7 +451,7 @@ def pages_bench(resolution: str, rounds: int) -> dict:
         for name, script in PAGE_SCRIPTS.items():
             warm[name].append(_visit(at, script))
     exceptions = {name: found for name, found in exceptions.items() if found}
-    slowest = max(first, key=first.get)
+    slowest = profile_page or max(first, key=first.get)
     _clear_caches()
     # The page runs in AppTest's script thread: profile that thread, around the script's run.
     from streamlit.runtime.scriptrunner.script_runner import ScriptRunner
@@ -506,22 +510,20 @@ def main() -> None:
                         help="only every page in AppTest (256x512): bench/results/dashboard.json")
     parser.add_argument("--pages-full", action="store_true", help="with --pages: 2048x1024 too")
     parser.add_argument("--rounds", type=int, default=3, help="with --pages: rounds of warm page changes")
+    parser.add_argument("--profile", choices=[name for name, script in PAGE_SCRIPTS.items() if script],
+                        help="with --pages: profile this page's first visit (default: the slowest)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     os.chdir(REPO)
     if args.pages:
         resolutions = ("demo", "full") if args.pages_full else ("demo",)
-        results = [pages_bench(resolution, args.rounds) for resolution in resolutions]
-        out = args.out or RESULTS / "dashboard.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"cpus": os.cpu_count(), "pages": results}, indent=2) + "\n")
+        results = [pages_bench(resolution, args.rounds, args.profile) for resolution in resolutions]
+        write_results("dashboard", {"cpus": os.cpu_count(), "pages": results}, out=args.out)
         pages_report(results)
         return
     if args.compare_view:
         results = {"cpus": os.cpu_count(), "images": COMPARE_IMAGES, "cases": compare_view_bench()}
-        out = args.out or RESULTS / "compare_view.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=2) + "\n")
+        write_results("compare_view", results, out=args.out)
         compare_view_report(results["cases"])
         return
 
@@ -534,9 +536,7 @@ def main() -> None:
         results.update(browser_sessions(env, args.repeats, args.memory_ids, args.small_cache_mb))
     if args.make_demo:
         results["make_demo_second_start"] = make_demo_second_start()
-    out = args.out or RESULTS / f"dashboard-{args.resolution}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    write_results(f"dashboard-{args.resolution}", results, out=args.out)
     report(results)
 
 

@@ -25,7 +25,6 @@ Medians over ``--repeats`` (one per server) per measure and resolution; writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
@@ -46,6 +45,7 @@ from bench.bench_dashboard import (  # noqa: E402
     stop_group,
     wait_http,
 )
+from bench.results_file import write_results  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 WIDTH, HEIGHT = 1400, 900
@@ -354,8 +354,7 @@ def main() -> None:
                "resolutions": []}
     for resolution in args.resolutions.split(","):
         results["resolutions"].append(bench_resolution(resolution, args.repeats, args.zooms, args.ids))
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2) + "\n")  # after each resolution: partial results kept
+        write_results("dashboard_browser", results, out=args.out)  # after each resolution: partial results kept
     report(results)
 
 

@@ -22,7 +22,6 @@ each figure is the median of its rounds (ratios are taken round by round, then t
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import training  # noqa: E402,F401
 from bench.datasets import RESOLUTIONS, bench_dataset  # noqa: E402
+from bench.results_file import write_results  # noqa: E402
 from training.data.cityscapes import read_label_ids  # noqa: E402
 from training.data.index import load_or_build_index  # noqa: E402
 from training.data.png import read_png  # noqa: E402
@@ -231,8 +231,7 @@ def main() -> None:
               f"without the anatomy {r['images_per_second_no_anatomy']:.2f} images/s, anatomy share "
               f"{100 * r['anatomy_share']:.0f} %; {r['images']} images, {r['threads_per_stage']} threads per stage, "
               f"{r['model']})")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "evaluation.json").write_text(json.dumps({"masks": rows, "model": model_rows}, indent=2))
+    write_results("evaluation", {"masks": rows, "model": model_rows})
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ evaluation split at ground-truth resolution (metrics.json for Keras, the export'
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import training  # noqa: E402,F401
+from bench.results_file import write_results  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUANTIZATIONS = ("none", "float16", "int8")
@@ -111,8 +111,7 @@ def main() -> None:
         results["runs"][name] = {"model": run.metrics.get("model"), "backbone": run.metrics.get("backbone"),
                                  "input_size": list(run.input_size), "class_names": run.metrics["class_names"],
                                  "rows": rows}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "export.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results("export", results)
     print(format_tables(results))
 
 

@@ -18,7 +18,6 @@ Runs on ``bench_dashboard``'s benchmark store (4 runs of the 56 test images of
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -32,6 +31,7 @@ sys.path.insert(0, str(REPO))
 import training  # noqa: E402,F401  (import-time environment)
 from bench.bench_dashboard import bench_store  # noqa: E402
 from bench.datasets import add_resolution_argument  # noqa: E402
+from bench.results_file import write_results  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 APP = REPO / "dashboard" / "app.py"
@@ -139,9 +139,7 @@ def main() -> None:
     results = {"resolution": args.resolution, "cpus": os.cpu_count(), "page": PAGE,
                "thumbnails": thumbnail_times(artifacts, root, args.repeats), "page_apptest": page_times(artifacts),
                "load": " ".join(f"{load:.1f}" for load in os.getloadavg())}
-    out = args.out or RESULTS / f"gallery-{args.resolution}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    write_results(f"gallery-{args.resolution}", results, out=args.out)
     report(results)
 
 

@@ -14,7 +14,6 @@ them (Pillow, default zlib level). Timed end to end, per image:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import training  # noqa: E402,F401
 from bench.bench_evaluation import model_like  # noqa: E402
 from bench.datasets import RESOLUTIONS, bench_dataset  # noqa: E402
+from bench.results_file import write_results  # noqa: E402
 from training.data.cityscapes import read_label_ids  # noqa: E402
 from training.data.index import load_or_build_index  # noqa: E402
 from training.evaluation.formats import FORMATS, label_ids_to  # noqa: E402
@@ -99,8 +99,7 @@ def main() -> None:
               f"{r['import_ms_per_image']:.1f} | {r['evaluate_masks_ms_per_image']:.1f} | "
               f"{r['export_ms_per_image']:.1f} |")
     print(f"{args.workers} decoding threads; export: labelIds of the imported run")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "import.json").write_text(json.dumps(rows, indent=2))
+    write_results("import", rows)
 
 
 if __name__ == "__main__":

@@ -20,13 +20,13 @@ Writes ``bench/results/latency.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import training  # noqa: E402,F401
+from bench.results_file import write_results  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -90,10 +90,8 @@ def main() -> None:
     worst = max(row["interleaved_difference"] for row in rows)
     print(f"largest interleaved difference {100 * worst:.1f} % (target <= 10 %); other processes' cores during the "
           f"passes: {passes[0]['others_cpu_cores']}, {passes[1]['others_cpu_cores']}")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latency.json").write_text(json.dumps({"gap_s": args.gap, "rounds": args.rounds, "repeats": args.repeats,
-                                                       "threads": args.threads, "rows": rows, "passes": passes},
-                                                      indent=2) + "\n")
+    write_results("latency", {"gap_s": args.gap, "rounds": args.rounds, "repeats": args.repeats,
+                              "threads": args.threads, "rows": rows, "passes": passes})
 
 
 if __name__ == "__main__":

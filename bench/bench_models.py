@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import training  # noqa: E402,F401
+from bench.results_file import write_results  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NUM_CLASSES = 8
@@ -59,8 +60,7 @@ def main() -> None:
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "models.json").write_text(json.dumps(rows, indent=2) + "\n")
+    write_results("models", rows)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -46,6 +45,7 @@ from api.imaging import mask_pngs  # noqa: E402
 from bench.bench_consensus import own_errors  # noqa: E402
 from bench.bench_evaluation import model_like  # noqa: E402
 from bench.datasets import RESOLUTIONS, bench_dataset  # noqa: E402
+from bench.results_file import write_results  # noqa: E402
 from tests.test_boundary import reference_band  # noqa: E402
 from tests.test_consensus import reference_candidates, reference_regions  # noqa: E402
 from tests.test_raster import (  # noqa: E402
@@ -253,7 +253,6 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
-    RESULTS.mkdir(exist_ok=True)
     for resolution in args.resolution:
         result = measure(resolution, args.images, args.repeat)
         print(f"\n{result['size']}, {result['images']} images, OpenCV threads: {result['threads']}")
@@ -267,7 +266,7 @@ def main() -> None:
         print("|---|---|---|")
         for row in result["png"]:
             print(f"| {row['encoder']} | {row['ms']:.2f} | {row['bytes']:,.0f} |")
-        (RESULTS / f"raster-{resolution}.json").write_text(json.dumps(result, indent=2))
+        write_results(f"raster-{resolution}", result)
 
 
 if __name__ == "__main__":

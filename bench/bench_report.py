@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import training  # noqa: E402,F401
 from bench.bench_evaluation import model_like  # noqa: E402
 from bench.datasets import RESOLUTIONS, bench_dataset  # noqa: E402
+from bench.results_file import write_results  # noqa: E402
 from training.data.cityscapes import read_label_ids  # noqa: E402
 from training.data.index import load_or_build_index  # noqa: E402
 from training.report import build_report  # noqa: E402
@@ -93,8 +94,7 @@ def main() -> None:
         "store_seconds": round(store_seconds, 1),
     }
     print(json.dumps(result, indent=2))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "report.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_results("report", result)
 
 
 if __name__ == "__main__":

@@ -35,11 +35,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import training  # noqa: E402,F401
 from bench.datasets import RESOLUTIONS, bench_dataset  # noqa: E402
+from bench.results_file import write_results  # noqa: E402
 from training.data.cityscapes import read_image, read_label_ids  # noqa: E402
 from training.data.index import load_or_build_index  # noqa: E402
 from training.data.labels import get_class_set, label_id  # noqa: E402
 from training.evaluation.temporal import DEFAULT_PRESET, evaluate_temporal, flow_size  # noqa: E402
-from training.files import write_json_atomic  # noqa: E402
 from training.viz_video import render_video  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "temporal.json"
@@ -169,7 +169,7 @@ def main() -> None:
                                    "step_pixels": STEP[resolution], "workers": args.workers,
                                    "temporal": bench_temporal(resolution, folder, args.workers),
                                    "video": bench_video(drive, folder, args.workers)}
-    write_json_atomic(RESULTS, results)
+    write_results("temporal", results, out=RESULTS)
     print(f"wrote {RESULTS}")
 
 

@@ -10,7 +10,6 @@ reload the saved ``model.keras`` in this process.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -20,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import training  # noqa: E402,F401
+from bench.results_file import write_results  # noqa: E402
 from training.fit.config import load_config  # noqa: E402
 from training.fit.predict import inference_ms_per_image  # noqa: E402
 from training.fit.runner import build_compiled_model  # noqa: E402
@@ -67,8 +67,7 @@ def main() -> None:
     for r in rows:
         print(f"| {r['config']} | {r['size']} | {r['params']:,} | {r['train_images_per_s']:.1f} | "
               f"{r['inference_ms']:.1f} | {r['load_s']:.2f} |")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "training.json").write_text(json.dumps(rows, indent=2))
+    write_results("training", rows)
 
 
 if __name__ == "__main__":

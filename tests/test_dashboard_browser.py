@@ -5,8 +5,8 @@ is picked in the explorer, and a full-page screenshot of each page is saved.
 
 Normally it runs on the tiny test store and writes the screenshots to a temporary folder. With
 ``DASHBOARD_SCREENSHOT_STORE=1`` it serves the real demo store (``artifacts/``, the embedded
-dataset) and writes the README's screenshots, ``docs/screenshot_{overview,explorer,gallery,tags,
-comparison,deployed,anatomy,labels}.png``:
+dataset) and writes the docs' screenshots, ``docs/screenshot_{overview,explorer,gallery,tags,
+comparison,deployed,anatomy,labels,calibration,exports,drive}.png`` (docs/dashboard.md shows them):
 
     DASHBOARD_SCREENSHOT_STORE=1 .venv/bin/python -m pytest tests/test_dashboard_browser.py
 """
@@ -38,7 +38,9 @@ PAGE_TIMEOUT_MS = 90_000
 PAGES = [("overview", "", "Overview"), ("explorer", "explorer", "Image explorer"),
          ("comparison", "comparison", "Model comparison"), ("deployed", "deployed", "Deployed model"),
          ("anatomy", "anatomy", "Error anatomy"), ("labels", "labels", "Check labels"),
-         ("gallery", "gallery", "Gallery"), ("tags", "tags", "Tags and notes")]
+         ("gallery", "gallery", "Gallery"), ("tags", "tags", "Tags and notes"),
+         ("calibration", "calibration", "Calibration"), ("exports", "exports", "Embedded exports"),
+         ("drive", "drive", "Drive")]
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 EXCEPTION = '[data-testid="stException"]'
 

@@ -1,5 +1,6 @@
 """``make models`` (issue 25): after training the demo set, one ``python -m training benchmark``
-pass measures every run again on a quiet machine; run again, it trains and measures nothing. The
+pass measures every run again on a quiet machine; on the embedded dataset every run then predicts
+the drives; run again, it trains and measures nothing. The
 Makefile's recipe runs with a stand-in for the environment's Python that records its calls."""
 
 from __future__ import annotations
@@ -49,5 +50,15 @@ def test_make_models_ends_with_one_benchmark_pass_and_is_idempotent(tmp_path):
                 for line in (tmp_path / "calls.txt").read_text().splitlines()]
 
     first = [call.split(" ")[0] for call in make()]
-    assert first == ["data", "train", "train", "deploy", "benchmark", "table"]
-    assert [call.split(" ")[0] for call in make()] == ["data", "table"]  # trained already: nothing again
+    assert first == ["data", "train", "train", "deploy", "benchmark", "table", "results"]  # results: for the docs
+    assert [call.split(" ")[0] for call in make()] == ["data", "table", "results"]  # trained already: nothing again
+
+    # on the embedded dataset every run also predicts the drive and the snippets, once
+    shutil.rmtree(tmp_path / "artifacts")
+    del environment["CITYSCAPES_DATASET"]
+    calls = [call for call in make() if not call.startswith("data ")]  # the embedded dataset's making
+    assert [call.split(" ")[0] for call in calls] == [
+        "train", "train", "deploy", "benchmark", "predict-sequence", "predict-sequence", "table", "results"]
+    assert {call.split(" ")[1] for call in calls if call.startswith("predict-sequence")} == {"a_model", "b_model"}
+    assert all("--all" in call for call in calls if call.startswith("predict-sequence"))
+    assert [call.split(" ")[0] for call in make() if not call.startswith("data ")] == ["table", "results"]

@@ -1,6 +1,6 @@
 """Street-scene semantic segmentation: data in the Cityscapes layout, metrics, models, runs.
 
-Two sides (README, "Layout"; the layers are import-linter contracts in pyproject.toml):
+Two sides (docs/design.md; the layers are import-linter contracts in pyproject.toml):
 
 * the TensorFlow-free core, which the API and the dashboard use: ``files``, ``data``,
   ``evaluation``, ``runs``, ``viz``;

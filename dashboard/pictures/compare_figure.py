@@ -27,6 +27,7 @@ import dashboard.pictures.images as pictures
 import dashboard.pictures.marks as marks
 import dashboard.readers.store as store
 import dashboard.views.compare_panels as compare
+from dashboard.pictures.shared_figure import SharedArraysFigure
 from dashboard.views.hover_cells import hover_grid
 from training.data.cityscapes import read_pair
 from training.data.labels import get_class_set
@@ -187,6 +188,6 @@ def compare_figure(panels: list[Panel], shape: tuple[int, int], names: np.ndarra
                                                anchor=x, **({"matches": "y"} if number else {"scaleanchor": "x"}))
         titles.append(dict(text=panel.title, x=left + panel_w / 2, y=top, xref="paper", yref="paper",
                            xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=13)))
-    return go.Figure(data=traces, layout=dict(
+    return SharedArraysFigure(data=traces, layout=dict(
         layout, annotations=titles, margin=dict(l=0, r=0, t=TITLE_HEIGHT, b=0), dragmode="zoom",
         hovermode="closest", height=int(figure_height), meta={"panels": [panel.title for panel in panels]}))

@@ -41,7 +41,7 @@ from training.evaluation.confusions import image_confusion, mask_problem
 from training.raster import shrink
 from training.viz import ERROR_DIM, error_map, overlay
 
-# Settings (environment variables; the README lists them).
+# Settings (environment variables; docs/dashboard.md lists them).
 DISPLAY_WIDTH_ENV, DEFAULT_DISPLAY_WIDTH = "DASHBOARD_DISPLAY_WIDTH", 512
 CACHE_MB_ENV, DEFAULT_CACHE_MB = "DASHBOARD_CACHE_MB", 128
 JPEG_QUALITY = 90  # what Streamlit itself uses when it re-encodes a picture

@@ -11,9 +11,10 @@ One module per command group registers its commands and handles them, importing 
 needs (TensorFlow, the evaluation, the run store) only when that command runs: ``data``,
 ``predictions`` (evaluate-masks, import-predictions, export-predictions), ``export``, ``train``
 (train, evaluate), ``analysis`` (anatomy, rescore, confusions, compare), ``runs`` (runs, table, deploy),
-``benchmark``, ``tags``, ``report`` (one HTML file to send), ``temporal`` (temporal, video: a drive's
-flicker and its side-by-side video), ``sequences`` (predict-sequence) and ``sweep`` (many trainings
-as one job, locally or on Ray); ``common`` holds the options they share and the exit codes.
+``results`` (the runs' numbers for the docs), ``benchmark``, ``tags``, ``report`` (one HTML file to
+send), ``temporal`` (temporal, video: a drive's flicker and its side-by-side video), ``sequences``
+(predict-sequence) and ``sweep`` (many trainings as one job, locally or on Ray); ``common`` holds the
+options they share and the exit codes.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from training.cli import (
     export,
     predictions,
     report,
+    results,
     runs,
     sweep,
     tags,
@@ -59,6 +61,7 @@ COMMANDS = (
     runs.add_deploy_parser,
     analysis.add_compare_parser,
     runs.add_runs_parser,
+    results.add_results_parser,
     benchmark.add_benchmark_parser,
     tags.add_tags_parser,
     report.add_report_parser,

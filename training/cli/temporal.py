@@ -35,7 +35,7 @@ def add_temporal_parser(commands) -> None:
                           help="score the frames that have a prediction (default: a missing one is an error)")
     temporal.add_argument("--flow-width", type=whole_number(16, 100_000), default=None,
                           help="optical flow computed at most this wide (default: a quarter of the photo's "
-                          "width, at least 256; see the README)")
+                          "width, at least 256; see docs/metrics.md)")
     temporal.add_argument("--flow-preset", choices=FLOW_PRESET_NAMES, default="fast",
                           help="OpenCV DIS preset (default: fast)")
     temporal.add_argument("--workers", type=whole_number(1, 256), default=None,

@@ -115,7 +115,8 @@ def boundary_counts(truth: np.ndarray, predicted: np.ndarray, num_classes: int, 
     Args:
         truth: ``(H, W)`` class indices, 255 where the ground truth has no class (not counted).
         predicted: ``(H, W)`` class indices; values ``>= num_classes`` are nobody's boundary.
-        truth_band, predicted_band: ``boundary_band`` of the two maps, when the caller has them.
+        truth_band: ``boundary_band`` of ``truth``, when the caller has it.
+        predicted_band: ``boundary_band`` of ``predicted``, when the caller has it.
     """
     if truth.shape != predicted.shape:
         raise ValueError(f"shapes differ: truth {truth.shape}, prediction {predicted.shape}")

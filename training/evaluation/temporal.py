@@ -34,7 +34,7 @@ How it is computed here:
   mean of its pairs' mIoU, its ``flicker_rate`` the pooled share of changed pixels; overall, the
   same over every pair of every sequence.
 
-Limits (README, "Temporal consistency"): flow errors count as flicker (textureless road, sky,
+Limits (docs/metrics.md, "Temporal consistency"): flow errors count as flicker (textureless road, sky,
 motion blur, very fast motion), and a correct change of class (an object entering from behind
 another) is flicker too where the check does not catch it; a model that predicts one class
 everywhere scores 1. TC is a companion of mIoU against ground truth, never a substitute.
@@ -83,7 +83,7 @@ from training.files import finite_or_none
 
 PHOTO_SUFFIX = "_leftImg8bit.png"
 # The flow's width unless given: a quarter of the photo's, at least 256 pixels (2048 -> 512, 512 -> 256):
-# TC within 0.006 of full-size flow at 3 to 5 times its speed (bench/bench_temporal.py; README).
+# TC within 0.006 of full-size flow at 3 to 5 times its speed (bench/bench_temporal.py; docs/benchmarks.md).
 FLOW_SHRINK, MIN_FLOW_WIDTH = 4, 256
 MIN_FLOW_SIDE = 12  # DIS refuses smaller images
 DEFAULT_FLOW_WIDTH = None

@@ -54,7 +54,7 @@ def worker_of(strategy_name: str, environ=os.environ) -> Worker:
         return Worker()
     if "TF_CONFIG" not in environ:
         raise ValueError("train.strategy multiworker needs TF_CONFIG describing the cluster "
-                         "(README: Training on several machines)")
+                         "(docs/training.md: Training on several machines)")
     try:
         tf_config = json.loads(environ["TF_CONFIG"])
         cluster, task = tf_config["cluster"], tf_config["task"]
