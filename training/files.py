@@ -47,12 +47,23 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     """``write_text_atomic`` for bytes (e.g. a ``.npy`` file made in memory)."""
     path = Path(path)
+    with replaced_atomically(path) as temporary, open(temporary, "wb") as handle:
+        handle.write(data)
+    return path
+
+
+@contextlib.contextmanager
+def replaced_atomically(path: str | os.PathLike) -> Iterator[Path]:
+    """A new empty temporary file beside ``path`` for the caller to write by name (a video muxer
+    opens it itself). Afterwards it is fsynced and renamed over ``path``, then the folder fsynced;
+    on any failure it is removed and ``path`` is left as it was."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = _create_temporary(path)
+    os.close(descriptor)  # created (umask applied, name reserved); the writer opens it by name
     try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
+        yield temporary
+        with open(temporary, "rb") as handle:  # whoever wrote it, its data reaches the disk before the rename
             os.fsync(handle.fileno())
         fault_point(f"before_replace:{path.name}")
         os.replace(temporary, path)
@@ -60,7 +71,6 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
         temporary.unlink(missing_ok=True)
         raise
     fsync_directory(path.parent)
-    return path
 
 
 def _create_temporary(path: Path) -> tuple[int, Path]:

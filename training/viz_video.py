@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from PIL import Image, ImageDraw, ImageFont
 from training.data.labels import ClassSet
 from training.evaluation.anatomy import read_png_threaded
 from training.evaluation.masks import evaluation_threads, opencv_threads_beside, ordered_map
-from training.files import fault_point, fsync_directory
+from training.files import replaced_atomically
 from training.viz import OVERLAY_OPACITY
 
 LAYOUTS = ("grid", "row")
@@ -223,11 +222,9 @@ def render_video(frames: Sequence[Path | np.ndarray], predictions: Mapping[str, 
         return compose_frame(background, video, photo, maps, palette, _frame_label(frame, index, total))
 
     container_format, encoder, options, profile = ENCODINGS[suffix]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.{secrets.token_hex(6)}.tmp")
     threads = evaluation_threads(workers)
     rate = Fraction(fps).limit_denominator(1001)
-    try:
+    with replaced_atomically(out) as temporary:
         with av.open(str(temporary), mode="w", format=container_format,
                      options=MUXER_OPTIONS[container_format]) as container:
             stream = container.add_stream(encoder, rate=rate, options=options)
@@ -240,13 +237,5 @@ def render_video(frames: Sequence[Path | np.ndarray], predictions: Mapping[str, 
                     if progress is not None:
                         progress(index + 1, total)
             container.mux(stream.encode(None))
-        with open(temporary, "rb") as handle:
-            os.fsync(handle.fileno())
-        fault_point(f"before_replace:{out.name}")
-        os.replace(temporary, out)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    fsync_directory(out.parent)
     return {"path": str(out), "frames": total, "width": video.width, "height": video.height, "fps": float(rate),
             "codec": encoder, "seconds": time.perf_counter() - start}

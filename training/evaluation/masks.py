@@ -77,7 +77,8 @@ def find_predictions(pred_dir: Path) -> dict[str, Path]:
     return found
 
 
-def _listed(items: Sequence[str], limit: int = 5) -> str:
+def listed_names(items: Sequence[str], limit: int = 5) -> str:
+    """The first ``limit`` names of ``items`` for an error message ("a, b, c and 4 more")."""
     return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
@@ -129,7 +130,7 @@ def match_predictions(index: DatasetIndex, split: str, pred_dir: Path, partial: 
                            f"(file names must hold <city>_<seq>_<frame>, e.g. {entries[0].stem})")
     if missing and not partial:
         raise DatasetError(f"{pred_dir}: no prediction for {len(missing)} of {len(entries)} {split} "
-                           f"images: {_listed(missing)} (score the others with --partial)")
+                           f"images: {listed_names(missing)} (score the others with --partial)")
     return Matched(split, matched, [predictions[e.stem] for e in matched], len(entries))
 
 

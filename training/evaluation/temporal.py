@@ -78,7 +78,7 @@ from training.evaluation.formats import (
     color_to_label_ids,
     detect_format,
 )
-from training.evaluation.masks import _listed, evaluation_threads, opencv_threads_beside
+from training.evaluation.masks import evaluation_threads, listed_names, opencv_threads_beside
 from training.files import finite_or_none
 
 PHOTO_SUFFIX = "_leftImg8bit.png"
@@ -209,14 +209,14 @@ def match_frame_predictions(frames: Sequence[Frame], pred_dir: Path, partial: bo
             found[frame.key] = path
     if no_photo:
         raise DatasetError(f"{len(no_photo)} predictions of frames with no photo under the frames folder: "
-                           f"{_listed(no_photo, 3)}")
+                           f"{listed_names(no_photo, 3)}")
     if not found:
         raise DatasetError(f"{pred_dir}: no prediction for any of the {len(frames)} frames (file names must hold "
                            f"<city>_<seq>_<frame>, e.g. {frames[0].key})")
     missing = [f.key for f in frames if f.key not in found]
     if missing and not partial:
-        raise DatasetError(f"{pred_dir}: no prediction for {len(missing)} of {len(frames)} frames: {_listed(missing)} "
-                           "(score the others with --partial)")
+        raise DatasetError(f"{pred_dir}: no prediction for {len(missing)} of {len(frames)} frames: "
+                           f"{listed_names(missing)} (score the others with --partial)")
     return FramePredictions(found, skipped)
 
 
