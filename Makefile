@@ -89,12 +89,12 @@ demo: check preview models
 
 # The dashboard alone (the API it calls: $$SEGMENTATION_API_URL, default http://127.0.0.1:8000).
 dashboard: $(STAMP)
-	$(PY) -m streamlit run dashboard/app.py --server.port $${DASHBOARD_PORT:-8501} --server.address 127.0.0.1
+	$(PY) -m dashboard.serve --server.port $${DASHBOARD_PORT:-8501} --server.address 127.0.0.1
 
 # The same dashboard from the TensorFlow-free environment (ARTIFACTS_DIR, CITYSCAPES_DATASET: the
 # store and the dataset it was trained on).
 dashboard-only: $(DASHBOARD_STAMP)
-	$(DASHBOARD_PY) -m streamlit run dashboard/app.py --server.port $${DASHBOARD_PORT:-8501} --server.address 127.0.0.1
+	$(DASHBOARD_PY) -m dashboard.serve --server.port $${DASHBOARD_PORT:-8501} --server.address 127.0.0.1
 
 # The README's test command: the layers' lint (ruff, import-linter contracts in pyproject.toml), then
 # the suite; tests/test_dashboard_env.py runs every page in the TensorFlow-free environment.
@@ -116,6 +116,7 @@ docs-build: $(STAMP)
 	$(MKDOCS) build --strict
 
 # Every benchmark at the demo's 256x512 and at Cityscapes' 2048x1024 (generated once under data/).
+# Not bench/bench_gpu.py: it needs a GPU machine (docs/benchmarks.md, On a GPU).
 bench: $(STAMP)
 	$(PY) bench/bench_evaluation.py --resolution demo full
 	$(PY) bench/bench_import.py --resolution demo full
@@ -132,6 +133,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_temporal.py
 	$(PY) bench/bench_report.py
 	$(PY) bench/bench_dashboard_browser.py
+	$(PY) bench/bench_drive_browser.py
 	$(PY) bench/bench_scale_out.py
 
 clean-data:

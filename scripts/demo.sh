@@ -132,7 +132,7 @@ if [ "$(port_state "$DASHBOARD_HOST" "$DASHBOARD_PORT" "$DASHBOARD_URL")" != fre
   say "demo: port $DASHBOARD_PORT on $DASHBOARD_HOST is taken: choose another, e.g. make demo DASHBOARD_PORT=8502"
   exit 1
 fi
-SEGMENTATION_API_URL="$API_URL" "$PY" -m streamlit run dashboard/app.py \
+SEGMENTATION_API_URL="$API_URL" "$PY" -m dashboard.serve \
   --server.port "$DASHBOARD_PORT" --server.address "$DASHBOARD_HOST" --server.headless true \
   --browser.gatherUsageStats false </dev/null &
 DASHBOARD_PID=$!

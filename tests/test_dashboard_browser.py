@@ -48,14 +48,15 @@ EXCEPTION = '[data-testid="stException"]'
 # ---------------------------------------------------------------------------- servers
 
 class Dashboard:
-    """``streamlit run dashboard/app.py`` in its own process group on a free port."""
+    """``python -m dashboard.serve`` (``streamlit run dashboard/app.py``, its libraries imported
+    before it listens) in its own process group on a free port."""
 
     def __init__(self, env: dict[str, str], log_path: Path):
         self.port = free_port()
         self.log_path = log_path
         self.log_file = open(log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
+            [sys.executable, "-m", "dashboard.serve",
              "--server.port", str(self.port), "--server.address", "127.0.0.1", "--server.headless", "true",
              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1", **env}, stdout=self.log_file,
@@ -219,6 +220,20 @@ def test_every_page_renders_in_chromium_and_an_image_can_be_picked(served):
                     wait_rendered(page)
                     seen["explorer"] = shown_image_id(page)
                     assert seen["explorer"] != first
+                    # the arrow keys page through the images too (the focus is on the page, not a box)
+                    page.locator('[data-testid="stMain"] h1').first.click()
+                    page.keyboard.press("ArrowLeft")
+                    page.wait_for_function(
+                        """first => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+                                   .some(c => c.innerText.startsWith(`Image ${first} `))""", arg=first)
+                    wait_rendered(page)
+                    assert shown_image_id(page) == first and f"id={first}" in page.url
+                    page.keyboard.press("ArrowRight")
+                    page.wait_for_function(
+                        """shown => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+                                   .some(c => c.innerText.startsWith(`Image ${shown} `))""", arg=seen["explorer"])
+                    wait_rendered(page)
+                    assert shown_image_id(page) == seen["explorer"]
                     assert page.locator('[data-testid="stImage"] img').count() >= 2  # photo, ground truth, ...
                     assert f"id={seen['explorer']}" in page.url  # the URL reproduces the view
                 if name == "gallery":

@@ -143,6 +143,42 @@ def test_the_panels_are_the_stored_predictions_at_full_resolution(dashboard_env,
     assert (image["x0"], image["dx"]) == (0.5, 2)  # still on the image's own pixels
 
 
+def test_a_new_image_is_decoded_once_for_the_display_views_and_the_full_size_panels(dashboard_env, monkeypatch):
+    """The photo and labels (and each prediction) are read once for the small views and the full-size
+    panels together, and again for neither an opacity change nor the zoom view's full resolution."""
+    import dashboard.pictures.images as images
+
+    store = dashboard_env
+    monkeypatch.setenv("DASHBOARD_DISPLAY_WIDTH", "16")  # display size differs from full size
+    images._cache.clear()
+    images._full_size_cache.clear()
+    pairs, predictions = [], []
+    real_pair, real_open = images.read_pair, images.store.open_run
+    monkeypatch.setattr(images, "read_pair", lambda *args: pairs.append(args) or real_pair(*args))
+
+    class Counted:
+        def __init__(self, opened):
+            self._opened = opened
+
+        def __getattr__(self, name):
+            return getattr(self._opened, name)
+
+        def prediction(self, image_id):
+            predictions.append(image_id)
+            return self._opened.prediction(image_id)
+
+    monkeypatch.setattr(images.store, "open_run", lambda *args: Counted(real_open(*args)))
+    image_id, _, _, _ = _image(store, store.runs[0], 2)
+    at = open_page("explorer", {"id": str(image_id), "runs": ",".join(store.runs)})
+    assert not at.exception and at.toggle(key="explorer_compare_full").value
+    assert len(pairs) == 1 and predictions == [image_id] * len(store.runs)
+    at.slider(key="explorer_opacity").set_value(0.8).run()
+    at.toggle(key="explorer_hover_open").set_value(True).run()  # the zoom view, on demand side by side
+    at.toggle(key="explorer_zoom_full").set_value(True).run()
+    assert not at.exception
+    assert len(pairs) == 1 and predictions == [image_id] * len(store.runs)
+
+
 def test_opacity_and_class_toggles_change_every_prediction_panel(dashboard_env):
     store = dashboard_env
     image_id, photo, truth, _ = _image(store, store.runs[0])

@@ -71,6 +71,7 @@ def test_the_hover_tells_the_confidence_in_the_confidence_view(known_outputs_env
     run = store.runs[1]
     image_id = _test_ids(store)[0]
     at = open_page("explorer", {"id": str(image_id), "runs": run})
+    at.toggle(key="explorer_hover_open").set_value(True).run()  # on demand under the side-by-side view
     at.radio(key="explorer_hover_view").set_value("confidence").run()
     assert not at.exception
     figure = _charts(at)[0]
@@ -98,6 +99,7 @@ def test_runs_without_confidence_say_why(dashboard_store_copy):
     assert not at.exception
     assert f"{old}: {calibration_tables.NO_MAPS_NOTE}." in [i.value for i in at.info]
     assert not any(m.label == "Pixels kept" for m in at.metric)
+    at.toggle(key="explorer_hover_open").set_value(True).run()
     at.radio(key="explorer_hover_view").set_value("confidence").run()  # the zoom falls back to the prediction
     assert not at.exception
     assert f"{old}: {calibration_tables.NO_MAPS_NOTE}; the picture shows its prediction." in _shown(at)

@@ -118,3 +118,14 @@ def test_the_tables_from_temporal_documents():
     assert flicker[flicker["run"] == "a"][["frame", FLICKER]].values.tolist() == [[2, 0.2], [3, 0.0]]
     table = tc_table(documents)
     assert table.loc["car", "a"] == 0.5 and table.loc[TC, "a"] == 0.75 and table[["b"]].isna().all().all()
+
+
+def test_a_frame_wider_than_the_display_is_shown_shrunk_and_says_so(drive_env, monkeypatch):
+    from dashboard.pictures.drawing import DISPLAY_WIDTH_ENV
+
+    monkeypatch.setenv(DISPLAY_WIDTH_ENV, "32")  # the drive's 128x64 frames shown at a quarter
+    at = _open({"sequence": DRIVE})
+    assert "Shown at 32x16 (the frame is 128x64)" in " ".join(c.value for c in at.caption)
+    assert len(at.image) == 2 and not at.warning  # the photo and the run's frame, shrunk alike
+    monkeypatch.delenv(DISPLAY_WIDTH_ENV)
+    assert "Shown at" not in " ".join(c.value for c in _open({"sequence": DRIVE}).caption)  # 128 <= 512: as it is

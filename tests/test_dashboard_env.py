@@ -246,7 +246,9 @@ def explorer(at):
     assert len(pictures) == len(panels) and all(t.get("source") for t in pictures), "a panel without its picture"
     assert all(url for image in at.image for url in image.value), "an image without a URL"
     assert at.dataframe, "no per-class IoU table"
-    assert "explorer_hover_chart" in charts, "no zoom-and-hover figure"
+    at.toggle(key="explorer_hover_open").set_value(True).run()  # on demand under the side-by-side view
+    assert not at.exception, [e.message for e in at.exception]
+    assert "explorer_hover_chart" in [chart.key for chart in at.get("plotly_chart")], "no zoom-and-hover figure"
 
 
 def comparison(at):

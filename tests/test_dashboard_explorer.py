@@ -60,7 +60,10 @@ def test_choosing_ids_changes_the_view_the_url_and_the_iou_table(dashboard_env):
     assert at.query_params["runs"].split(",") == store.runs
     assert _caption(at).startswith(f"Image {test_ids[0]} · test")
     _assert_iou_table_matches_csv(at, store, test_ids[0], store.runs)
-    # the side-by-side panels (tests/test_dashboard_compare_view.py), the zoom-and-hover figure
+    # the side-by-side panels (tests/test_dashboard_compare_view.py); under them the zoom-and-hover
+    # figure only on demand (the panels already zoom together and tell every run's class)
+    assert [chart.key for chart in at.get("plotly_chart")] == ["explorer_compare_chart"]
+    at.toggle(key="explorer_hover_open").set_value(True).run()
     assert [chart.key for chart in at.get("plotly_chart")] == ["explorer_compare_chart", "explorer_hover_chart"]
 
     at.number_input[0].set_value(test_ids[2]).run()
@@ -88,6 +91,7 @@ def test_the_url_reproduces_the_view(dashboard_env):
     assert list(at.dataframe[0].value.columns) == ["share of image", store.runs[1]]
     _assert_iou_table_matches_csv(at, store, image_id, [store.runs[1]])
     # hover: the true and the predicted class of every cell (16 x 32 needs no downsampling)
+    at.toggle(key="explorer_hover_open").set_value(True).run()
     chart = next(chart for chart in at.get("plotly_chart") if chart.key == "explorer_hover_chart")
     heatmap = next(t for t in json.loads(chart.proto.spec)["data"] if t["type"] == "heatmap")
     assert heatmap["hovertemplate"].startswith("true: %{text}<br>predicted: %{hovertext}")

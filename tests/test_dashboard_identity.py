@@ -22,6 +22,8 @@ NAMES = np.array([*get_class_set("categories8").names, *["?"] * 247, "ignored"],
 
 
 def _hover(at) -> dict:
+    if not any(chart.key == "explorer_hover_chart" for chart in at.get("plotly_chart")):
+        at.toggle(key="explorer_hover_open").set_value(True).run()  # on demand under the side-by-side view
     chart = next(chart for chart in at.get("plotly_chart") if chart.key == "explorer_hover_chart")  # the zoom view's
     return next(t for t in json.loads(chart.proto.spec)["data"] if t["type"] == "heatmap")
 
@@ -59,6 +61,7 @@ def test_a_run_replaced_under_the_same_name_shows_its_new_numbers_and_prediction
     board = overview.dataframe[0].value.set_index("run")
     assert board.loc[name, "miou"] == pytest.approx(before["miou"])
     explorer = open_page("explorer", {"id": str(image_id), "runs": name})
+    explorer.toggle(key="explorer_hover_open").set_value(True).run()  # the zoom view, on demand side by side
     next(s for s in explorer.selectbox if s.label == "Run under the cursor").set_value(name).run()
     comparison = open_page("comparison", {"runs": name})
     assert comparison.dataframe[0].value.loc["mIoU (all classes)", name] == pytest.approx(before["miou"])

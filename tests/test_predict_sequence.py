@@ -81,7 +81,7 @@ def test_unknown_sequence_and_imported_run_are_one_line_errors(store):
     metrics = json.loads(metrics_path.read_text())
     metrics_path.write_text(json.dumps({**metrics, "source": "imported"}))
     done = predict_sequence_command(store, store.run, "--sequence", DRIVE)
-    assert done.returncode == 2 and "imported" in done.stderr and "temporal" in done.stderr
+    assert done.returncode == 2 and "imported" in done.stderr and "import-sequences" in done.stderr
 
 
 def test_damaged_files_are_named(store):

@@ -48,3 +48,15 @@ def test_the_data_is_never_deep_copied(monkeypatch):
     assert all(value is not shared._data for value in copied) and len(copied) == 2  # the layout, the frames
     assert sent["data"][2]["marker"] is not shared._data[2]["marker"]  # its containers are copies
     assert sent["data"][2]["marker"]["size"] == [1, 2, 3, 4, 5]
+
+
+def test_arrays_handed_over_unvalidated_send_what_validated_ones_do():
+    """The hover names given as ``arrays`` (not validated, not copied) make the same JSON as the
+    same names set through plotly's validators, for numpy string and object arrays alike."""
+    names = np.array([["road", "car"], ["sky", "person"]]).astype(str)
+    for cells in (np.stack([names, names], axis=-1), names.astype(object)):
+        traces = _traces()
+        validated = go.Figure([traces[0], go.Heatmap(traces[1], customdata=cells), traces[2]], _layout())
+        shared = SharedArraysFigure(_traces(), _layout(), arrays=[{}, {"customdata": cells}])
+        assert json.loads(pio.to_json(shared, validate=False)) == json.loads(pio.to_json(validated, validate=False))
+        assert shared._data[1]["customdata"] is cells  # shared, not copied

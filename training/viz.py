@@ -2,7 +2,7 @@
 error maps, flip maps (where an exported model changed the Keras model's class), legends, and a
 contact sheet of a dataset (photo | ground truth | overlay).
 
-numpy, Pillow and ``training.raster`` only; colours are the official Cityscapes ones (``ClassSet.colors``).
+numpy, OpenCV, Pillow and ``training.raster`` only; colours are the official Cityscapes ones (``ClassSet.colors``).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -25,9 +26,16 @@ ERROR_DIM = 0.3  # correct pixels of an error map: the photo in grey at 30 % bri
 
 def overlay(image: np.ndarray, colors: np.ndarray, opacity: float = OVERLAY_OPACITY) -> np.ndarray:
     """Blend a colour mask over a photo (both ``(H, W, 3)`` uint8): ``opacity`` 0 is the photo,
-    1 the colours."""
-    blended = image.astype(np.float32) * (1 - opacity) + colors.astype(np.float32) * opacity
-    return blended.round().astype(np.uint8)
+    1 the colours.
+
+    OpenCV's blend, one pass without float temporaries: 1 ms at 2048x1024 where numpy's float
+    arithmetic took 50-170 ms (the explorer blends five such panels per image). Its rounding
+    differs from float32 arithmetic rounded half to even by one level for a few value pairs."""
+    image, colors = np.ascontiguousarray(image, dtype=np.uint8), np.ascontiguousarray(colors, dtype=np.uint8)
+    if image.shape != colors.shape or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"overlay needs a photo and colours of one (H, W, 3) shape, got {image.shape} and "
+                         f"{colors.shape}")
+    return cv2.addWeighted(image, 1.0 - opacity, colors, float(opacity), 0.0)
 
 
 def error_map(photo: np.ndarray, truth: np.ndarray, predicted: np.ndarray, class_set: ClassSet) -> np.ndarray:

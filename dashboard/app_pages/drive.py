@@ -2,12 +2,13 @@
 flickers from frame to frame.
 
 The video is rendered on demand from the runs' stored predictions of the sequence (``python -m
-training predict-sequence RUN --sequence NAME`` makes them) and kept on disk, so the next viewer
-waits for nothing. Below it, per consecutive pair of frames, the share of pixels whose class
-changed against the previous frame carried along by optical flow, and per class the temporal
-consistency (TC: the mIoU between each frame's prediction and the previous one's, warped; Liu et
-al., ECCV 2020). TC needs no ground truth: a model that predicts one class everywhere scores 1, so
-read it beside mIoU, never instead of it. Nothing here runs a model.
+training predict-sequence RUN --sequence NAME`` makes them; ``import-sequences`` takes another
+tool's) and kept on disk, so the next viewer waits for nothing. Below it, per consecutive pair of
+frames, the share of pixels whose class changed against the previous frame carried along by
+optical flow, and per class the temporal consistency (TC: the mIoU between each frame's prediction
+and the previous one's, warped; Liu et al., ECCV 2020). TC needs no ground truth: a model that
+predicts one class everywhere scores 1, so read it beside mIoU, never instead of it. Nothing here
+runs a model.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from plotly.colors import qualitative
 import dashboard.readers.drives as drives
 import dashboard.readers.store as store
 import dashboard.sections.page as page
+from dashboard.pictures.drawing import display_factor, display_width, shrink_classes, shrink_photo
 from dashboard.sections.links import explorer_url
 from dashboard.views.drives import FLICKER, MAX_RUNS, flicker_frame, predict_command, sequence_label, tc_table
 from training.data.cityscapes import DatasetError
@@ -49,9 +51,10 @@ def sequence_ui(sequences: list) -> object:
 
 
 def runs_ui(available: list[str], labels: dict[str, str]) -> list[str]:
-    """Up to ``MAX_RUNS`` of the runs that predicted the sequence; a choice made for another sequence
-    keeps the runs this one has too."""
-    default = available[:min(2, MAX_RUNS)]
+    """Up to ``MAX_RUNS`` of the runs that predicted the sequence (at first those of ``?runs=a,b``
+    that did, else the first two); a choice made for another sequence keeps the runs this one has too."""
+    wanted = [run for run in (st.query_params.get("runs") or "").split(",") if run in available]
+    default = wanted[:MAX_RUNS] or available[:min(2, MAX_RUNS)]
     if RUNS_KEY in st.session_state:
         chosen = st.session_state[RUNS_KEY]
         kept = [run for run in chosen if run in available]
@@ -69,10 +72,10 @@ def settings_ui() -> tuple[float, str]:
     return float(fps), layout
 
 
-def missing_note(sequence, missing: list[str]) -> None:
+def missing_note(sequence, missing: list[str], sources: dict[str, str]) -> None:
     if not missing:
         return
-    commands = "\n".join(predict_command(run, sequence.name) for run in missing)
+    commands = "\n".join(predict_command(run, sequence.name, sources.get(run, "trained")) for run in missing)
     st.info(f"{len(missing)} run{'s' * (len(missing) != 1)} without predictions of {sequence.name}: "
             "make them with")
     st.code(commands, language="bash")
@@ -133,8 +136,11 @@ def frame_section(key, sequence, runs: list[str], classes: str) -> None:
     elif annotated is not None and sequence.annotated_id is not None:
         st.caption(f"The annotated frame is {numbers[annotated]} ({sequence.annotated_stem}).")
     class_set = get_class_set(classes)
+    # At display size: a 2048x1024 frame sent whole to 1 + 4 columns cost the page most of its time.
+    factor = display_factor(photo.shape[1], display_width())
+    shown = shrink_photo(photo, factor)
     columns = st.columns(1 + len(runs))
-    columns[0].image(photo, caption=f"photo, frame {number}", width="stretch")
+    columns[0].image(shown, caption=f"photo, frame {number}", width="stretch")
     for column, run in zip(columns[1:], runs):
         try:
             predicted = drives.frame_prediction(key, run, sequence.name, number)
@@ -145,7 +151,11 @@ def frame_section(key, sequence, runs: list[str], classes: str) -> None:
             column.warning(f"run {run}: the prediction of frame {number} is {predicted.shape[1]}x"
                            f"{predicted.shape[0]}, the photo {photo.shape[1]}x{photo.shape[0]}")
             continue
-        column.image(overlay(photo, class_set.colorize(predicted)), caption=run, width="stretch")
+        column.image(overlay(shown, class_set.colorize(shrink_classes(predicted, factor))), caption=run,
+                     width="stretch")
+    if factor > 1:
+        st.caption(f"Shown at {shown.shape[1]}x{shown.shape[0]} (the frame is {photo.shape[1]}x{photo.shape[0]}); "
+                   "the Image explorer zooms into the annotated frame's own pixels.")
 
 
 def main() -> None:
@@ -163,7 +173,8 @@ def main() -> None:
                            "`python -m training data check` names them.")
     sequence = sequence_ui(sequences)
     available = drives.runs_with(key, list(table["run"]), sequence.name)
-    missing_note(sequence, [run for run in table["run"] if run not in available])
+    missing_note(sequence, [run for run in table["run"] if run not in available],
+                 dict(zip(table["run"], table["source"])) if "source" in table else {})
     if not available:
         st.stop()
     runs = runs_ui(available, labels)

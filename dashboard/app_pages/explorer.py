@@ -234,8 +234,11 @@ def image_id_ui(key, candidates: list[int]) -> int:
     box, previous, following, lucky = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
     box.number_input(f"Image id (0 to {last})", min_value=0, step=1, key=ID_KEY, on_change=_id_typed)
     disabled = not candidates
-    previous.button("Previous", on_click=_go, args=(-1,), disabled=disabled, width="stretch")
-    following.button("Next", on_click=_go, args=(1,), disabled=disabled, width="stretch")
+    # The arrow keys page through the images (Streamlit ignores them while a text box has the focus).
+    previous.button("Previous", on_click=_go, args=(-1,), disabled=disabled, width="stretch", shortcut="Left",
+                    help="The previous image (left arrow key)")
+    following.button("Next", on_click=_go, args=(1,), disabled=disabled, width="stretch", shortcut="Right",
+                     help="The next image (right arrow key)")
     lucky.button("Random", on_click=_random, disabled=disabled, width="stretch")
     image_id = int(st.session_state[ID_KEY])
     if missing is not None:
@@ -318,7 +321,8 @@ def main() -> None:
     views = pictures_section.run_views(key, image, refs, runs, table)
     predictions = pictures_section.shown_predictions(groups, views)
     pictures_section.index_notes(image, refs, predictions)
-    if compare_section.layout_ui(len(runs)) == SIDE_BY_SIDE:  # large panels zoomed together (1-4 runs)
+    side_by_side = compare_section.layout_ui(len(runs)) == SIDE_BY_SIDE
+    if side_by_side:  # large panels zoomed together (1-4 runs)
         compare_section.compare_ui(image, refs, groups, views, marks, labels)
     else:
         pictures_section.pictures_ui(image, refs, groups, views, marks, pictures_section.caption(photo, predictions))
@@ -326,7 +330,7 @@ def main() -> None:
     tags_section.tags_ui(key, image_id)  # below the pictures: what the analyst saw in them
     iou_ui(predictions, labels)
     report_ui(key, runs, image_id)
-    zoom_section.hover_ui(image, refs, predictions, next(iter(groups)), labels)
+    zoom_section.hover_ui(image, refs, predictions, next(iter(groups)), labels, on_demand=side_by_side)
     confidence_section.confidence_ui(image, refs, predictions, pictures_section.opacity(), labels)
     flip_section.flip_ui(image, refs, predictions, labels)
     outcomes_section.outcomes_ui(key, image, refs, labels, _open_image)

@@ -146,7 +146,8 @@ def leaderboard_ui(key, table: pd.DataFrame, mode: str) -> None:
         "val_miou": f"{MIOU.label(POOLED)} on the validation split, as training measured it (pooled whichever "
                     "way the sidebar averages the test mIoU)",
         "inference_ms": "milliseconds per image at batch 1, median of warm runs (see how each was measured below)",
-        "tc": "temporal consistency over the drives the run predicted (python -m training predict-sequence): "
+        "tc": "temporal consistency over the drives the run predicted (python -m training predict-sequence) or "
+              "whose frames it imported (import-sequences): "
               "the mIoU between each frame's prediction and the previous frame's warped by optical flow; "
               "1 = no flicker (the Drive page shows it per frame and per class)",
         "latency_measured": "benchmark: python -m training benchmark, on a quiet machine; after training: right "

@@ -16,7 +16,6 @@ the other pictures (``pictures.images.cache``, bounded in bytes).
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -25,11 +24,9 @@ import plotly.graph_objects as go
 import dashboard.pictures.drawing as display
 import dashboard.pictures.images as pictures
 import dashboard.pictures.marks as marks
-import dashboard.readers.store as store
 import dashboard.views.compare_panels as compare
 from dashboard.pictures.shared_figure import SharedArraysFigure
 from dashboard.views.hover_cells import hover_grid
-from training.data.cityscapes import read_pair
 from training.data.labels import get_class_set
 from training.viz import error_map, overlay
 
@@ -50,22 +47,17 @@ class Panel(NamedTuple):
 # ---------------------------------------------------------------------------- the pictures
 
 class _FullSize:
-    """The image's full-size photo and labelIds, and the runs' predictions, each decoded at most
-    once, when a panel not in the cache first needs it."""
+    """The image's full-size photo and labelIds, and the runs' predictions, each from the decoded
+    files' cache (``pictures.images.full_size_pair``), when a panel not in the cache first needs it."""
 
     def __init__(self, image: pictures.ImageRef):
-        self.image, self._pair, self._predicted = image, None, {}
+        self.image = image
 
     def pair(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._pair is None:
-            self._pair = read_pair(Path(self.image.root), self.image.image, self.image.label)
-        return self._pair
+        return pictures.full_size_pair(self.image)
 
     def predicted(self, run: pictures.RunRef) -> np.ndarray:
-        if run not in self._predicted:
-            opened = store.open_run(run.artifacts, run.name, run.uid)
-            self._predicted[run] = opened.prediction(self.image.image_id)
-        return self._predicted[run]
+        return pictures.full_size_prediction(self.image, run)
 
 
 def _encoded(picture: np.ndarray, exact: bool) -> tuple[bytes, str]:
@@ -126,7 +118,7 @@ def panel_pictures(image: pictures.ImageRef, wanted: list[tuple[str, str, str, p
     display size; ``shown_of`` gives each class set's shown classes.
 
     Raises:
-        ArtifactError, DatasetError: a file cannot be read (at full size: decoded again here).
+        ArtifactError, DatasetError: a file cannot be read (at full size: decoded here unless cached).
     """
     factor = 1 if full_size else pictures.photo_view(image).factor
     loaded, panels = _FullSize(image), []
@@ -158,7 +150,8 @@ def compare_figure(panels: list[Panel], shape: tuple[int, int], names: np.ndarra
     The axes count the image's own pixels (y down); ``layout.meta["panels"]`` lists the titles.
 
     Built in one go (traces, then one layout): each ``update_*`` of a plotly figure copies its
-    arrays again (three times the time, for the hover names)."""
+    arrays again (three times the time, for the hover names), and the names are handed over
+    unvalidated (``SharedArraysFigure``'s ``arrays``)."""
     height, width = shape
     rows = compare.panel_rows(len(panels), columns)
     _, _, step_y, step_x = hover_grid(height, width)
@@ -169,7 +162,7 @@ def compare_figure(panels: list[Panel], shape: tuple[int, int], names: np.ndarra
     panel_w, panel_h = (1 - gap_x * (columns - 1)) / columns, (1 - gap_y * (rows - 1)) / rows
     transparent = [[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]]
     zeros = np.zeros(names.shape[:2], dtype=np.uint8)
-    traces, layout, titles = [], {}, []
+    traces, layout, titles, arrays = [], {}, [], []
     for number, panel in enumerate(panels):
         row, column = divmod(number, columns)
         x, y = _axis(number, "x"), _axis(number, "y")
@@ -177,8 +170,9 @@ def compare_figure(panels: list[Panel], shape: tuple[int, int], names: np.ndarra
         centre = (panel.scale - 1) / 2  # the centre of the picture's first pixel, in the image's pixels
         traces.append(go.Image(source=data_uri(panel.picture, panel.mime), x0=centre, dx=panel.scale, y0=centre,
                                dy=panel.scale, hoverinfo="skip", name=panel.title, xaxis=x, yaxis=y))
+        arrays += [{}, {"customdata": names}]  # the same names under every panel, handed over as they are
         traces.append(go.Heatmap(z=zeros, x0=(cell_x - 1) / 2, dx=cell_x, y0=(cell_y - 1) / 2, dy=cell_y,
-                                 customdata=names, hovertemplate=template + "<br>x %{x:.0f}, y %{y:.0f}<extra></extra>",
+                                 hovertemplate=template + "<br>x %{x:.0f}, y %{y:.0f}<extra></extra>",
                                  colorscale=transparent, showscale=False, opacity=0, name=panel.title,
                                  xaxis=x, yaxis=y))
         common = dict(showticklabels=False, ticks="", showgrid=False, zeroline=False, constrain="domain")
@@ -190,4 +184,5 @@ def compare_figure(panels: list[Panel], shape: tuple[int, int], names: np.ndarra
                            xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=13)))
     return SharedArraysFigure(data=traces, layout=dict(
         layout, annotations=titles, margin=dict(l=0, r=0, t=TITLE_HEIGHT, b=0), dragmode="zoom",
-        hovermode="closest", height=int(figure_height), meta={"panels": [panel.title for panel in panels]}))
+        hovermode="closest", height=int(figure_height), meta={"panels": [panel.title for panel in panels]}),
+        arrays=arrays)

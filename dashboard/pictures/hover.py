@@ -37,14 +37,16 @@ def hover_figure(picture: bytes, mime: str, scale: int, shape: tuple[int, int], 
         template += "<br>predicted: %{hovertext}"
     source = f"data:{mime};base64," + base64.b64encode(picture).decode("ascii")
     centre = (scale - 1) / 2  # the centre of the picture's first pixel, in the image's pixels
-    # In one go: each add_trace / update_* of a plotly figure deep-copies its arrays again.
+    # In one go: each add_trace / update_* of a plotly figure deep-copies its arrays again; the
+    # names are handed over as they are (``SharedArraysFigure``'s ``arrays``).
     return SharedArraysFigure(
         data=[go.Image(source=source, x0=centre, dx=scale, y0=centre, dy=scale, hoverinfo="skip"),
               go.Heatmap(z=np.zeros(truth.shape, dtype=np.uint8), x0=(step_x - 1) / 2, dx=step_x,
-                         y0=(step_y - 1) / 2, dy=step_y, **cells,
+                         y0=(step_y - 1) / 2, dy=step_y,
                          hovertemplate=template + "<br>x %{x:.0f}, y %{y:.0f}<extra></extra>",
                          colorscale=[[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]], showscale=False, opacity=0)],
         layout=dict(title=dict(text=title, font=dict(size=14)), margin=dict(l=0, r=0, t=30, b=0),
                     height=int(min(620, 60 + 900 * height / max(width, 1))), dragmode="zoom",
                     xaxis=dict(showticklabels=False, range=[-0.5, width - 0.5]),
-                    yaxis=dict(showticklabels=False, range=[height - 0.5, -0.5], scaleanchor="x")))
+                    yaxis=dict(showticklabels=False, range=[height - 0.5, -0.5], scaleanchor="x")),
+        arrays=[{}, cells])

@@ -3,8 +3,9 @@
 One ``ByteLRU`` per process (``st.cache_resource``, shared by every session) holds them, bounded
 by ``$DASHBOARD_CACHE_MB``: photos and overlays as JPEG, error maps as PNG, and the small views
 they are made from (display-size arrays, the hover grid's classes, a K x K confusion matrix per
-prediction). No full-size array is ever kept: a 2048x1024 frame is decoded, shrunk, encoded and
-dropped, and only the zoom view, when asked for full resolution, decodes it again.
+prediction). Full-size arrays stay out of it: a second, small cache (``FULL_SIZE_MB``) keeps the
+decoded files of the last images or so, so that a new image is decoded once for its display-size
+views and the explorer's full-size panels (and its controls' reruns) together, not once each.
 
 Keys are identities, as in ``dashboard.readers.store``: an image by the index fingerprint and its files,
 a run by its uid (and class set), both with the display width, so a replaced run or a rebuilt
@@ -23,7 +24,7 @@ import streamlit as st
 import dashboard.pictures.drawing as display
 import dashboard.readers.store as store
 from dashboard.views.run_names import evaluated_on_another_index
-from training.data.cityscapes import read_image, read_label_ids, read_pair
+from training.data.cityscapes import read_label_ids, read_pair
 from training.data.labels import get_class_set
 from training.data.png import PngError, read_header
 from training.memory import ByteLRU
@@ -57,6 +58,44 @@ class RunRef(NamedTuple):
 @st.cache_resource(show_spinner=False, max_entries=1)
 def _cache(max_bytes: int) -> ByteLRU:
     return ByteLRU(max_bytes)
+
+
+# The decoded full-size files (photo, labelIds, predictions): 2048x1024 with 4 runs is 16 MB an
+# image, so this keeps the last two or three. Decoding them is most of a new image's time there
+# (about 60 ms the photo and labels, 15 ms a prediction), asked for by the display-size views and the
+# explorer's full-size panels alike.
+FULL_SIZE_MB = 48
+
+
+@st.cache_resource(show_spinner=False, max_entries=1)
+def _full_size_cache() -> ByteLRU:
+    return ByteLRU(FULL_SIZE_MB * 1024 * 1024)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False  # shared by every caller: a change would show in the next picture
+    return array
+
+
+def full_size_pair(image: ImageRef) -> tuple[np.ndarray, np.ndarray]:
+    """The photo and its labelIds at the image's own size (read-only, shared).
+
+    Raises:
+        DatasetError: the files cannot be read, or their sizes differ.
+    """
+    return _full_size_cache().get_or_compute(
+        ("pair", image), lambda: tuple(_read_only(a) for a in read_pair(Path(image.root), image.image, image.label)))
+
+
+def full_size_prediction(image: ImageRef, run: RunRef) -> np.ndarray:
+    """``run``'s prediction of the image at its own size (read-only, shared).
+
+    Raises:
+        ArtifactError: the run has no readable prediction of the image.
+    """
+    return _full_size_cache().get_or_compute(
+        ("prediction", image, run),
+        lambda: _read_only(store.open_run(run.artifacts, run.name, run.uid).prediction(image.image_id)))
 
 
 def cache() -> ByteLRU:
@@ -95,6 +134,10 @@ class _Labels:
     def __init__(self, image: ImageRef):
         self.image, self._value = image, None
 
+    def known(self, label_ids: np.ndarray) -> None:
+        """The labelIds, decoded elsewhere (with the photo)."""
+        self._value = label_ids
+
     def __call__(self) -> np.ndarray:
         if self._value is None:
             self._value = read_label_ids(Path(self.image.root) / self.image.label)
@@ -115,11 +158,8 @@ class _Labels:
 
 def _photo(lru: ByteLRU, image: ImageRef, labels: _Labels) -> display.PhotoView:
     def compute() -> display.PhotoView:
-        root = Path(image.root)
-        photo = read_image(root / image.image)
-        label_ids = labels()
-        if photo.shape[:2] != label_ids.shape:
-            read_pair(root, image.image, image.label)  # raises the DatasetError that names the files
+        photo, label_ids = full_size_pair(image)  # raises the DatasetError that names the files
+        labels.known(label_ids)
         return display.photo_view(photo, label_ids, image.width)
 
     return lru.get_or_compute(("photo", image), compute)
@@ -161,7 +201,7 @@ def _prediction(lru: ByteLRU, image: ImageRef, run: RunRef, labels: _Labels) -> 
         except ArtifactError:
             return None  # the run did not evaluate this image
         stored = _stored_confusion(run, image.image_id)
-        return display.prediction_view(opened.prediction(image.image_id), labels.shape, get_class_set(run.classes),
+        return display.prediction_view(full_size_prediction(image, run), labels.shape, get_class_set(run.classes),
                                        image.width, f"predictions/{image.image_id}.png", stored,
                                        labels() if stored is None else None, no_class_allowed=run.imported)
 
@@ -214,7 +254,7 @@ def zoom_picture(image: ImageRef, run: RunRef | None, classes: str, kind: str, o
                  full_size: bool, shown: tuple[int, ...] | None = None) -> tuple[bytes, str]:
     """(encoded picture, MIME type) of the zoom view: ``kind`` ("photo", "ground truth", or with
     ``run`` "prediction", "error map") at display size, the pictures the page shows anyway; or,
-    with ``full_size``, at the image's own size, decoded again for this (and cached like the rest).
+    with ``full_size``, at the image's own size (from the decoded files' cache; cached like the rest).
     ``shown``: the class indices painted (None: all)."""
     if kind in ("prediction", "error map") and run is None:
         kind = "ground truth"
@@ -229,8 +269,8 @@ def zoom_picture(image: ImageRef, run: RunRef | None, classes: str, kind: str, o
     needs_run = kind in ("prediction", "error map")
 
     def compute() -> bytes:
-        photo, label_ids = read_pair(Path(image.root), image.image, image.label)
-        predicted = store.open_run(run.artifacts, run.name, run.uid).prediction(image.image_id) if needs_run else None
+        photo, label_ids = full_size_pair(image)
+        predicted = full_size_prediction(image, run) if needs_run else None
         return display.full_size_picture(photo, label_ids, predicted, get_class_set(classes), kind, opacity, shown)
 
     return cache().get_or_compute(("zoom", image, run if needs_run else None, classes, kind, opacity, shown),

@@ -10,7 +10,7 @@ second viewer of the same drive, runs and settings waits for nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ from training.runs.layout import ArtifactError
 from training.runs.reader import get_run
 from training.runs.sequences import (
     TEMPORAL,
+    SequencePredictions,
     dataset_sequences,
     overall_temporal_consistency,
     read_sequence_temporal,
@@ -114,19 +115,6 @@ def frame_photo(path: str, stamp: tuple | None) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- the video
 
-class _Predictions(Sequence):
-    """A run's class maps of a sequence, read as the frames are drawn."""
-
-    def __init__(self, run, name: str, frames: list[int]):
-        self.run, self.name, self.frames = run, name, frames
-
-    def __len__(self) -> int:
-        return len(self.frames)
-
-    def __getitem__(self, index):
-        return sequence_prediction(self.run, self.name, self.frames[index])
-
-
 def video_path(key: store.StoreKey, sequence, runs: list[str], fps: float, layout: str,
                width: int = VIDEO_WIDTH) -> Path:
     """Where the video of ``sequence`` with ``runs`` is (or will be) kept."""
@@ -149,7 +137,7 @@ def render(key: store.StoreKey, sequence, runs: list[str], classes: str, fps: fl
     if out.is_file():
         return out
     dataset = store.dataset(key)
-    predictions = {run: _Predictions(store.open_run(key.artifacts, run, store.run_uid(key, run)), sequence.name,
+    predictions = {run: SequencePredictions(store.open_run(key.artifacts, run, store.run_uid(key, run)), sequence.name,
                                      sequence.frame_numbers) for run in runs}
     render_video(sequence.frame_paths(dataset.root), predictions, get_class_set(classes), out, fps, layout, width,
                  progress=progress)

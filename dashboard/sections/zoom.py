@@ -19,6 +19,7 @@ from training.runs.layout import ArtifactError
 
 HOVER_VIEWS = ("prediction", "error map", "confidence", "ground truth", "photo")
 HOVER_VIEW_KEY = "explorer_hover_view"
+HOVER_OPEN_KEY = "explorer_hover_open"
 
 Refs = dict[str, pictures.RunRef | ArtifactError]  # the selected runs as the store holds them now
 Predictions = pictures_section.Predictions  # the predictions that can be shown, by class set, by run
@@ -26,10 +27,19 @@ Predictions = pictures_section.Predictions  # the predictions that can be shown,
 
 @st.fragment
 def hover_ui(image: pictures.ImageRef, refs: Refs, predictions: Predictions, default_classes: str,
-             labels: dict[str, str]) -> None:
+             labels: dict[str, str], on_demand: bool = False) -> None:
     """The zoomable picture that tells the classes under the cursor (a fragment: its choices
-    rerun it alone; it takes the opacity and the shown classes of the pictures above)."""
+    rerun it alone; it takes the opacity and the shown classes of the pictures above).
+
+    ``on_demand``: drawn only once asked for (under the side-by-side view, which already zooms every
+    panel together and tells each run's class under the cursor: drawing both sent every image's
+    hover grid twice, about 0.8 MB per image change)."""
     st.subheader("Zoom and hover")
+    if on_demand and not st.toggle("One picture with its confidence under the cursor", key=HOVER_OPEN_KEY,
+                                   help="A single picture (photo, ground truth, a run's prediction, error map or "
+                                        "confidence) whose cursor tells the true and the predicted class and the "
+                                        "confidence. The side-by-side view above zooms every panel together."):
+        return
     classes_of = {run: classes for classes, runs in predictions.items() for run in runs}
     choice, which, resolution = st.columns([3, 2, 2], vertical_alignment="bottom")
     view = choice.radio("Zoom and hover picture", HOVER_VIEWS, key=HOVER_VIEW_KEY, horizontal=True)

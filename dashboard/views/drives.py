@@ -12,8 +12,11 @@ TC = "temporal consistency"
 FLICKER = "flicker rate"
 
 
-def predict_command(run: str, sequence: str) -> str:
-    """The command that makes ``run``'s predictions of ``sequence``."""
+def predict_command(run: str, sequence: str, source: str = "trained") -> str:
+    """The command that makes ``run``'s predictions of ``sequence``: an imported run (no model)
+    takes its tool's predictions of the frames."""
+    if source == "imported":
+        return f"python -m training import-sequences {run} --pred-dir DIR --sequence {sequence}"
     return f"python -m training predict-sequence {run} --sequence {sequence}"
 
 

@@ -116,6 +116,20 @@ def model_families(root: Path) -> str:
                            "build s"], rows, results)
 
 
+def gpu(root: Path) -> str:
+    results = bench_results(root, "gpu")
+    sizes = [t["size"] for t in results["rows"][0]["training"]]
+    rows = [[r["model"], r["params"], r["evaluation"]["demo"]["images_per_s"], r["evaluation"]["full"]["images_per_s"],
+             r["forward"]["ms_batch_1"], r["forward"]["ms_per_image_batch_32"], r["forward"]["ms_batch_1_at_1024x2048"],
+             *[t["images_per_s"] for t in r["training"]]] for r in results["rows"]]
+    heads = ["model", "params", "evaluation 256x512 images/s", "evaluation 2048x1024 images/s",
+             "forward ms (batch 1, model size)", "forward ms/image (batch 32)", "forward ms at 1024x2048",
+             *[f"training images/s at {size}" for size in sizes]]
+    notes = (f"Keras {results['keras']} on the `{results['backend']}` backend ({results['device']}), "
+             f"{results['cores']} cores. " + "; ".join(results.get("passes", [])) + ".")
+    return table(heads, rows) + "\n\n" + notes + "\n\n" + measured_line(results["measured"])
+
+
 def report(root: Path) -> str:
     r = bench_results(root, "report")
     rows = [["runs x images shown", f"{r['runs']} x {r['images']} ({r['frames']} frames)"],
@@ -201,6 +215,7 @@ TABLES = {
     "generation-demo": generation("demo"),
     "generation-full": generation("full"),
     "training-speed": training_speed,
+    "gpu": gpu,
     "model-families": model_families,
     "report": report,
     "temporal": temporal,

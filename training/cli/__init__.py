@@ -13,7 +13,7 @@ needs (TensorFlow, the evaluation, the run store) only when that command runs: `
 (train, evaluate), ``analysis`` (anatomy, rescore, confusions, compare), ``runs`` (runs, table, deploy),
 ``results`` (the runs' numbers for the docs), ``benchmark``, ``tags``, ``report`` (one HTML file to
 send), ``temporal`` (temporal, video: a drive's flicker and its side-by-side video), ``sequences``
-(predict-sequence) and ``sweep`` (many trainings as one job, locally or on Ray); ``common`` holds the
+(predict-sequence, import-sequences) and ``sweep`` (many trainings as one job, locally or on Ray); ``common`` holds the
 options they share and the exit codes.
 """
 
@@ -68,6 +68,7 @@ COMMANDS = (
     temporal.add_temporal_parser,
     temporal.add_video_parser,
     sequence_commands.add_predict_sequence_parser,
+    sequence_commands.add_import_sequences_parser,
     sweep.add_sweep_parser,
 )
 

@@ -58,6 +58,9 @@ def add_import_predictions_parser(commands) -> None:
     imports.add_argument("--params", type=int, help="the model's parameter count, if known")
     imports.add_argument("--inference-ms", type=float, help="the model's time per image, if known")
     imports.add_argument("--workers", type=int, default=None, help="decoding threads (default: all cores)")
+    imports.add_argument("--sequence-dir", help="the same tool's predictions of drive sequences' frames (another "
+                         "folder), imported with the run as `import-sequences` does: every sequence with a file "
+                         "there, each whole")
     add_artifacts(imports)
     imports.set_defaults(handler=cmd_import_predictions)
 
@@ -99,7 +102,8 @@ def cmd_import_predictions(args) -> int:
 
     run_dir, metrics = import_predictions(
         args.pred_dir, args.name, args.data_root, args.index, args.classes, args.format, args.split, args.resize,
-        args.model, args.params, args.inference_ms, args.artifacts, args.workers, progress=not args.quiet)
+        args.model, args.params, args.inference_ms, args.artifacts, args.workers, progress=not args.quiet,
+        sequence_dir=args.sequence_dir)
     coverage, imported = metrics["coverage"], metrics["import"]
     print(f"predictions: {imported['format']} ({imported['format_reason']})")
     if imported["resized_images"]:
@@ -108,6 +112,8 @@ def cmd_import_predictions(args) -> int:
           f"{imported['seconds']:.1f} s ({imported['ms_per_image']:.1f} ms/image): mIoU {rounded(metrics['miou'])}, "
           f"official-compatible {rounded(metrics['miou_official'])}")
     print(format_anatomy(json.loads((run_dir / ANATOMY).read_text())))
+    if imported.get("sequences"):
+        print(f"sequences: {', '.join(imported['sequences'])} (their frames, with temporal consistency)")
     print(f"published {run_dir}")
     return 0
 

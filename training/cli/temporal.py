@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from training.cli.common import add_classes, check_output, whole_number
+from training.cli.common import add_artifacts, add_classes, check_output, whole_number
 from training.evaluation.formats import FORMATS
 
 FLOW_PRESET_NAMES = ("ultrafast", "fast", "medium")  # training.evaluation.temporal.FLOW_PRESETS
@@ -64,12 +64,20 @@ def frames_per_second(text: str) -> float:
 
 
 def add_video_parser(commands) -> None:
-    video = commands.add_parser("video", help="a drive as a video: the photo and each run's overlay side by side")
-    _add_frames(video)
-    video.add_argument("--pred-dir", action="append", required=True, type=run_directory, metavar="NAME=DIR",
-                       help="a run's prediction PNGs, shown under NAME (repeat for more runs)")
+    video = commands.add_parser("video", help="a drive as a video: the photo and each run's overlay side by side",
+                                description="Either runs of the store that predicted the sequence (predict-sequence "
+                                "or import-sequences), or any tool's prediction PNGs: --frames and --pred-dir.")
+    video.add_argument("runs", nargs="*", metavar="RUN", help="runs of the store, in the order shown")
+    video.add_argument("--data-root", help="with RUN: the runs' dataset, if it moved (default: the first run's)")
+    add_artifacts(video)
+    video.add_argument("--frames", help="without RUN: folder of photos <city>_<seq>_<frame>_leftImg8bit.png (e.g. "
+                       "leftImg8bit_sequence/val/frankfurt or leftImg8bit/demoVideo/stuttgart_00)")
+    video.add_argument("--pred-dir", action="append", type=run_directory, metavar="NAME=DIR",
+                       help="without RUN: a run's prediction PNGs, shown under NAME (repeat for more runs)")
     video.add_argument("--sequence", required=True,
-                       help="the sequence: its first frame <city>_<seq>_<frame>, or <city>_<seq> if it has one")
+                       help="the sequence: with RUN its name (a snippet's annotated frame <city>_<seq>_<frame>, a "
+                       "demo drive's video name); with --frames its first frame <city>_<seq>_<frame>, or "
+                       "<city>_<seq> if it has one")
     video.add_argument("--out", required=True, help="the video: .mp4 (H.264) or .webm (VP9); replaced if it exists")
     video.add_argument("--fps", type=frames_per_second, default=17, help="frames per second (default: 17, "
                        "the rate Cityscapes recorded at)")
@@ -135,13 +143,61 @@ def pick_sequence(runs, name: str):
 
 
 def cmd_video(args) -> int:
-    from training.data.cityscapes import DatasetError
-    from training.evaluation.temporal import find_frames, group_sequences, match_frame_predictions, prediction_reader
     from training.viz_video import ENCODINGS, render_video
 
     check_output(args.out, "--out")
     if Path(args.out).suffix.lower() not in ENCODINGS:
         raise ValueError(f"--out {args.out}: a video must end in {' or '.join(ENCODINGS)}")
+    if args.runs and (args.frames or args.pred_dir):
+        raise ValueError("give runs of the store (RUN ...) or prediction folders (--frames and --pred-dir), not both")
+    if args.runs:
+        title, frames, predictions, class_set = _runs_video(args)
+    elif args.frames and args.pred_dir:
+        title, frames, predictions, class_set = _folders_video(args)
+    else:
+        raise ValueError("name the runs (video RUN [RUN ...] --sequence NAME), or give --frames and --pred-dir")
+    with _bar(len(frames), args.quiet, "frame") as bar:
+        done = render_video(frames, predictions, class_set, Path(args.out), args.fps, args.layout, args.width,
+                            progress=lambda n, total: bar.update(1), workers=args.workers)
+    print(f"wrote {done['path']}: {done['frames']} frames of {title}, {done['width']}x{done['height']}, "
+          f"{done['codec']} at {done['fps']:g} frames/s ({done['frames'] / done['seconds']:.1f} frames/s rendered)")
+    return 0
+
+
+def _runs_video(args):
+    """The photos of sequence ``args.sequence`` and each run's stored predictions of it."""
+    from training.data.labels import get_class_set
+    from training.runs.layout import ArtifactError
+    from training.runs.reader import get_run
+    from training.runs.sequences import SequencePredictions, dataset_sequences, find_sequence, sequence_names
+
+    if args.format != "auto" or args.classes != "categories8":
+        raise ValueError("--format and --classes are for --pred-dir: a run's stored frames are its own classes")
+    if len(set(args.runs)) != len(args.runs):
+        raise ValueError(f"a run named twice ({', '.join(args.runs)})")
+    runs = [get_run(name, args.artifacts) for name in args.runs]
+    classes = {run.name: run.data_settings.classes for run in runs}
+    if len(set(classes.values())) > 1:
+        raise ValueError("the runs predict different class sets (" + ", ".join(f"{n}: {c}" for n, c in classes.items())
+                         + "): one video shows one legend; make one video per class set")
+    for run in runs:
+        if args.sequence not in sequence_names(run):
+            command = "import-sequences" if run.metrics.get("source") == "imported" else "predict-sequence"
+            raise ArtifactError(f"run {run.name} has not predicted sequence {args.sequence}: "
+                                f"python -m training {command} {run.name} ...")
+    settings = runs[0].data_settings
+    dataset = settings.open(args.data_root)
+    sequences, _ = dataset_sequences(dataset.root, settings.index_file(dataset.root), dataset.index)
+    sequence = find_sequence(sequences, args.sequence)
+    predictions = {run.name: SequencePredictions(run, sequence.name, sequence.frame_numbers) for run in runs}
+    return sequence.name, sequence.frame_paths(dataset.root), predictions, get_class_set(settings.classes)
+
+
+def _folders_video(args):
+    """The photos under ``args.frames`` of sequence ``args.sequence`` and each folder's predictions."""
+    from training.data.cityscapes import DatasetError
+    from training.evaluation.temporal import find_frames, group_sequences, match_frame_predictions, prediction_reader
+
     names = [name for name, _ in args.pred_dir]
     if len(set(names)) != len(names):
         raise ValueError(f"--pred-dir: a run name given twice ({', '.join(names)})")
@@ -157,9 +213,4 @@ def cmd_video(args) -> int:
         paths = [found[f.key] for f in sequence.frames]
         predictions[name] = _Predictions(paths, prediction_reader(paths[0], args.classes, args.format))
     class_set = next(iter(predictions.values())).reader.class_set
-    with _bar(len(sequence.frames), args.quiet, "frame") as bar:
-        done = render_video([f.path for f in sequence.frames], predictions, class_set, Path(args.out), args.fps,
-                            args.layout, args.width, progress=lambda n, total: bar.update(1), workers=args.workers)
-    print(f"wrote {done['path']}: {done['frames']} frames of {sequence.name}, {done['width']}x{done['height']}, "
-          f"{done['codec']} at {done['fps']:g} frames/s ({done['frames'] / done['seconds']:.1f} frames/s rendered)")
-    return 0
+    return sequence.name, [f.path for f in sequence.frames], predictions, class_set

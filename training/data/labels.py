@@ -102,6 +102,12 @@ class ClassSet:
 
     def colorize(self, class_mask: np.ndarray) -> np.ndarray:
         """``(H, W)`` class indices -> ``(H, W, 3)`` uint8 official colours."""
+        class_mask = np.asarray(class_mask)
+        if class_mask.dtype == np.uint8 and class_mask.ndim == 2 and class_mask.size:
+            # OpenCV's table lookup: 2 ms at 2048x1024 where numpy's fancy indexing took 15-20
+            import cv2
+
+            return cv2.LUT(cv2.merge([class_mask] * 3), self.palette().reshape(LUT_SIZE, 1, 3))
         return self.palette()[class_mask]
 
 

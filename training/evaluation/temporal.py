@@ -57,7 +57,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -122,6 +122,12 @@ class FrameRun:
     frames: tuple[Frame, ...]
 
 
+def photo_frame(path: Path) -> Frame | None:
+    """The frame a photo named ``<city>_<seq>_<frame>_leftImg8bit.png`` is; None for another name."""
+    match = _FRAME_NAME.match(Path(path).name)
+    return Frame(match["city"], match["seq"], int(match["frame"]), Path(path)) if match else None
+
+
 def find_frames(frames_dir: Path) -> list[Frame]:
     """Every ``<city>_<seq>_<frame>_leftImg8bit.png`` under ``frames_dir``, sorted.
 
@@ -134,10 +140,9 @@ def find_frames(frames_dir: Path) -> list[Frame]:
     found: dict[str, Frame] = {}
     for folder, _, names in os.walk(frames_dir):
         for name in sorted(names):
-            match = _FRAME_NAME.match(name)
-            if not match:
+            frame = photo_frame(Path(folder) / name)
+            if frame is None:
                 continue
-            frame = Frame(match["city"], match["seq"], int(match["frame"]), Path(folder) / name)
             if frame.key in found:
                 raise DatasetError(f"{frame.path}: a second photo of {frame.key} (first: {found[frame.key].path})")
             found[frame.key] = frame
@@ -161,13 +166,16 @@ def group_sequences(frames: Sequence[Frame]) -> list[FrameRun]:
 @dataclass(frozen=True)
 class FramePredictions:
     """``paths``: frame key -> prediction PNG; ``skipped``: PNGs of sequences with no photo under
-    the frames folder (another city, another drive), left out."""
+    the frames folder (another city, another drive), left out; ``unnamed``: PNGs whose names hold
+    no ``<seq>_<frame>`` at all, left out."""
 
     paths: dict[str, Path]
     skipped: list[Path]
+    unnamed: list[Path] = field(default_factory=list)
 
 
-def match_frame_predictions(frames: Sequence[Frame], pred_dir: Path, partial: bool = False) -> FramePredictions:
+def match_frame_predictions(frames: Sequence[Frame], pred_dir: Path, partial: bool = False,
+                            photos: str = "under the frames folder") -> FramePredictions:
     """The prediction PNG of each frame that has one.
 
     A file matches the frame whose ``<city>_<seq>_<frame>`` its name holds (the longest such
@@ -178,7 +186,7 @@ def match_frame_predictions(frames: Sequence[Frame], pred_dir: Path, partial: bo
     Raises:
         DatasetError: the folder is missing; a file names a frame whose photo is missing from a
             sequence that has photos; two files name one frame; a frame has no file (unless
-            ``partial``); nothing matched.
+            ``partial``); nothing matched. ``photos`` says where the photos are, in these messages.
     """
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
@@ -191,6 +199,7 @@ def match_frame_predictions(frames: Sequence[Frame], pred_dir: Path, partial: bo
     found: dict[str, Path] = {}
     no_photo: list[str] = []
     skipped: list[Path] = []
+    unnamed: list[Path] = []
     for folder, _, names in os.walk(pred_dir):
         for name in sorted(names):
             if not name.endswith(".png"):
@@ -203,12 +212,14 @@ def match_frame_predictions(frames: Sequence[Frame], pred_dir: Path, partial: bo
                     no_photo.append(f"{sequence} ({path})")
                 elif _TAIL.search(name):
                     skipped.append(path)
+                else:
+                    unnamed.append(path)
                 continue
             if frame.key in found:
                 raise DatasetError(f"{path}: a second prediction for {frame.key} (first: {found[frame.key]})")
             found[frame.key] = path
     if no_photo:
-        raise DatasetError(f"{len(no_photo)} predictions of frames with no photo under the frames folder: "
+        raise DatasetError(f"{len(no_photo)} predictions of frames with no photo {photos}: "
                            f"{listed_names(no_photo, 3)}")
     if not found:
         raise DatasetError(f"{pred_dir}: no prediction for any of the {len(frames)} frames (file names must hold "
@@ -217,7 +228,7 @@ def match_frame_predictions(frames: Sequence[Frame], pred_dir: Path, partial: bo
     if missing and not partial:
         raise DatasetError(f"{pred_dir}: no prediction for {len(missing)} of {len(frames)} frames: "
                            f"{listed_names(missing)} (score the others with --partial)")
-    return FramePredictions(found, skipped)
+    return FramePredictions(found, skipped, unnamed)
 
 
 def _sequence_of(name: str, cities_of_seq: dict[str, set[str]]) -> str | None:

@@ -12,6 +12,10 @@ its ``coverage`` (n of N), which every view of its numbers shows. A file for an 
 the split, or for no image of the dataset, is an error naming it: numbers over the wrong images
 would look right and be wrong.
 
+With ``sequence_dir``, the tool's per-frame predictions of drive sequences come along
+(``training.runs.imported_sequences``): matched and checked before any image is scored, staged
+inside the new run as ``predict-sequence`` stores a trained run's, and published with it.
+
 Publication is ``RunWriter.commit``: one rename, its steps fault points (``PUBLISH_FAULTS``) where
 tests kill a real import; the run is in ``runs/`` whole, or not at all.
 """
@@ -25,13 +29,17 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from tqdm import tqdm
 
 from training.data.cityscapes import resolve_data_root
-from training.data.index import IndexEntry, load_or_build_index
+from training.data.index import IndexEntry, index_path_for, load_or_build_index
 from training.data.labels import get_class_set
 from training.evaluation.masks import match_predictions, score_predictions
+from training.evaluation.temporal import PredictionReader
 from training.runs.anatomy import stage_anatomy
+from training.runs.imported_sequences import import_sequence, match_sequence_files
 from training.runs.layout import IMPORTED, PER_IMAGE_CONFUSION, PER_IMAGE_OFFICIAL_CONFUSION
+from training.runs.sequences import RunFolder, dataset_sequences
 from training.runs.writer import RunWriter
 
 IMPORT_SPLIT_DEFAULT = "test"
@@ -52,16 +60,20 @@ def import_predictions(
     artifacts: str | os.PathLike | None = None,
     workers: int | None = None,
     progress: bool = True,
+    sequence_dir: str | os.PathLike | None = None,
 ) -> tuple[Path, dict]:
-    """Score the predictions under ``pred_dir`` and publish them as run ``name``.
+    """Score the predictions under ``pred_dir`` and publish them as run ``name``, with the frame
+    predictions of drive sequences under ``sequence_dir`` if given (every sequence with a file
+    there, each whole; read in the format of the images' predictions).
 
     Returns:
         The published run folder (``runs/<name>``, or ``<name>-2``... if the name is taken) and
         its metrics.json.
 
     Raises:
-        DatasetError: a file that does not match an image of ``split``, is of another size
-            (without ``resize``) or is not in the format; named.
+        DatasetError: a file that does not match an image of ``split`` (or, under ``sequence_dir``,
+            a frame of a sequence), a sequence lacking frames, a file of another size (without
+            ``resize``) or not in the format; named. No run is published then.
         ArtifactError: the run cannot be written.
     """
     if params is not None and params < 0:
@@ -73,6 +85,10 @@ def import_predictions(
     root = resolve_data_root(data_root)
     index = load_or_build_index(root, index_path)
     matched = match_predictions(index, split, pred_dir, partial=True, strict=True)
+    sequences = []
+    if sequence_dir is not None:  # checked before the images are scored: a wrong name costs nothing
+        found, _ = dataset_sequences(root, index_path_for(root, index_path), index)
+        sequences = match_sequence_files(found, root, Path(sequence_dir))
     writer = RunWriter(name, artifacts)
     palette = class_set.palette()
 
@@ -82,6 +98,8 @@ def import_predictions(
     try:
         scored = score_predictions(root, matched, classes, format, resize, workers, progress, on_prediction=stage)
         metrics = _metrics(name, matched, scored, pred_dir, resize, model, params, inference_ms, root, index)
+        if sequence_dir is not None:
+            metrics["import"].update(sequence_dir=str(sequence_dir), sequences=[s.sequence.name for s in sequences])
         writer.write_text("config.yaml", yaml.safe_dump(_config(name, root, index_path, classes, matched.split,
                                                                  pred_dir, scored["format"], resize, model),
                                                         sort_keys=False))
@@ -93,6 +111,13 @@ def import_predictions(
         writer.write_csv("per_image.csv", [{k: v for k, v in row.items() if k != "stem"}
                                            for row in scored["per_image"]])
         stage_anatomy(writer, scored["anatomy"], matched.split)
+        # The frames are read in the format found for the images (with their ground truth to ask).
+        reader = PredictionReader(class_set, scored["format"], f"as the images' predictions: {scored['format_reason']}")
+        for files in sequences:
+            with tqdm(total=len(files.sequence), desc=f"import {files.sequence.name}", unit="frame",
+                      disable=not progress) as bar:
+                import_sequence(RunFolder(writer.staging, writer.name), writer.uid, files, root, reader, resize,
+                                workers, on_frame=lambda: bar.update(1))
         return writer.commit(), metrics
     except BaseException:
         writer.abort()

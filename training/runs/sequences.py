@@ -10,13 +10,17 @@ leaves beside the run::
     artifacts/runs/<run>/sequences/<name>/temporal.json           temporal consistency of the frames
                                                                   (``training.evaluation.temporal``)
 
+``python -m training import-sequences`` (``training.runs.imported_sequences``) leaves the same
+files from another tool's frame predictions, without confidence maps.
+
 A sequence's folder appears whole or not at all: it is written into a hidden staging folder
 (``sequences/.staging-<name>-<pid>``) and renamed into place; a sequence predicted again replaces
 the old folder (moved aside first, then removed), so a reader sees the old folder or the new one,
-and for a moment between the two renames neither. One process writes a sequence at a time (an
-exclusive lock on ``sequences/.lock-<name>``; a second is refused at once). No TensorFlow here:
-the dashboard and the API read these files through this module, and every failure is an
-``ArtifactError`` naming the file.
+and for a moment between the two renames neither; a process killed in that moment leaves the old
+folder aside, and the next writer of the run's sequences puts it back. The commit's steps are
+fault points (``SEQUENCE_FAULTS``). One process writes a sequence at a time (an exclusive lock on
+``sequences/.lock-<name>``; a second is refused at once). No TensorFlow here: the dashboard and the
+API read these files through this module, and every failure is an ``ArtifactError`` naming the file.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import contextlib
 import os
 import re
 import shutil
+from collections.abc import Sequence as CollectionSequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +39,15 @@ from PIL import Image
 from training.data.cityscapes import DatasetError
 from training.data.index import index_path_for
 from training.data.sequences import discover_sequences, load_sequences, sequences_path_for
-from training.files import LockHeld, exclusive_lock, file_stamp, fsync_directory, fsync_tree, write_json_atomic
+from training.files import (
+    LockHeld,
+    exclusive_lock,
+    fault_point,
+    file_stamp,
+    fsync_directory,
+    fsync_tree,
+    write_json_atomic,
+)
 from training.runs.layout import STAGING_PREFIX, ArtifactError
 from training.runs.reader import Run
 from training.runs.run_files import read_document, read_png
@@ -47,6 +61,9 @@ SEQUENCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")  # training.data.
 OLD_PREFIX = ".old-"
 REQUIRED = ("format", "sequence", "frames", "temporal_consistency", "temporal_consistency_per_class",
             "flicker_rate", "pairs")
+# The commit's steps, where a test kills the process (``training.files.fault_point``): the staging
+# folder complete and flushed; an older prediction moved aside; the new folder renamed into place.
+SEQUENCE_FAULTS = ("sequence:staged", "sequence:moved_aside", "sequence:renamed")
 
 
 def frame_filename(frame: int) -> str:
@@ -99,6 +116,20 @@ def sequence_prediction(run: Run, name: str, frame: int) -> np.ndarray:
 
 def sequence_prediction_path(run: Run, name: str, frame: int) -> Path:
     return sequence_dir(run, name) / frame_filename(frame)
+
+
+class SequencePredictions(CollectionSequence):
+    """A run's class maps of a sequence's ``frames``, each read when it is asked for (a video draws
+    them in threads, one at a time, instead of holding a whole drive in memory)."""
+
+    def __init__(self, run: Run, name: str, frames: list[int]):
+        self.run, self.name, self.frames = run, check_sequence_name(name), list(frames)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, index):
+        return sequence_prediction(self.run, self.name, self.frames[index])
 
 
 def sequence_confidence(run: Run, name: str, frame: int) -> np.ndarray:
@@ -172,6 +203,16 @@ def find_sequence(sequences: list, name: str):
 
 # ---------------------------------------------------------------------------- writing
 
+@dataclass(frozen=True)
+class RunFolder:
+    """Where a run's sequences go when the run is not published yet: a ``RunWriter``'s staging
+    folder (``RunFolder(writer.staging, writer.name)``); a published ``Run`` has the same two
+    attributes."""
+
+    path: Path
+    name: str
+
+
 class SequenceWriter:
     """Stage one sequence's predictions, then publish them with ``commit()`` (replacing any older
     prediction of the sequence).
@@ -183,7 +224,7 @@ class SequenceWriter:
         writer.commit(temporal_document)
     """
 
-    def __init__(self, run: Run, name: str):
+    def __init__(self, run: Run | RunFolder, name: str):
         self.run, self.name = run, check_sequence_name(name)
         self.parent = sequences_dir(run)
         self.parent.mkdir(parents=True, exist_ok=True)
@@ -197,27 +238,33 @@ class SequenceWriter:
         self.staging = self.parent / f"{STAGING_PREFIX}{name}-{os.getpid()}"
         if self.staging.exists():
             shutil.rmtree(self.staging)
-        (self.staging / CONFIDENCE).mkdir(parents=True)
+        self.staging.mkdir(parents=True)
 
     def path(self, frame: int) -> Path:
         return self.staging / frame_filename(frame)
 
     def write_frame(self, frame: int, classes: np.ndarray, palette: np.ndarray,
                     levels: np.ndarray | None = None) -> None:
+        """One frame's class indices, and its confidence ``levels`` (uint8) where there are some
+        (imported frames have none). Safe to call from several threads for different frames."""
         write_class_png(self.path(frame), classes, palette)
         if levels is not None:
+            (self.staging / CONFIDENCE).mkdir(exist_ok=True)
             Image.fromarray(levels, mode="L").save(self.staging / CONFIDENCE / frame_filename(frame), compress_level=3)
 
     def commit(self, temporal: dict) -> Path:
         """Write temporal.json, flush, rename into ``sequences/<name>``."""
         write_json_atomic(self.staging / TEMPORAL, {"format": FORMAT, "sequence": self.name, **temporal})
         fsync_tree(self.staging)
+        fault_point("sequence:staged")
         target = self.parent / self.name
         old = None
         if target.exists():
             old = self.parent / f"{OLD_PREFIX}{self.name}-{os.getpid()}"
             os.replace(target, old)
+            fault_point("sequence:moved_aside")
         os.replace(self.staging, target)
+        fault_point("sequence:renamed")
         fsync_directory(self.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
@@ -230,14 +277,21 @@ class SequenceWriter:
 
 
 def remove_stale(parent: Path) -> list[Path]:
-    """Remove staging and moved-aside folders of processes that no longer run."""
+    """Remove staging and moved-aside folders of processes that no longer run; a moved-aside folder
+    whose sequence has no folder (its writer was killed between the two renames of ``commit``) is
+    put back instead."""
     removed = []
-    for folder in parent.iterdir() if parent.is_dir() else []:
+    for folder in sorted(parent.iterdir()) if parent.is_dir() else []:
         if not folder.name.startswith((STAGING_PREFIX, OLD_PREFIX)) or not folder.is_dir():
             continue
-        pid = folder.name.rsplit("-", 1)[-1]
+        rest, _, pid = folder.name.rpartition("-")
         if pid.isdigit() and (int(pid) == os.getpid() or process_alive(int(pid))):
             continue
+        if folder.name.startswith(OLD_PREFIX):
+            name = rest[len(OLD_PREFIX):]
+            if SEQUENCE_NAME.fullmatch(name) and not (parent / name).exists():
+                os.replace(folder, parent / name)
+                continue
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
     return removed

@@ -24,6 +24,7 @@ import multiprocessing as mp
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,8 +178,10 @@ def sequence_frame_path(job: SequenceJob, position: int) -> Path:
                 f"{job.stem}_000000_{position:06d}_leftImg8bit.png")
 
 
-def write_sequence_frames(job: SequenceJob) -> int:
-    """Render and write the frames of one chunk; returns how many."""
+def render_sequence_frames(job: SequenceJob) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``(position, rgb, labelIds)`` of each frame of one chunk, as ``write_sequence_frames``
+    writes its photos. The labels are what the generator drew; the files hold none (nor does the
+    official download), but a benchmark can use them as a model that never errs."""
     scene, motion, sampled_at = _sequence_scene(job)
     for position in range(job.first, job.first + job.count):
         if position == sampled_at and job.kind == "snippet":
@@ -187,7 +190,13 @@ def write_sequence_frames(job: SequenceJob) -> int:
             noise = np.random.default_rng(np.random.SeedSequence([job.seed, FRAME_NOISE, position]))
             frame = scene_at(scene, motion, frame_time(position, sampled_at),
                              tuple(int(v) for v in noise.integers(0, 4096, 3)))
-        rgb = render_description(frame, job.height, job.width)[0]
+        rgb, labels, _ = render_description(frame, job.height, job.width)
+        yield position, rgb, labels
+
+
+def write_sequence_frames(job: SequenceJob) -> int:
+    """Render and write the frames of one chunk; returns how many."""
+    for position, rgb, _ in render_sequence_frames(job):
         path = sequence_frame_path(job, position)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(_rgb_png(rgb, path.name))
