@@ -22,10 +22,9 @@ from training.data.labels import ClassSet
 from training.data.sequences import Sequence
 from training.evaluation.anatomy import read_png_threaded
 from training.evaluation.masks import ordered_map
-from training.evaluation.temporal import score_runs
 from training.fit.predict import Predictor, upsample_with_confidence
 from training.runs.reader import Run
-from training.runs.sequences import SequenceWriter
+from training.runs.sequences import SequenceWriter, sequence_numbers
 
 READ_AHEAD_THREADS = 2  # photos decoded beside the model
 
@@ -73,20 +72,10 @@ def predict_sequence(run: Run, predictor: Predictor, sequence: Sequence, root: P
                 on_frame()
         predicted = time.perf_counter()
         staged = [writer.path(number) for number in sequence.frame_numbers]
-        if len(sequence) > 1:
-            scored = score_runs([(sequence.name, photos, staged)], class_set, read_prediction=read_classes,
-                                workers=workers, progress=on_pair)
-            numbers = {key: value for key, value in scored["sequences"][0].items() if key not in ("name", "frames")}
-            numbers.update(flow=scored["flow"])
-        else:  # one frame: no pair to compare
-            numbers = {"temporal_consistency": None, "flicker_rate": None, "pairs": [],
-                       "temporal_consistency_per_class": {name: None for name in class_set.names}}
+        numbers = sequence_numbers(sequence, class_set, photos, staged, read_classes, workers, on_pair)
         document = {
             "run": run.name, "run_uid": run.uid,
             "model": f"exports/{export}.tflite" if export else "model.keras",
-            "kind": sequence.kind, "split": sequence.split, "city": sequence.city,
-            "annotated_id": sequence.annotated_id, "annotated_stem": sequence.annotated_stem,
-            "frames": sequence.frame_numbers, "classes": class_set.name, "class_names": list(class_set.names),
             **numbers,
             "predict_seconds": round(predicted - start, 3),
             "temporal_seconds": round(time.perf_counter() - predicted, 3),

@@ -37,7 +37,6 @@ from pathlib import Path
 import numpy as np
 
 from training.data.cityscapes import DatasetError, open_png
-from training.data.labels import ClassSet
 from training.data.resize import resize_mask
 from training.data.sequences import Sequence
 from training.evaluation.masks import RESIZE_CHOICES, listed_names
@@ -46,11 +45,10 @@ from training.evaluation.temporal import (
     match_frame_predictions,
     photo_frame,
     prediction_reader,
-    score_runs,
 )
 from training.runs.layout import IMPORTED
 from training.runs.reader import Run
-from training.runs.sequences import RunFolder, SequenceWriter, dataset_sequences, find_sequence
+from training.runs.sequences import RunFolder, SequenceWriter, dataset_sequences, find_sequence, sequence_numbers
 
 NO_SEQUENCES = ("the dataset has no sequence (leftImg8bit_sequence/ or leftImg8bit/demoVideo/); "
                 "`python -m training data make` writes some")
@@ -156,21 +154,13 @@ def import_sequence(target: Run | RunFolder, run_uid: str, planned: SequenceFile
         return classes
 
     try:
-        if len(sequence) > 1:
-            scored = score_runs([(sequence.name, photos, list(planned.files))], class_set,
-                                read_prediction=read_and_stage, workers=workers, progress=on_frame)
-            numbers = {key: value for key, value in scored["sequences"][0].items() if key not in ("name", "frames")}
-            numbers.update(flow=scored["flow"])
-        else:  # one frame: no pair to compare
+        if len(sequence) == 1:  # no pair to score: its one file is staged here
             read_and_stage(planned.files[0])
             if on_frame is not None:
                 on_frame()
-            numbers = no_pairs(class_set)
+        numbers = sequence_numbers(sequence, class_set, photos, list(planned.files), read_and_stage, workers, on_frame)
         document = {
             "sequence": sequence.name, "run_uid": run_uid, "source": IMPORTED, "model": IMPORTED,
-            "kind": sequence.kind, "split": sequence.split, "city": sequence.city,
-            "annotated_id": sequence.annotated_id, "annotated_stem": sequence.annotated_stem,
-            "frames": sequence.frame_numbers, "classes": class_set.name, "class_names": list(class_set.names),
             **numbers,
             "import": {"pred_dir": str(planned.pred_dir), "format": reader.format, "format_reason": reader.reason,
                        "resize": resize, "resized_frames": len(resized)},
@@ -181,12 +171,6 @@ def import_sequence(target: Run | RunFolder, run_uid: str, planned: SequenceFile
         writer.abort()
         raise
     return document
-
-
-def no_pairs(class_set: ClassSet) -> dict:
-    """The numbers of a sequence of one frame: no pair to score."""
-    return {"temporal_consistency": None, "flicker_rate": None, "pairs": [],
-            "temporal_consistency_per_class": {name: None for name in class_set.names}}
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from PIL import Image
 from training.data.cityscapes import DatasetError
 from training.data.index import index_path_for
 from training.data.sequences import discover_sequences, load_sequences, sequences_path_for
+from training.evaluation.temporal import score_runs
 from training.files import (
     LockHeld,
     exclusive_lock,
@@ -211,6 +212,24 @@ class RunFolder:
 
     path: Path
     name: str
+
+
+def sequence_numbers(sequence, class_set, photos: list, predictions: list, read_prediction=None,
+                     workers: int | None = None, progress=None) -> dict:
+    """What temporal.json says of ``sequence`` alike for a run's own and imported frames: the
+    sequence, the class set, and the temporal consistency of ``predictions`` (one per photo:
+    paths read with ``read_prediction``, or class-index arrays; ``training.evaluation.temporal
+    .score_runs``). A sequence of one frame has no pair: no number."""
+    described = {"kind": sequence.kind, "split": sequence.split, "city": sequence.city,
+                 "annotated_id": sequence.annotated_id, "annotated_stem": sequence.annotated_stem,
+                 "frames": sequence.frame_numbers, "classes": class_set.name, "class_names": list(class_set.names)}
+    if len(sequence) < 2:
+        return {**described, "temporal_consistency": None, "flicker_rate": None, "pairs": [],
+                "temporal_consistency_per_class": {name: None for name in class_set.names}}
+    scored = score_runs([(sequence.name, photos, predictions)], class_set, read_prediction=read_prediction,
+                        workers=workers, progress=progress)
+    numbers = {key: value for key, value in scored["sequences"][0].items() if key not in ("name", "frames")}
+    return {**described, **numbers, "flow": scored["flow"]}
 
 
 class SequenceWriter:
