@@ -13,7 +13,7 @@ from dashboard_fixtures import notes, point_dashboard_at
 from sequence_fixtures import DRIVE, SNIPPET, SNIPPET_FRAMES, copy_store, predict_sequence_command
 from streamlit.testing.v1 import AppTest
 
-from dashboard.views.drives import FLICKER, TC, flicker_frame, predict_command, tc_table
+from dashboard.views.drives import FLICKER, TC, flicker_frame, predict_command, tc_markdown, tc_table
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 PAGE = "app_pages/drive.py"
@@ -49,6 +49,14 @@ def _videos(at: AppTest) -> list:
     return at.get("video")
 
 
+def _charts(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown if 'class="line-chart-svg"' in m.value]
+
+
+def _tc_tables(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown if m.value.startswith("| class |")]
+
+
 def test_the_page_lists_sequences_plays_the_drive_and_shows_its_numbers(drive_env):
     at = _open({"sequence": DRIVE})
     sequence = at.selectbox(key="drive_sequence")
@@ -57,12 +65,15 @@ def test_the_page_lists_sequences_plays_the_drive_and_shows_its_numbers(drive_en
     assert at.multiselect(key="drive_runs").options == ["tiny"]  # only the run with predictions
     assert predict_command("tiny_b", DRIVE) in [block.value for block in at.code]
     assert "1 run without predictions" in notes(at)
-    assert len(_videos(at)) == 1
+    [video] = _videos(at)
+    assert video.proto.autoplay and video.proto.muted and video.proto.loop  # a demo plays by itself
     videos = list((drive_env.artifacts / ".videos").glob("*.mp4"))
     assert len(videos) == 1 and videos[0].stat().st_size > 0
-    assert len(at.get("plotly_chart")) == 1
-    table = at.dataframe[0].value
-    assert TC in table.index and FLICKER in table.index and list(table.columns) == ["tiny"]
+    charts = _charts(at)
+    assert len(charts) == 1 and charts[0].count("<circle") == 4  # the run's 4 consecutive pairs
+    assert not at.get("plotly_chart") and not at.dataframe  # neither loads its scripts before the video plays
+    [table] = _tc_tables(at)
+    assert table.splitlines()[0] == "| class | tiny |" and f"| **{TC}** |" in table and f"| **{FLICKER}** |" in table
     assert len(at.image) == 2  # the photo and the run's prediction of one frame
     # a second viewer: the video kept on disk is shown, nothing rendered again
     stamp = videos[0].stat().st_mtime_ns
@@ -95,7 +106,7 @@ def test_a_store_without_predictions_says_the_command(drive_store, tmp_path, mon
     at = _open({"sequence": DRIVE})
     commands = "\n".join(block.value for block in at.code)
     assert predict_command("tiny", DRIVE) in commands and predict_command("tiny_b", DRIVE) in commands
-    assert not _videos(at) and not at.get("plotly_chart")
+    assert not _videos(at) and not _charts(at) and not _tc_tables(at)
 
 
 def test_a_damaged_temporal_file_is_named(drive_store, tmp_path, monkeypatch):
@@ -118,6 +129,9 @@ def test_the_tables_from_temporal_documents():
     assert flicker[flicker["run"] == "a"][["frame", FLICKER]].values.tolist() == [[2, 0.2], [3, 0.0]]
     table = tc_table(documents)
     assert table.loc["car", "a"] == 0.5 and table.loc[TC, "a"] == 0.75 and table[["b"]].isna().all().all()
+    assert tc_markdown(table, {"b": "b_2 [imported]"}).splitlines() == [
+        "| class | a | b_2 \\[imported\\] |", "|---|---:|---:|", "| road | 1.000 | - |", "| car | 0.500 | - |",
+        f"| **{TC}** | 0.750 | - |", f"| **{FLICKER}** | 0.100 | - |"]
 
 
 def test_a_frame_wider_than_the_display_is_shown_shrunk_and_says_so(drive_env, monkeypatch):

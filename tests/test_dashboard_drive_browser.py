@@ -56,5 +56,16 @@ def test_the_drive_video_plays_in_chromium(served_drive):
             assert state["readyState"] >= 2
             assert state["duration"] == pytest.approx(len(DRIVE_FRAMES) / FPS, abs=1 / FPS)
             assert page.locator(EXCEPTION).count() == 0
+            # it plays by itself (muted autoplay) and starts again at its end (Streamlit loops it by script)
+            page.wait_for_function("() => { const v = document.querySelector('video'); "
+                                   "return v && !v.paused && v.currentTime > 0 && v.muted; }")
+            page.wait_for_timeout(int(state["duration"] * 1500) + 500)  # past its end
+            assert page.evaluate("() => { const v = document.querySelector('video'); return !v.paused && !v.ended; }")
+            # the flicker chart is SVG inside Streamlit's Markdown: a sanitiser that dropped it would show nothing
+            page.wait_for_selector("svg.line-chart-svg circle")
+            points = page.locator("svg.line-chart-svg circle")
+            assert points.count() == len(DRIVE_FRAMES) - 1  # one run, one point per consecutive pair
+            assert points.first.locator("title").text_content().startswith("tiny")
+            assert points.first.bounding_box()["width"] > 0
         finally:
             browser.close()

@@ -13,7 +13,7 @@ runs a model.
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
+import pandas as pd
 import streamlit as st
 from plotly.colors import qualitative
 
@@ -22,7 +22,16 @@ import dashboard.readers.store as store
 import dashboard.sections.page as page
 from dashboard.pictures.drawing import display_factor, display_width, shrink_classes, shrink_photo
 from dashboard.sections.links import explorer_url
-from dashboard.views.drives import FLICKER, MAX_RUNS, flicker_frame, predict_command, sequence_label, tc_table
+from dashboard.views.drives import (
+    FLICKER,
+    MAX_RUNS,
+    flicker_frame,
+    predict_command,
+    sequence_label,
+    tc_markdown,
+    tc_table,
+)
+from dashboard.views.line_chart_svg import line_chart_svg, markdown_block
 from training.data.cityscapes import DatasetError
 from training.data.labels import get_class_set
 from training.files import file_stamp
@@ -99,19 +108,26 @@ def video_section(key, sequence, runs: list[str], classes: str, fps: float, layo
             st.error(f"The video cannot be rendered: {store.readable(error, key)}")
             return
         bar.empty()
-    st.video(str(path))
+    # Playing by itself, silent (a drive has no sound; browsers play only muted videos unasked) and
+    # in a loop: a 30-frame snippet lasts under two seconds.
+    st.video(str(path), autoplay=True, muted=True, loop=True)
 
 
-def flicker_figure(documents: dict[str, dict], labels: dict[str, str]) -> go.Figure:
+def flicker_chart(documents: dict[str, dict], labels: dict[str, str]) -> str:
+    """Each run's flicker rate per consecutive pair, as an inline SVG (no plotly: its script, loaded
+    the first time a browser shows a plotly chart, held the video's start back by most of a second)."""
     frame = flicker_frame(documents)
-    figure = go.Figure()
-    for number, (run, rows) in enumerate(frame.groupby("run", sort=False)):
-        figure.add_scatter(x=rows["frame"], y=rows[FLICKER], mode="lines+markers", name=labels.get(run, run),
-                           line_color=COLORS[number % len(COLORS)],
-                           hovertemplate="frame %{x}<br>flicker %{y:.2%}<extra>" + run + "</extra>")
-    figure.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="frame",
-                         yaxis_title="pixels whose class changed", yaxis_tickformat=".0%", legend_title_text="run")
-    return figure
+    series = []
+    for run, rows in frame.groupby("run", sort=False):
+        name = labels.get(run, run)
+        flicker = [None if pd.isna(value) else float(value) for value in rows[FLICKER]]
+        miou = [None if pd.isna(value) else float(value) for value in rows["pair mIoU"]]
+        hovers = [f"{name}\nframe {number}: flicker {'n/a' if value is None else f'{value:.2%}'}, "
+                  f"mIoU with the previous frame {'n/a' if pair is None else f'{pair:.3f}'}"
+                  for number, value, pair in zip(rows["frame"], flicker, miou)]
+        series.append((name, [int(number) for number in rows["frame"]], flicker, hovers))
+    return line_chart_svg(series, COLORS, "frame", "pixels whose class changed",
+                          label="Flicker between consecutive frames")
 
 
 def frame_section(key, sequence, runs: list[str], classes: str) -> None:
@@ -201,11 +217,9 @@ def main() -> None:
     st.subheader(f"{sequence.name}: {len(sequence)} frames")
     video_section(key, sequence, runs, classes, fps, layout)
     st.subheader("Flicker between consecutive frames")
-    st.plotly_chart(flicker_figure(documents, labels), width="stretch")
+    st.markdown(markdown_block(flicker_chart(documents, labels)), unsafe_allow_html=True)
     st.subheader("Temporal consistency per class")
-    st.dataframe(tc_table(documents), width="stretch",
-                 column_config={run: st.column_config.NumberColumn(labels.get(run, run), format="%.3f")
-                                for run in runs})
+    st.markdown(tc_markdown(tc_table(documents), labels))
     st.subheader("One frame")
     frame_section(key, sequence, runs, classes)
 

@@ -7,6 +7,9 @@ import hashlib
 
 import pandas as pd
 
+from dashboard.views.numbers import number_text
+from dashboard.views.text import plain
+
 MAX_RUNS = 4  # runs side by side in one video
 TC = "temporal consistency"
 FLICKER = "flicker rate"
@@ -54,6 +57,20 @@ def tc_table(documents: dict[str, dict]) -> pd.DataFrame:
         table.loc[FLICKER, run] = document.get("flicker_rate")
     table.index.name = "class"
     return table
+
+
+def tc_markdown(table: pd.DataFrame, labels: dict[str, str] | None = None) -> str:
+    """``tc_table`` as a Markdown table (three decimals, "-" for an empty cell): drawn with the
+    page's text, where a data grid would load its 1.2 MB of scripts while the video starts."""
+    labels = labels or {}
+    header = ["class", *(labels.get(run, run) for run in table.columns)]
+    lines = ["| " + " | ".join(plain(text) for text in header) + " |",
+             "|---|" + "---:|" * len(table.columns)]
+    for name, row in table.iterrows():
+        cells = [number_text(value) for value in row]
+        text = plain(name)
+        lines.append("| " + " | ".join([f"**{text}**" if name in (TC, FLICKER) else text, *cells]) + " |")
+    return "\n".join(lines)
 
 
 def video_key(sequence: str, runs: list[tuple[str, str, tuple]], fps: float, layout: str, width: int) -> str:
