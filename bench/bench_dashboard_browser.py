@@ -101,7 +101,8 @@ WATCH_ZOOM = f"""before => {{
     }};
     requestAnimationFrame(poll);
 }}"""
-FIRST_PICTURE = f"() => {{ const p = {COMPARE_PLOT}; return p ? String(p.data[0].source).slice(-200) : null; }}"
+FIRST_PICTURE = f"""() => {{ const p = {COMPARE_PLOT};
+    return p && p.layout.images && p.layout.images.length ? String(p.layout.images[0].source).slice(-200) : null; }}"""
 
 
 # Watches the app's run state from the page: the performance.now() of the last "notRunning" after a click.

@@ -21,7 +21,7 @@ from training.data.cityscapes import read_image, read_label_ids
 from training.data.index import load_or_build_index
 from training.data.labels import IGNORE_INDEX, get_class_set
 from training.runs.reader import get_run
-from training.viz import error_map
+from training.viz import dimmed_grey, error_map
 
 C8 = get_class_set("categories8")
 VEHICLE = C8.names.index("vehicle")
@@ -46,14 +46,43 @@ def _has_figure(at) -> bool:
     return True
 
 
-def _pictures(spec: dict) -> dict[str, np.ndarray]:
-    """Each panel's embedded picture, decoded, by its title."""
-    shown = {}
-    for trace in spec["data"]:
-        if trace["type"] == "image":
-            data = base64.b64decode(trace["source"].split(",", 1)[1])
-            with Image.open(io.BytesIO(data)) as opened:
-                shown[trace["name"]] = np.asarray(opened.convert("RGB"))
+@pytest.fixture
+def served(monkeypatch) -> dict[str, bytes]:
+    """What the panels have Streamlit's media endpoint serve, by address (read back by ``_pictures``)."""
+    import hashlib
+
+    import dashboard.pictures.compare_figure as compare_figure
+
+    files: dict[str, bytes] = {}
+
+    def media_url(picture: bytes, mime: str, coordinates: str) -> str:
+        address = f"/media/{hashlib.sha224(picture).hexdigest()}"
+        files[address] = picture
+        return address
+
+    monkeypatch.setattr(compare_figure, "media_url", media_url)
+    return files
+
+
+def _decoded(source: str, served: dict[str, bytes]) -> np.ndarray:
+    data = served[source] if source.startswith("/media/") else base64.b64decode(source.split(",", 1)[1])
+    with Image.open(io.BytesIO(data)) as opened:
+        return np.asarray(opened.convert("RGBA"))
+
+
+def _pictures(spec: dict, served: dict[str, bytes]) -> dict[str, np.ndarray]:
+    """Each panel's picture as the browser draws it (its layers stacked at their opacities), by title."""
+    titles = dict(zip((trace.get("xaxis", "x") for trace in _hover_traces(spec)), spec["layout"]["meta"]["panels"],
+                      strict=True))
+    shown: dict[str, np.ndarray] = {}
+    for layer in spec["layout"]["images"]:
+        title = titles[layer["xref"]]
+        rgba = _decoded(layer["source"], served)
+        if title not in shown:
+            shown[title] = rgba[..., :3]
+        else:
+            weight = rgba[..., 3:].astype(np.float32) / 255 * layer["opacity"]
+            shown[title] = np.round(shown[title] * (1 - weight) + rgba[..., :3] * weight).astype(np.uint8)
     return shown
 
 
@@ -72,7 +101,7 @@ def _image(store, run: str, number: int = 0):
 
 # ---------------------------------------------------------------------------- the page
 
-def test_two_runs_are_panels_of_one_figure_on_matched_axes(dashboard_env):
+def test_two_runs_are_panels_of_one_figure_on_matched_axes(dashboard_env, served):
     store = dashboard_env
     image_id, photo, truth, _ = _image(store, store.runs[0])
     at = open_page("explorer", {"id": str(image_id), "runs": ",".join(store.runs)})
@@ -83,11 +112,14 @@ def test_two_runs_are_panels_of_one_figure_on_matched_axes(dashboard_env):
     assert image_captions(at)[-len(titles):] == titles  # found where the small multiples' captions are
     grid = [caption for image in at.image for caption in image.captions]
     assert not set(titles) & set(grid)  # the small multiples are not drawn as well
-    images = [trace for trace in spec["data"] if trace["type"] == "image"]
-    assert len(images) == 2 + len(store.runs) == len(_hover_traces(spec))
+    hover = _hover_traces(spec)
+    assert len(hover) == 2 + len(store.runs) and not [trace for trace in spec["data"] if trace["type"] == "image"]
     layout = spec["layout"]
-    axes = [(trace.get("xaxis", "x"), trace.get("yaxis", "y")) for trace in images]
-    assert len(set(axes)) == len(images)  # a panel each
+    axes = [(trace.get("xaxis", "x"), trace.get("yaxis", "y")) for trace in hover]
+    assert len(set(axes)) == len(hover)  # a panel each
+    # the photo, then each panel's class layer over it
+    placed = [(image["xref"], image["yref"]) for image in layout["images"]]
+    assert placed == [axes[0]] + [axis for axis in axes[1:] for _ in "ab"]
     for x, y in axes[1:]:
         assert layout[x.replace("x", "xaxis")]["matches"] == "x"
         assert layout[y.replace("y", "yaxis")]["matches"] == "y"
@@ -96,10 +128,10 @@ def test_two_runs_are_panels_of_one_figure_on_matched_axes(dashboard_env):
     assert layout["yaxis"]["scaleanchor"] == "x"  # square pixels
     assert at.radio(key="explorer_layout").value == compare.SIDE_BY_SIDE
     assert "layout" not in at.query_params  # the default is left out of the URL
-    assert np.array_equal(_pictures(spec)["photo"].shape, photo.shape)
+    assert np.array_equal(_pictures(spec, served)["photo"].shape, photo.shape)
 
 
-def test_the_panels_are_the_stored_predictions_at_full_resolution(dashboard_env, monkeypatch):
+def test_the_panels_are_the_stored_predictions_at_full_resolution(dashboard_env, monkeypatch, served):
     store = dashboard_env
     monkeypatch.setenv("DASHBOARD_DISPLAY_WIDTH", "16")  # the 16x32 frames are shown at 8x16 elsewhere
     image_id, photo, truth, _ = _image(store, store.runs[0], 1)
@@ -107,7 +139,7 @@ def test_the_panels_are_the_stored_predictions_at_full_resolution(dashboard_env,
     at.slider(key="explorer_opacity").set_value(1.0).run()  # class colours only: PNG, exact
     assert not at.exception
     assert at.toggle(key="explorer_compare_full").value  # on by default
-    shown = _pictures(_figure(at))
+    shown = _pictures(_figure(at), served)
     assert np.array_equal(shown["ground truth"], C8.colorize(truth))
     predicted = {run: get_run(run, store.artifacts).prediction(image_id) for run in store.runs}
     for run in store.runs:
@@ -117,10 +149,14 @@ def test_the_panels_are_the_stored_predictions_at_full_resolution(dashboard_env,
     at.radio(key="explorer_compare_kind").set_value(compare.ERROR_MAP).run()
     assert not at.exception
     spec = _figure(at)
-    maps = {title.split(":")[0]: picture for title, picture in _pictures(spec).items() if "errors" in title}
+    maps = {title.split(":")[0]: picture for title, picture in _pictures(spec, served).items() if "errors" in title}
     assert sorted(maps) == sorted(store.runs)
+    grey = drawing.decode_image(drawing.encode_jpeg(np.repeat(dimmed_grey(photo)[..., None], 3, axis=-1)))
     for run in store.runs:
-        assert np.array_equal(maps[run], error_map(photo, truth, predicted[run], C8))
+        expected = error_map(photo, truth, predicted[run], C8)
+        coloured = (truth != predicted[run]) | (truth == IGNORE_INDEX)  # exact; the rest is the grey photo (JPEG)
+        assert np.array_equal(maps[run], np.where(coloured[..., None], expected, grey))
+        assert np.abs(maps[run].astype(int) - expected).max() <= 8  # a JPEG of the grey
         wrong = np.mean((predicted[run] != truth)[truth != IGNORE_INDEX])
         assert f"{run}: errors ({wrong:.1%} of pixels wrong)" in image_captions(at)
 
@@ -138,9 +174,34 @@ def test_the_panels_are_the_stored_predictions_at_full_resolution(dashboard_env,
 
     at.toggle(key="explorer_compare_full").set_value(False).run()  # the display-size pictures
     assert not at.exception
-    assert all(picture.shape == (8, 16, 3) for picture in _pictures(_figure(at)).values())
-    image = next(trace for trace in _figure(at)["data"] if trace["type"] == "image")
-    assert (image["x0"], image["dx"]) == (0.5, 2)  # still on the image's own pixels
+    assert all(picture.shape == (8, 16, 3) for picture in _pictures(_figure(at), served).values())
+    image = _figure(at)["layout"]["images"][0]
+    assert (image["x"], image["sizex"], image["sizey"]) == (-0.5, 32, 16)  # still on the image's own pixels
+
+
+def test_the_photo_is_served_once_and_each_panel_lays_its_classes_over_it(dashboard_env):
+    """Streamlit's media endpoint serves the photo (its grey under error maps) to every panel; each
+    panel's own layer is a small PNG; the chart's pictures are drawn pixel for pixel."""
+    store = dashboard_env
+    image_id, _, _, _ = _image(store, store.runs[0])
+    at = open_page("explorer", {"id": str(image_id), "runs": ",".join(store.runs)})
+    images = _figure(at)["layout"]["images"]
+    bases = [image["source"] for image in images if not image["source"].startswith("data:")]
+    assert len(bases) == 2 + len(store.runs) and len(set(bases)) == 1  # one photo, in every panel
+    assert bases[0].startswith("/mock/media/") and bases[0].endswith(".jpg")
+    layers = [image for image in images if image["source"].startswith("data:")]
+    assert len(layers) == 1 + len(store.runs) and all(layer["source"].startswith("data:image/png") for layer in layers)
+    assert {layer["opacity"] for layer in layers} == {at.slider(key="explorer_opacity").value}
+    css = [block.proto.body for block in at.get("html")]
+    assert any(".st-key-explorer_compare_chart image {image-rendering: pixelated;}" in body for body in css)
+
+    at.radio(key="explorer_compare_kind").set_value(compare.ERROR_MAP).run()
+    images = _figure(at)["layout"]["images"]
+    grounds = [image["source"] for image in images if not image["source"].startswith("data:")]
+    assert grounds[:2] == bases[:2]  # the photo and the ground truth's panel: the photo
+    assert len(set(grounds[2:])) == 1 and grounds[2] != bases[0]  # the grey photo, one file for the runs' panels
+    assert [image["opacity"] for image in images if image["source"].startswith("data:")][1:] == [1.0] * len(
+        store.runs)  # an error map's colours, opaque (the ground truth stays at the overlay's opacity)
 
 
 def test_a_new_image_is_decoded_once_for_the_display_views_and_the_full_size_panels(dashboard_env, monkeypatch):
@@ -179,28 +240,29 @@ def test_a_new_image_is_decoded_once_for_the_display_views_and_the_full_size_pan
     assert len(pairs) == 1 and predictions == [image_id] * len(store.runs)
 
 
-def test_opacity_and_class_toggles_change_every_prediction_panel(dashboard_env):
+def test_opacity_and_class_toggles_change_every_prediction_panel(dashboard_env, served):
     store = dashboard_env
     image_id, photo, truth, _ = _image(store, store.runs[0])
     at = open_page("explorer", {"id": str(image_id), "runs": ",".join(store.runs)})
-    before = _pictures(_figure(at))
+    before = _pictures(_figure(at), served)
     titles = [f"{run}: prediction" for run in store.runs]
 
     at.slider(key="explorer_opacity").set_value(1.0).run()
     assert not at.exception
-    opaque = _pictures(_figure(at))
+    opaque = _pictures(_figure(at), served)
     for title in [*titles, "ground truth"]:
         assert not np.array_equal(opaque[title], before[title]), title
     assert np.array_equal(opaque["photo"], before["photo"])
 
     at.button_group(key="explorer_show").set_value(["vehicle"]).run()
     assert not at.exception and at.query_params["show"] == "vehicle"
-    vehicles = _pictures(_figure(at))
+    vehicles = _pictures(_figure(at), served)
     for run, title in zip(store.runs, titles, strict=True):
         predicted = get_run(run, store.artifacts).prediction(image_id)
-        expected = drawing.keep_classes(C8.palette()[predicted], photo, predicted, (VEHICLE,))  # the photo but vehicles
+        sent = drawing.decode_image(drawing.encode_jpeg(photo))  # the photo, a JPEG
+        expected = drawing.keep_classes(C8.palette()[predicted], sent, predicted, (VEHICLE,))  # the photo but vehicles
         assert not np.array_equal(expected, opaque[title])
-        assert np.array_equal(vehicles[title], drawing.decode_image(drawing.encode_jpeg(expected))), title  # JPEG
+        assert np.array_equal(vehicles[title], expected), title
 
 
 def test_the_grid_stays_a_choice_in_the_url(dashboard_env):

@@ -51,6 +51,21 @@ def test_a_box_dragged_in_one_panel_zooms_every_panel(served):  # noqa: F811  (t
             before = page.evaluate(RANGES)
             assert sorted(before) == ["xaxis", "xaxis2", "xaxis3", "xaxis4", "yaxis", "yaxis2", "yaxis3", "yaxis4"]
             assert page.evaluate(PANEL_BOX)["width"] >= 400  # large panels, two a row (1400 px wide, sidebar open)
+            # every layer drawn (plotly.js drops a layout image placed exactly on another of its subplot),
+            # pixels shown as they are, and the photo fetched once for all the panels
+            drawn = page.evaluate(f"""() => {{
+                const plot = ({RANGES.replace("return Object", "return plot; Object")})();
+                const images = [...plot.querySelectorAll('.imagelayer image')];
+                return {{layers: plot.layout.images.length, drawn: images.length,
+                         pixelated: images.every(i => getComputedStyle(i).imageRendering === 'pixelated'),
+                         photos: [...new Set(plot.layout.images.map(i => i.source)
+                                                  .filter(s => !s.startsWith('data:')))],
+                         requests: performance.getEntriesByType('resource').map(r => r.name)}};
+            }}""")
+            assert drawn["drawn"] == drawn["layers"] == 1 + 3 * 2 and drawn["pixelated"], drawn  # photo; GT, 2 runs
+            [photo] = drawn["photos"]
+            assert photo.startswith("/media/") and [r for r in drawn["requests"] if r.endswith(photo)] == [
+                f"{dashboard.url}{photo}"], drawn
 
             page.locator('[data-testid="stPlotlyChart"]').first.scroll_into_view_if_needed()
             box = page.evaluate(PANEL_BOX)  # the ground truth's panel (the second): drag a box in its middle

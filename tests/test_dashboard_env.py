@@ -242,8 +242,10 @@ def explorer(at):
     panels = (charts.get("explorer_compare_chart", {}).get("layout", {}).get("meta") or {}).get("panels", [])
     for expected in ["photo", "ground truth"] + [f"{run}: prediction" for run in RUNS]:
         assert expected in captions + panels, f"no picture titled {expected!r}; images: {captions}, panels: {panels}"
-    pictures = [t for t in charts.get("explorer_compare_chart", {}).get("data", []) if t.get("type") == "image"]
-    assert len(pictures) == len(panels) and all(t.get("source") for t in pictures), "a panel without its picture"
+    figure = charts.get("explorer_compare_chart", {})
+    hover = [t for t in figure.get("data", []) if t.get("type") == "heatmap"]
+    pictured = {image.get("xref") for image in figure.get("layout", {}).get("images", []) if image.get("source")}
+    assert len(hover) == len(panels) and pictured == {t.get("xaxis", "x") for t in hover}, "a panel without its picture"
     assert all(url for image in at.image for url in image.value), "an image without a URL"
     assert at.dataframe, "no per-class IoU table"
     at.toggle(key="explorer_hover_open").set_value(True).run()  # on demand under the side-by-side view

@@ -38,11 +38,16 @@ def overlay(image: np.ndarray, colors: np.ndarray, opacity: float = OVERLAY_OPAC
     return cv2.addWeighted(image, 1.0 - opacity, colors, float(opacity), 0.0)
 
 
+def dimmed_grey(photo: np.ndarray) -> np.ndarray:
+    """The grey of an error map's correct pixels: ``(..., 3)`` colours -> ``(...)`` uint8, the mean
+    of the channels at ``ERROR_DIM`` of its brightness."""
+    return (photo.astype(np.float32).mean(axis=-1) * ERROR_DIM).round().astype(np.uint8)
+
+
 def error_map(photo: np.ndarray, truth: np.ndarray, predicted: np.ndarray, class_set: ClassSet) -> np.ndarray:
     """Where the prediction is wrong, the colour of the TRUE class; correct pixels are the
     photo dimmed to grey; pixels without ground truth (ignored) are black."""
-    grey = photo.astype(np.float32).mean(axis=-1, keepdims=True) * ERROR_DIM
-    out = np.repeat(grey, 3, axis=-1).round().astype(np.uint8)
+    out = np.repeat(dimmed_grey(photo)[..., None], 3, axis=-1)
     wrong = (truth != predicted) & (truth != IGNORE_INDEX)
     out[wrong] = class_set.palette()[truth[wrong]]
     out[truth == IGNORE_INDEX] = 0
@@ -56,8 +61,7 @@ OUTCOME_COLORS = np.array([(0, 0, 0), (255, 140, 0), (30, 144, 255), (200, 0, 20
 def outcome_picture(photo: np.ndarray, outcomes: np.ndarray) -> np.ndarray:
     """``paired_outcomes`` drawn over the photo: pixels both runs get right are the photo dimmed
     to grey (as in ``error_map``), the others in ``OUTCOME_COLORS``, unscored pixels black."""
-    grey = photo.astype(np.float32).mean(axis=-1, keepdims=True) * ERROR_DIM
-    out = np.repeat(grey, 3, axis=-1).round().astype(np.uint8)
+    out = np.repeat(dimmed_grey(photo)[..., None], 3, axis=-1)
     differs = (outcomes != 0) & (outcomes != IGNORE_INDEX)
     out[differs] = OUTCOME_COLORS[outcomes[differs]]
     out[outcomes == IGNORE_INDEX] = 0

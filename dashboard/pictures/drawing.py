@@ -39,7 +39,7 @@ from dashboard.views.hover_cells import hover_grid
 from training.data.labels import IGNORE_INDEX, ClassSet
 from training.evaluation.confusions import image_confusion, mask_problem
 from training.raster import shrink
-from training.viz import ERROR_DIM, error_map, overlay
+from training.viz import dimmed_grey, error_map, overlay
 
 # Settings (environment variables; docs/dashboard.md lists them).
 DISPLAY_WIDTH_ENV, DEFAULT_DISPLAY_WIDTH = "DASHBOARD_DISPLAY_WIDTH", 512
@@ -232,7 +232,7 @@ def keep_errors(picture: np.ndarray, photo: np.ndarray, truth: np.ndarray, predi
     class is among ``shown`` (the errors in those classes' IoU); the others are drawn as correct
     pixels are: the photo dimmed to grey."""
     hidden = ~(_is_shown(truth, shown) | _is_shown(predicted, shown))
-    grey = (photo[hidden].astype(np.float32).mean(axis=-1) * ERROR_DIM).round().astype(np.uint8)
+    grey = dimmed_grey(photo[hidden])
     out = picture.copy()
     out[hidden] = grey[:, None]
     return out

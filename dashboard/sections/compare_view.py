@@ -8,10 +8,11 @@ The default for 1 to 4 runs; the small multiples stay a choice (``?layout=grid``
 for 5 runs or more (``views.compare_panels.chosen_layout``). A fragment, as the small multiples:
 its controls rerun it alone.
 
-On a frame wider than the display width the panels embed the full-size pictures (a toggle, on by
-default), so a zoom shows the frame's own pixels: measured in ``bench/bench_dashboard.py
---compare-view`` (2048x1024, 4 runs: about 0.3 s to draw and 2.5 MB sent per new image); off, the
-display-size pictures, with the outline and the boundary band of ``sections.marks``.
+On a frame wider than the display width the panels show the full-size pictures (a toggle, on by
+default), so a zoom shows the frame's own pixels: the photo sent once and a class layer a panel
+that the browser blends (``pictures.compare_figure``; measured in ``bench/bench_dashboard.py
+--compare-view``); off, the display-size pictures, with the outline and the boundary band of
+``sections.marks``.
 """
 
 from __future__ import annotations
@@ -171,6 +172,7 @@ def compare_ui(image: pictures.ImageRef, refs: dict, groups: dict[str, list[str]
     names, template, stride = _hover(photo, groups, views, labels, len(panels))
     figure = compare_figure.compare_figure(panels, photo.shape, names, template, stride)
     st.plotly_chart(figure, width="stretch", key=CHART_KEY, config={"displaylogo": False, "scrollZoom": True})
+    st.html(compare_figure.PIXELATED_CSS.format(key=CHART_KEY))
     if not any(runs for runs in groups.values()):
         st.info("Choose runs in the sidebar to see their predictions.")
     st.caption(_caption(photo, groups, views, kind, full_size, stride, marked))
