@@ -7,6 +7,8 @@ OpenCV's (``reference_regions``, kept here: the numbers must not move)."""
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -22,8 +24,11 @@ from training.evaluation.consensus import (
     consensus_errors,
     image_candidates,
     runs_mask,
+    scan_document,
+    scan_from_document,
     scan_images,
 )
+from training.files import jsonable
 
 STRUCTURES = {4: ndimage.generate_binary_structure(2, 1), 8: ndimage.generate_binary_structure(2, 2)}
 
@@ -190,6 +195,16 @@ def test_a_scan_ranks_every_image_s_regions_by_size_and_names_what_it_left_out(t
     assert "predictions/4.png" in reasons[4] and "missing.png" in reasons[9]
     assert seen == [(n, 6) for n in range(1, 7)]
     assert scan_images(images[:3], [first.get, read_second], class_set, min_pixels=20).rows == []
+
+    # kept as JSON (training.runs.derived) and read back: the same scan
+    back = scan_from_document(json.loads(json.dumps(jsonable(scan_document(scan)))))
+    assert (back.images, back.skipped) == (scan.images, scan.skipped)
+    assert [{**row, "runs": row["runs"].tolist()} for row in back.rows] == [
+        {**row, "runs": np.asarray(row["runs"]).tolist()} for row in scan.rows]
+    assert runs_mask(back.rows[0]["runs"], (8, 12)).sum() == 19
+    for damaged in ({}, {"rows": [{"id": 1}], "images": 1, "skipped": []}, {"rows": [], "images": "x", "skipped": []}):
+        with pytest.raises(ValueError, match="not a scan"):
+            scan_from_document(damaged)
 
 
 # ---------------------------------------------------------------------------- the labelling before OpenCV

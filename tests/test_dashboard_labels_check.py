@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 from dashboard_fixtures import IMPORTED_C8, IMPORTED_C19, open_page, point_dashboard_at, shown_text
@@ -36,6 +37,11 @@ def _page(query_params: dict | None = None):
 
 def _shown(at) -> str:
     return "\n".join(str(e.value) for e in [*at.info, *at.caption, *at.warning, *at.markdown, *at.error])
+
+
+def _unscanned_copy(artifacts, to):
+    """A copy of a run store without the scans other tests kept in it (``training.runs.derived``)."""
+    return shutil.copytree(artifacts, to, ignore=shutil.ignore_patterns(".cache"))
 
 
 def _table(at):
@@ -134,7 +140,7 @@ def test_a_run_of_part_of_the_split_scans_the_images_both_have(known_outputs_sto
     from training.runs.imported import import_predictions
 
     store = known_outputs_store
-    artifacts = shutil.copytree(store.artifacts, tmp_path / "artifacts")
+    artifacts = _unscanned_copy(store.artifacts, tmp_path / "artifacts")
     label_of_class = np.array([int(np.flatnonzero(get_class_set("categories8").lut == c)[0]) for c in range(8)],
                               dtype=np.uint8)
     index = load_or_build_index(store.data_root, write=False, report=lambda message: None)
@@ -158,7 +164,7 @@ def test_a_run_of_part_of_the_split_scans_the_images_both_have(known_outputs_sto
 
 def test_a_prediction_that_cannot_be_read_leaves_its_image_out_and_says_so(known_outputs_store, tmp_path,
                                                                              monkeypatch):
-    artifacts = shutil.copytree(known_outputs_store.artifacts, tmp_path / "artifacts")
+    artifacts = _unscanned_copy(known_outputs_store.artifacts, tmp_path / "artifacts")
     damaged = min(known_outputs_store.wrong)
     (artifacts / "runs" / known_outputs_store.imported / "predictions" / f"{damaged}.png").write_bytes(b"not a png")
     point_dashboard_at(monkeypatch, artifacts, known_outputs_store.data_root)
@@ -169,7 +175,7 @@ def test_a_prediction_that_cannot_be_read_leaves_its_image_out_and_says_so(known
 
 
 def test_a_scan_is_cached_by_the_runs_uids_and_the_size(known_outputs_store, tmp_path, monkeypatch):
-    artifacts = shutil.copytree(known_outputs_store.artifacts, tmp_path / "artifacts")  # a store no test scanned
+    artifacts = _unscanned_copy(known_outputs_store.artifacts, tmp_path / "artifacts")
     point_dashboard_at(monkeypatch, artifacts, known_outputs_store.data_root)
     scans = []
     real = label_scan.scan_images
@@ -185,6 +191,52 @@ def test_a_scan_is_cached_by_the_runs_uids_and_the_size(known_outputs_store, tmp
     metrics.write_text(json.dumps({**json.loads(metrics.read_text()), "uid": "another-run"}))
     _page({"runs": runs, "min_pixels": "1"})
     assert len(scans) == 3
+
+
+# A restarted dashboard: a new process opens the page, counting the scans it makes.
+RESTARTED = """
+import json, sys
+import dashboard.readers.label_scan as label_scan
+from streamlit.testing.v1 import AppTest
+scans, real = [], label_scan.scan_images
+label_scan.scan_images = lambda *a, **k: scans.append(1) or real(*a, **k)
+at = AppTest.from_file(sys.argv[1], default_timeout=120)
+at.query_params.update({"runs": sys.argv[2], "min_pixels": "1"})
+at.run()
+at.switch_page("app_pages/labels_check.py").run()
+assert not at.exception, [e.message for e in at.exception]
+table = next(frame.value for frame in at.dataframe if "open" in frame.value.columns)
+print(json.dumps({"scans": len(scans), "ids": [int(i) for i in table["id"]],
+                  "pixels": [int(p) for p in table["pixels"]]}))
+"""
+
+
+def test_a_scan_is_kept_in_the_store_for_the_next_dashboard(known_outputs_store, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from dashboard_fixtures import APP
+
+    artifacts = _unscanned_copy(known_outputs_store.artifacts, tmp_path / "artifacts")
+    env = {**os.environ, "ARTIFACTS_DIR": str(artifacts), "CITYSCAPES_DATASET": str(known_outputs_store.data_root),
+           "SEGMENTATION_API_URL": "http://127.0.0.1:9"}
+    runs = f"{known_outputs_store.runs[1]},{known_outputs_store.imported}"
+
+    def restarted() -> dict:
+        done = subprocess.run([sys.executable, "-c", RESTARTED, APP, runs], env=env, capture_output=True, text=True,
+                              timeout=300, cwd=str(Path(APP).parent.parent))
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    first = restarted()
+    assert first["scans"] == 1 and len(first["ids"]) == 4
+    [kept] = (artifacts / ".cache" / label_scan.DERIVED_KIND).glob("*.json")
+    again = restarted()
+    assert again == {**first, "scans": 0}  # read from the store, the same candidates
+    kept.write_text('{"version": 1, "result": ')  # damaged (a disk that filled up): scanned again, replaced
+    assert restarted() == first
+    assert json.loads(kept.read_text())["result"]["images"] == 4
 
 
 # ---------------------------------------------------------------------------- pure functions

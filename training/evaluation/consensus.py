@@ -244,6 +244,23 @@ class Scan:
     skipped: list[tuple[int, str]]
 
 
+def scan_document(scan: Scan) -> dict:
+    """``scan`` as JSON-able data (``training.runs.derived`` keeps it on disk)."""
+    rows = [{**row, "runs": np.asarray(row["runs"]).tolist()} for row in scan.rows]
+    return {"rows": rows, "images": int(scan.images), "skipped": [[int(i), str(why)] for i, why in scan.skipped]}
+
+
+def scan_from_document(document: dict) -> Scan:
+    """The ``Scan`` of ``scan_document``; ValueError when ``document`` is not one."""
+    try:
+        rows = [{**row, "runs": np.asarray(row["runs"], dtype=np.int64).reshape(-1, 3)} for row in document["rows"]]
+        if any(set(CANDIDATE_COLUMNS) - set(row) for row in rows):
+            raise ValueError("a row without every column")
+        return Scan(rows, int(document["images"]), [(int(i), str(why)) for i, why in document["skipped"]])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"not a scan: {error}") from error
+
+
 def scan_images(images: Sequence[tuple[int, Path]], predictors: Sequence[Callable[[int], np.ndarray]],
                 class_set: ClassSet, min_pixels: int, connectivity: int = DEFAULT_CONNECTIVITY,
                 workers: int = 4, skip_errors: tuple[type[Exception], ...] = (),
