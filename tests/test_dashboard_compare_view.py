@@ -192,8 +192,8 @@ def test_the_photo_is_served_once_and_each_panel_lays_its_classes_over_it(dashbo
     layers = [image for image in images if image["source"].startswith("data:")]
     assert len(layers) == 1 + len(store.runs) and all(layer["source"].startswith("data:image/png") for layer in layers)
     assert {layer["opacity"] for layer in layers} == {at.slider(key="explorer_opacity").value}
-    css = [block.proto.body for block in at.get("html")]
-    assert any(".st-key-explorer_compare_chart image {image-rendering: pixelated;}" in body for body in css)
+    assert any(".st-key-explorer_compare_chart image {image-rendering: pixelated;}" in block.value
+               for block in at.markdown)
 
     at.radio(key="explorer_compare_kind").set_value(compare.ERROR_MAP).run()
     images = _figure(at)["layout"]["images"]

@@ -155,9 +155,11 @@ def compare_ui(image: pictures.ImageRef, refs: dict, groups: dict[str, list[str]
                                        help="Embed the pictures at the image's own size, so that a zoom shows "
                                             "its own pixels (more to send for each image).")
     several = len(groups) > 1
-    for classes in groups:
+    for number, classes in enumerate(groups):
         class_set = get_class_set(classes)
-        st.markdown((f"**{classes}** " if several else "") + legend_html(class_set.names, class_set.colors),
+        # the panels' style rides with the first legend: an st.html of its own loads two more scripts
+        style = compare_figure.PIXELATED_CSS.format(key=CHART_KEY) if number == 0 else ""
+        st.markdown(style + (f"**{classes}** " if several else "") + legend_html(class_set.names, class_set.colors),
                     unsafe_allow_html=True)
     _notes_ui(groups, views)
     wanted = _wanted(groups, views, refs, kind)
@@ -172,7 +174,6 @@ def compare_ui(image: pictures.ImageRef, refs: dict, groups: dict[str, list[str]
     names, template, stride = _hover(photo, groups, views, labels, len(panels))
     figure = compare_figure.compare_figure(panels, photo.shape, names, template, stride)
     st.plotly_chart(figure, width="stretch", key=CHART_KEY, config={"displaylogo": False, "scrollZoom": True})
-    st.html(compare_figure.PIXELATED_CSS.format(key=CHART_KEY))
     if not any(runs for runs in groups.values()):
         st.info("Choose runs in the sidebar to see their predictions.")
     st.caption(_caption(photo, groups, views, kind, full_size, stride, marked))
