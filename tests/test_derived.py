@@ -40,3 +40,15 @@ def test_a_store_that_cannot_be_written_is_not_cached(tmp_path):
     (tmp_path / CACHE).write_text("a file where the folder would be")
     assert write_derived(tmp_path, "scans", cache_key("x"), 1) is False
     assert read_derived(tmp_path, "scans", cache_key("x")) is None
+
+
+def test_a_kind_keeps_its_most_recent_results(tmp_path):
+    import os
+
+    for number in range(5):
+        assert write_derived(tmp_path, "scans", cache_key(number), number, keep=3)
+        os.utime(derived_path(tmp_path, "scans", cache_key(number)), ns=(number * 10**9, number * 10**9))
+    assert write_derived(tmp_path, "scans", cache_key(5), 5, keep=3)  # the newest: the others are older
+    assert [read_derived(tmp_path, "scans", cache_key(n)) for n in range(6)] == [None, None, None, 3, 4, 5]
+    assert write_derived(tmp_path, "other", cache_key(0), 0, keep=3)  # another kind is counted apart
+    assert read_derived(tmp_path, "scans", cache_key(5)) == 5

@@ -7,7 +7,7 @@ fingerprint, the parameters; never a run's name), so a run replaced under its na
 and its old entry is never read again. A file that cannot be read (damaged, half written by a
 version without atomic writes, another format version) counts as missing: the result is computed
 again and the file replaced, atomically. A store that cannot be written (read-only) is not cached.
-Deleting ``.cache/`` loses nothing.
+Each kind keeps its ``KEEP`` most recent results. Deleting ``.cache/`` loses nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from training.files import write_json_atomic
 
 CACHE = ".cache"  # under the run store; the runs are under runs/
 VERSION = 1  # of the files' format: another version is not read
+KEEP = 64  # results kept per kind, the most recently written: older ones are removed
 
 
 def cache_key(*parts) -> str:
@@ -43,12 +44,27 @@ def read_derived(artifacts: str | os.PathLike, kind: str, key: str):
     return document.get("result")
 
 
-def write_derived(artifacts: str | os.PathLike, kind: str, key: str, result) -> bool:
+def write_derived(artifacts: str | os.PathLike, kind: str, key: str, result, keep: int = KEEP) -> bool:
     """Keep ``result`` (JSON-able; numpy values become numbers and lists) under ``kind`` and
-    ``key``, atomically; False when the store cannot be written."""
+    ``key``, atomically, and at most ``keep`` results of ``kind``; False when the store cannot be
+    written."""
+    path = derived_path(artifacts, kind, key)
     try:
-        write_json_atomic(derived_path(artifacts, kind, key), {"version": VERSION, "kind": kind, "key": key,
-                                                              "result": result})
+        write_json_atomic(path, {"version": VERSION, "kind": kind, "key": key, "result": result})
     except OSError:
         return False
+    _prune(path.parent, keep)
     return True
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Remove all but the ``keep`` most recently written results of a kind (each choice of runs and
+    parameters writes one; nothing else bounds them)."""
+    stamped = []
+    for path in folder.glob("*.json"):
+        try:
+            stamped.append((path.stat().st_mtime_ns, path.name, path))
+        except OSError:  # removed meanwhile by another process
+            continue
+    for _, _, path in sorted(stamped, reverse=True)[keep:]:
+        path.unlink(missing_ok=True)
