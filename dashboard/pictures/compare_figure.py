@@ -26,7 +26,8 @@ import dashboard.pictures.images as pictures
 import dashboard.pictures.layers as layers
 import dashboard.pictures.marks as marks
 import dashboard.views.compare_panels as compare
-from dashboard.pictures.media import data_uri, media_url
+from dashboard.pictures.drawing import data_uri
+from dashboard.pictures.media import media_url
 from dashboard.pictures.shared_figure import SharedArraysFigure
 from dashboard.views.hover_cells import hover_grid
 from training.data.labels import get_class_set

@@ -95,6 +95,11 @@ def encode_png(rgb: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def data_uri(picture: bytes, mime: str) -> str:
+    """An encoded picture as a ``data:`` address, for a chart that embeds it."""
+    return f"data:{mime};base64," + base64.b64encode(picture).decode("ascii")
+
+
 def class_picture(rgb: np.ndarray, max_width: int) -> bytes:
     """A picture of class colours (H, W, 3) at display size by nearest, PNG: no blended colours."""
     return encode_png(shrink_classes(rgb, display_factor(rgb.shape[1], max_width)))

@@ -3,11 +3,10 @@ tell the true and the predicted class (and, in the confidence view, the confiden
 
 from __future__ import annotations
 
-import base64
-
 import numpy as np
 import plotly.graph_objects as go
 
+from dashboard.pictures.drawing import data_uri
 from dashboard.pictures.shared_figure import SharedArraysFigure
 from dashboard.views.hover_cells import class_name_lookup, hover_grid
 from dashboard.views.run_names import NO_CLASS
@@ -35,7 +34,7 @@ def hover_figure(picture: bytes, mime: str, scale: int, shape: tuple[int, int], 
         if notes is not None:
             cells["hovertext"] = np.char.add(cells["hovertext"].astype(str), notes)
         template += "<br>predicted: %{hovertext}"
-    source = f"data:{mime};base64," + base64.b64encode(picture).decode("ascii")
+    source = data_uri(picture, mime)
     centre = (scale - 1) / 2  # the centre of the picture's first pixel, in the image's pixels
     # In one go: each add_trace / update_* of a plotly figure deep-copies its arrays again; the
     # names are handed over as they are (``SharedArraysFigure``'s ``arrays``).

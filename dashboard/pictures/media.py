@@ -9,14 +9,10 @@ refreshed in place does.
 
 from __future__ import annotations
 
-import base64
-
 import streamlit as st
 from streamlit import runtime
 
-
-def data_uri(picture: bytes, mime: str) -> str:
-    return f"data:{mime};base64," + base64.b64encode(picture).decode("ascii")
+from dashboard.pictures.drawing import data_uri
 
 
 def media_url(picture: bytes, mime: str, coordinates: str) -> str:
