@@ -16,6 +16,12 @@ at a closed port: the Deployed page's "down" state). Each repeat starts a new se
 - zoom: a box dragged in the side-by-side figure's second panel; from mouse-up to every panel's
   ``_fullLayout.xaxis*/yaxis*.range`` equal to the new region (polled each animation frame in the page).
 
+A returning browser: a browser context kept from server to server on one address (its HTTP cache
+and compiled-code cache filled by an earlier visit, as a user's browser is after the first day),
+each server new: the cold first page and each page's first visit. A new browser context fetches and
+compiles each page's lazily loaded widget scripts at its first visit (plotly's 4.7 MB on the first
+page with a chart); a returning one has them.
+
 The Check labels page keeps its scan in the run store (``training.runs.derived``): the first
 server's store has none (removed), so its first visit scans (reported on a line of its own); the
 later servers read what it kept, as a restarted dashboard does.
@@ -267,6 +273,46 @@ def one_server(browser, env: dict, zooms: int, ids: int, log) -> dict:
         stop_group(process)
 
 
+def returning_servers(browser, env: dict, repeats: int, log) -> list[dict]:
+    """``repeats`` new servers, one after the other on one port, visited by one browser context kept
+    throughout (filled by a first server not counted): the cold first page, then each page's first
+    visit (one round, as ``one_server``'s first)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
+    rows = []
+    try:
+        for repeat in range(repeats + 1):
+            process = start_dashboard(port, env)
+            try:
+                if wait_http(f"{base}/_stcore/health", process) is None:
+                    raise RuntimeError("the dashboard did not start")
+                page = context.new_page()
+                page.set_default_timeout(TIMEOUT_MS)
+                t0 = time.perf_counter()
+                page.goto(f"{base}/", wait_until="commit")
+                page.wait_for_selector('[data-testid="stMain"] h1', timeout=TIMEOUT_MS)
+                wait_drawn(page, None)
+                row = {"cold_first_page_ms": (time.perf_counter() - t0) * 1000, "cold_ms": {}, "errors": []}
+                for title, path in PAGES[1:] + PAGES[:1]:
+                    try:
+                        row["cold_ms"][title] = change_page(page, base, title, path)
+                    except Exception as error:  # noqa: BLE001  (recorded, go on)
+                        row["errors"].append(f"returning {title}: {type(error).__name__}: {str(error)[:200]}")
+                        page.goto(f"{base}/", wait_until="commit")
+                        wait_drawn(page, None)
+                page.close()
+                if repeat:  # the first server only fills the browser's caches
+                    rows.append(row)
+                    log(f"  returning browser: first page {row['cold_first_page_ms']:.0f}, "
+                        + ", ".join(f"{t} {ms:.0f}" for t, ms in row["cold_ms"].items()))
+            finally:
+                stop_group(process)
+    finally:
+        context.close()
+    return rows
+
+
 def median(values: list[float | None]) -> float | None:
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -293,6 +339,8 @@ def bench_resolution(resolution: str, repeats: int, zooms: int, ids: int) -> dic
                 scans_kept = (kept / LABEL_SCANS).is_dir()
                 log(f"server {repeat + 1}/{repeats}" + (" (label scans kept in the store)" if scans_kept else ""))
                 rows.append({**one_server(browser, env, zooms, ids, log), "scans_kept": scans_kept})
+            log("returning browser")
+            returning = returning_servers(browser, env, repeats, log)
         finally:
             browser.close()
     titles = [title for title, _ in PAGES]
@@ -311,7 +359,9 @@ def bench_resolution(resolution: str, repeats: int, zooms: int, ids: int) -> dic
         "open_in_explorer_run_end_ms": median([row.get("open_in_explorer_run_end_ms") for row in rows]),
         "explorer_next_id_ms": median([v for row in rows for v in row.get("next_id_ms", [])]),
         "zoom_ms": median([v for row in rows for v in row.get("zoom_ms", [])]),
-        "raw": rows}
+        "returning_cold_first_page_ms": median([row["cold_first_page_ms"] for row in returning]),
+        "returning_page_change_cold_ms": {t: median([row["cold_ms"].get(t) for row in returning]) for t in titles},
+        "raw": rows, "raw_returning": returning}
 
 
 LABELS = {"demo": "256x512", "full": "2048x1024"}
@@ -328,16 +378,18 @@ def fmt(ms: float | None, target_s: float | None = None, run_end: float | None =
 
 def report(results: dict) -> None:
     rows = results["resolutions"]
-    heads = " | ".join(f"{LABELS.get(r['resolution'], r['resolution'])} first | again" for r in rows)
+    heads = " | ".join(f"{LABELS.get(r['resolution'], r['resolution'])} first | again | first, returning browser"
+                       for r in rows)
     print(f"\n### Dashboard in chromium: medians (ms) over {rows[0]['repeats']} servers, "
           f"{results['cpus']} CPUs, load {results['load_average_at_start']} at start; bold: over the target "
           f"(1 s, cold first page 3 s); in brackets: the click to the script run's end\n")
     print(f"| measure | {heads} |")
-    print("|---|" + "---|---|" * len(rows))
+    print("|---|" + "---|---|---|" * len(rows))
     for title, _ in PAGES:
         cells = " | ".join(
             f"{fmt(r['page_change_cold_ms'][title], PAGE_TARGET_S, r['page_change_cold_run_end_ms'][title])} | "
-            f"{fmt(r['page_change_warm_ms'][title], PAGE_TARGET_S, r['page_change_warm_run_end_ms'][title])}"
+            f"{fmt(r['page_change_warm_ms'][title], PAGE_TARGET_S, r['page_change_warm_run_end_ms'][title])} | "
+            f"{fmt(r.get('returning_page_change_cold_ms', {}).get(title), PAGE_TARGET_S)}"
             for r in rows)
         print(f"| page change: {title} | {cells} |")
     for key, label, target in (("cold_first_page_ms", "cold first page (new context, Overview)", COLD_TARGET_S),
@@ -346,10 +398,11 @@ def report(results: dict) -> None:
                                ("open_in_explorer_ms", "Open in the explorer (comparison -> explorer)", PAGE_TARGET_S),
                                ("explorer_next_id_ms", "explorer: Next -> side-by-side redrawn", None),
                                ("zoom_ms", "zoom box: mouse-up -> every panel's range", None)):
-        print(f"| {label} | " + " | ".join(f"{fmt(r[key], target, r.get(key.replace('_ms', '_run_end_ms')))} | "
-                                           for r in rows) + " |")
+        returning = "returning_" + key
+        print(f"| {label} | " + " | ".join(f"{fmt(r[key], target, r.get(key.replace('_ms', '_run_end_ms')))} |  | "
+                                           f"{fmt(r.get(returning), target)}" for r in rows) + " |")
     for r in rows:
-        errors = [e for row in r["raw"] for e in row["errors"]]
+        errors = [e for row in r["raw"] + r.get("raw_returning", []) for e in row["errors"]]
         if errors:
             print(f"\nerrors at {r['resolution']}: {errors}")
 

@@ -6,7 +6,16 @@ visitor's first script run: about a second of a cold first page on 2 cores. Star
 server process has imported them before it answers, so the first visitor waits for the page alone.
 Only modules that make no Streamlit calls are imported early: the dashboard's own modules declare
 Streamlit caches, which belong to the running server, so they are imported by the first run as
-before. Everything else is ``streamlit run``: the same options, the same ``.streamlit/config.toml``.
+before (imported here, they were measured to spare the first page nothing it noticed).
+
+Streamlit also checks once per process, at the first element a page sends, whether it runs in a
+Python REPL: ``inspect.stack()`` reads the source of every frame and resolves the path of every
+loaded module, about 50 ms of the first page here. A server started here never is one, so the
+check is marked done (``skip_repl_check``). ``.streamlit/config.toml`` turns "magic" off for the
+same reason: a page script is compiled as it is rather than rewritten first (6-15 ms of each
+page's first visit; no page has a bare expression to show).
+
+Everything else is ``streamlit run``: the same options, the same ``.streamlit/config.toml``.
 """
 
 from __future__ import annotations
@@ -37,10 +46,20 @@ def import_early(names: tuple[str, ...] = EARLY_IMPORTS) -> list[str]:
     return failed
 
 
+def skip_repl_check() -> None:
+    """Mark Streamlit's once-per-process REPL check done (see the module's docstring); a Streamlit
+    without the flag is left as it is."""
+    import streamlit.delta_generator as delta_generator
+
+    if hasattr(delta_generator, "_use_warning_has_been_displayed"):
+        delta_generator._use_warning_has_been_displayed = True
+
+
 def main(argv: list[str] | None = None) -> None:
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     import_early()
+    skip_repl_check()
     from streamlit.web import cli
 
     sys.argv = ["streamlit", "run", str(APP), *(sys.argv[1:] if argv is None else argv)]

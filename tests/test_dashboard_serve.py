@@ -1,6 +1,6 @@
 """``python -m dashboard.serve``: the libraries and the core imported before the server listens,
 none of the dashboard's own modules (their Streamlit caches belong to the running server) and no
-TensorFlow. The served app itself is what the browser tests start (tests/test_dashboard_browser.py)."""
+TensorFlow; Streamlit's REPL check marked done; no "magic". The served app itself is what the browser tests start (tests/test_dashboard_browser.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,10 @@ CHECK = """
 import json, sys
 import dashboard.serve as serve
 failed = serve.import_early()
-print(json.dumps({"failed": failed, "missing": serve.import_early(("no_such_module_for_the_test",)),
+import streamlit.delta_generator as delta_generator
+repl_check_before = delta_generator._use_warning_has_been_displayed
+serve.skip_repl_check()
+print(json.dumps({"repl_check": [repl_check_before, delta_generator._use_warning_has_been_displayed],"failed": failed, "missing": serve.import_early(("no_such_module_for_the_test",)),
                   "loaded": [name for name in serve.EARLY_IMPORTS if name not in sys.modules],
                   "dashboard": sorted(m for m in sys.modules if m.startswith("dashboard.") and m != "dashboard.serve"),
                   "tensorflow": "tensorflow" in sys.modules}))
@@ -32,3 +35,13 @@ def test_the_libraries_are_imported_early_and_nothing_of_the_dashboard():
     assert found["missing"] == ["no_such_module_for_the_test"]  # named, not raised: the page says it later
     assert found["dashboard"] == []
     assert not found["tensorflow"]
+    # Streamlit's once-per-process REPL check (inspect.stack(), ~50 ms of the first page) is marked done
+    assert found["repl_check"] == [False, True]
+
+
+def test_pages_are_compiled_without_magic():
+    """No page has a bare expression to show, so none is rewritten by Streamlit's "magic" first."""
+    import tomllib
+
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["magicEnabled"] is False

@@ -58,13 +58,17 @@ def dashboard_browser(root: Path) -> str:
     runs = results["resolutions"]
     sizes = [SIZES.get(run["resolution"], run["resolution"]) for run in runs]
     pages = list(runs[0]["page_change_cold_ms"])
+    whens = ("first visit", "again", "first visit, returning browser")
     changes = table(["sidebar page change, ms (click to page drawn)"] + [f"{size}: {when}" for size in sizes
-                                                                        for when in ("first visit", "again")],
-                    [[page] + [value for run in runs for value in (run["page_change_cold_ms"][page],
-                                                                    run["page_change_warm_ms"][page])]
+                                                                        for when in whens],
+                    [[page] + [value for run in runs for value in (
+                        run["page_change_cold_ms"][page], run["page_change_warm_ms"][page],
+                        run.get("returning_page_change_cold_ms", {}).get(page))]
                      for page in pages])
     targets = results["targets_s"]
     measures = [("cold first page (new browser, Overview drawn)", "cold_first_page_ms", targets["cold_first_page"]),
+                ("cold first page, returning browser (its caches kept from an earlier visit)",
+                 "returning_cold_first_page_ms", targets["cold_first_page"]),
                 ("Check labels, first visit with no scan kept in the store yet", "check_labels_never_scanned_ms",
                  None),
                 ("\"Open in the explorer\" from Model comparison", "open_in_explorer_ms", targets["open_in_explorer"]),
