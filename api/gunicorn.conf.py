@@ -21,8 +21,9 @@ Each worker builds its own app (no ``preload_app``: TensorFlow must be imported 
 fork, never before) with ``SEGAPI_WARM_UP=true`` unless the environment says otherwise, so the
 deployed model is loaded and has run one prediction before the worker takes its first request.
 Where it will, ``post_fork`` first starts TensorFlow in the worker as the command line does
-(``training.runtime_env.quiet_tensorflow_start``): without its start-up lines, above all the
-``failed call to cuInit`` error a machine without a GPU logs. ``post_worker_init`` then asks the
+(``training.fit.predict.start_tensorflow_quietly``): without its start-up lines, above all the
+``failed call to cuInit`` error a machine without a GPU logs (without warm-up, the app does the
+same at its first model load). ``post_worker_init`` then asks the
 worker's own app for ``/health`` and logs whether the model is loaded. Every ``SEGAPI_*``
 variable reaches the app (``SEGAPI_RUN``, ``SEGAPI_DATA_ROOT``, ...).
 """
@@ -106,12 +107,9 @@ def post_fork(server, worker) -> None:
     try:
         if not _loads_a_model_at_start():
             return
-        from training.runtime_env import quiet_tensorflow_start
+        from training.fit.predict import start_tensorflow_quietly
 
-        with quiet_tensorflow_start():
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()
+        start_tensorflow_quietly()
     except Exception as exc:  # a report only: never stop a worker from starting
         worker.log.warning("worker %s: quiet TensorFlow start failed: %r", worker.pid, exc)
 

@@ -329,7 +329,11 @@ class Serving:
 
 def _load_predictor(run: Run):
     """The run's model, or its export's, behind ``Predictor``'s interface. The one place the API
-    reaches the Keras side: TensorFlow loads here, on first use."""
+    reaches the Keras side: TensorFlow loads here, on first use, started quietly (no cuInit error
+    in the log of a machine without a GPU)."""
+    from training.fit.predict import start_tensorflow_quietly
+
+    start_tensorflow_quietly()
     export = getattr(run, "export", None)
     if export is not None:
         from training.fit.tflite import TFLitePredictor

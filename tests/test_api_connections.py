@@ -162,3 +162,19 @@ def test_pipelined_requests_are_all_answered_in_order(server):
     assert [response.status for response in responses] == [200, 200, 200, 400]
     assert responses[1].json()["width"] == 8 and responses[2].json()["limit"] == 1
     assert re.match(r"^application/json", responses[3].headers["content-type"])
+
+
+def test_a_model_loaded_at_the_first_request_starts_tensorflow_quietly(server):
+    """Without warm-up the worker loads the model at the first prediction: TensorFlow starts there
+    as it does in a warmed-up worker, without its start-up lines in the log (above all the cuInit
+    error of a machine without a GPU driver)."""
+    from training import runtime_env
+
+    assert "model_loaded=False" in server.log()  # post_worker_init: nothing loaded before serving
+    response = requests.get(f"{server.url}/api/images/0/segmentation", timeout=TIMEOUT)
+    assert response.status_code == 200, response.text[:300]
+    assert requests.get(f"{server.url}/health", timeout=TIMEOUT).json()["model_loaded"] is True
+    log = server.log()
+    assert "I0000" not in log and "absl::InitializeLog" not in log, log[-3000:]
+    if not runtime_env.has_nvidia_driver():
+        assert "failed call to cuInit" not in log, log[-3000:]

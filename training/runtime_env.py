@@ -13,8 +13,10 @@ writes INFO lines (oneDNN, "Could not find cuda drivers") before its logging rea
 ``TF_CPP_MIN_LOG_LEVEL``. ``quiet_tensorflow_start`` drops exactly those lines from what is
 written to stderr while TensorFlow is imported and first lists its devices (the cuInit line only
 where there is no NVIDIA driver: with one, it is a real error); every other line passes. The
-command line's TensorFlow commands start TensorFlow in it (``training.cli.benchmark``); TensorFlow
-is not imported here: the dashboard imports this module.
+command line's TensorFlow commands start TensorFlow in it (``training.cli.benchmark``), and so does
+the API wherever it first loads a model (``training.fit.predict.start_tensorflow_quietly``: in a
+gunicorn worker before its warm-up, or at the first request without one); TensorFlow is not
+imported here: the dashboard imports this module.
 
 Later, while a model trains or predicts, TensorFlow's graph optimiser logs at ERROR level
 ``oneDNN supports DT_INT32 only on platforms with AVX-512. Falling back to the default Eigen-based

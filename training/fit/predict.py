@@ -8,6 +8,7 @@ and with the official evaluation, whatever size each model was trained at.
 from __future__ import annotations
 
 import os
+import sys
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,8 +21,9 @@ from tqdm import tqdm
 
 from training.data.index import IndexEntry
 from training.data.labels import ClassSet
+from training.data.png_threads import read_instance_ids, read_pair_threaded
 from training.data.resize import resize_image
-from training.evaluation.anatomy import Anatomy, lookup, pair_table, read_instance_ids, read_pair_threaded
+from training.evaluation.anatomy import Anatomy, lookup, pair_table
 from training.evaluation.boundary import DEFAULT_RATIO, scratch
 from training.evaluation.calibration import BINS as CALIBRATION_BINS
 from training.evaluation.calibration import calibration_counts, summarize_calibration
@@ -125,6 +127,22 @@ def predict_classes(model, image: np.ndarray, size: tuple[int, int],
                     output_size: tuple[int, int] | None = None) -> np.ndarray:
     """``(H, W)`` uint8 class indices for one image, at ``output_size`` (default: the image's)."""
     return upsample_argmax(predict_probabilities(model, image, size), output_size or image.shape[:2])
+
+
+def start_tensorflow_quietly() -> None:
+    """Import TensorFlow and list its devices inside ``training.runtime_env.quiet_tensorflow_start``
+    (without its start-up lines, above all the cuInit error of a machine without a GPU), once per
+    process; nothing when it is imported already. For a process that loads a model at first use,
+    such as an API worker: lines other threads write to stderr meanwhile are written after it, in
+    order, none dropped."""
+    if "tensorflow" in sys.modules:
+        return
+    from training.runtime_env import quiet_tensorflow_start
+
+    with quiet_tensorflow_start():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
 
 
 class Predictor:
