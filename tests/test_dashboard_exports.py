@@ -90,8 +90,8 @@ def test_the_keras_row_shows_the_latency_json_figure_and_how_it_was_measured(sto
     assert table.loc["Keras (model.keras)", "latency measured"] == "benchmark"
     assert set(table.loc[[FLOAT32, INT8], "latency measured"]) == {"at export"}
     caption = next(c.value for c in at.caption if c.value.startswith("Exports on the"))
-    assert ("the Keras row's is the run's own measurement with TensorFlow: median of 30, batch 1, 16x32, "
-            "2 CPU cores, benchmark pass 2026-12-02") in caption
+    assert ("the Keras row's is the run's own measurement with TensorFlow: median of 5 rounds x 30 calls, "
+            "batch 1, 16x32, 2 CPU cores, benchmark pass 2026-12-02") in caption
 
 
 def _valid_command(command: str, run: str) -> bool:

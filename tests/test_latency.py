@@ -92,8 +92,9 @@ def test_benchmark_measures_each_run_skips_imported_and_names_a_broken_model(sto
     assert read_latency(get_run(IMPORTED_C8, store)) is None  # untouched
     summary = run_summary(get_run("tiny_simple", store))
     assert summary["inference_ms"] == after["median_ms"] and summary["latency_measured"].startswith("benchmark")
-    assert summary["latency_how"].startswith(f"median of 5, batch 1, 16x32, {after['cpu_cores']} CPU cores, "
-                                             f"benchmark pass {after['measured_at'][:10]}")
+    when = after["measured_at"][:10]
+    assert summary["latency_how"].startswith(f"median of 3 rounds x 5 calls, batch 1, 16x32, "
+                                             f"{after['cpu_cores']} CPU cores, benchmark pass {when}")
     imported = run_summary(get_run(IMPORTED_C8, store))
     assert (imported["inference_ms"], imported["latency_how"]) == (IMPORTED_C8_MS, "given at import, not measured here")
 

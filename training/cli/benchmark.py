@@ -147,7 +147,7 @@ def format_table(rows: list[dict]) -> str:
 
 def cmd_benchmark(args) -> int:
     from training.fit.latency import check_counts, cpu_cores, load_average, set_threads
-    from training.runs.latency import BENCHMARK_PASS, busy, busy_text, conditions_text
+    from training.runs.latency import BENCHMARK_PASS, busy, busy_text, conditions_text, sample_text
 
     check_counts(args.repeats, args.rounds)  # also when called without the parser
     set_threads(args.threads)  # before TensorFlow runs anything
@@ -179,8 +179,7 @@ def cmd_benchmark(args) -> int:
         record = records[run.name]
         rows.append({"run": run.name, "before (how)": before[run.name], "median ms": f"{record['median_ms']:.1f}",
                      "p10-p90 ms": f"{record['p10_ms']:.1f}-{record['p90_ms']:.1f}",
-                     "conditions": f"median of {record['rounds']} rounds x {record['repeats']} calls, "
-                                   f"{conditions_text(record)}"
+                     "conditions": f"{sample_text(record)}, {conditions_text(record)}"
                                    + (f", busy ({busy_text(record)})" if record["busy"] else "")})
         if not args.quiet:
             print(f"{run.name}: {record['median_ms']:.1f} ms", flush=True)

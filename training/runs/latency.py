@@ -83,7 +83,7 @@ FIELD_RULES = {
     "device": (lambda v: isinstance(v, str), "a text"), "how": (lambda v: isinstance(v, str), "a text"),
     "measured_at": (lambda v: isinstance(v, str), "a text"), "host": (lambda v: isinstance(v, str), "a text"),
     "cpu_cores": (_is_count, "a whole number"), "intra_op_threads": (_is_count, "a whole number"),
-    "inter_op_threads": (_is_count, "a whole number"),
+    "inter_op_threads": (_is_count, "a whole number"), "rounds": (_is_count, "a whole number"),
     "load_average": (lambda v: v is None or _is_number(v), "a number"),
     "others_cpu_cores": (lambda v: v is None or _is_number(v), "a number"),
 }
@@ -132,11 +132,20 @@ def conditions_text(record: dict) -> str:
     return ", ".join(part for part in parts if part)
 
 
+def sample_text(record: dict) -> str:
+    """What the figure is the median of: "median of 9 rounds x 30 calls" (a benchmark pass, its
+    runs timed in turns: the median of the rounds' medians) or "median of 30" (one series)."""
+    rounds = record.get("rounds")
+    if _is_count(rounds) and rounds > 1:
+        return f"median of {rounds} rounds x {record.get('repeats')} calls"
+    return f"median of {record.get('repeats')}"
+
+
 def how_text(record: dict) -> str:
-    """How a figure was measured, whole: "median of 30, batch 1, 128x256, 2 CPU cores, benchmark
-    pass 2026-12-02" (and "machine busy" when other processes took CPU meanwhile)."""
+    """How a figure was measured, whole: "median of 9 rounds x 30 calls, batch 1, 128x256, 2 CPU
+    cores, benchmark pass 2026-12-02" (and "machine busy" when other processes took CPU meanwhile)."""
     when = str(record.get("measured_at") or "")[:10]
-    text = f"median of {record.get('repeats')}, {conditions_text(record)}, {record.get('how')} {when}".rstrip()
+    text = f"{sample_text(record)}, {conditions_text(record)}, {record.get('how')} {when}".rstrip()
     if record_busy(record):
         text += f", machine busy ({busy_text(record)})"
     return text
