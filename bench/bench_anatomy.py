@@ -35,14 +35,12 @@ from bench.results_file import write_results  # noqa: E402
 from training.data.cityscapes import read_label_ids  # noqa: E402
 from training.data.index import load_or_build_index  # noqa: E402
 from training.data.labels import get_class_set  # noqa: E402
-from training.evaluation.anatomy import (  # noqa: E402
-    Anatomy,
-    Truth,
-    pair_table,
+from training.data.png_threads import (  # noqa: E402
     read_instance_ids,
     read_label_ids_threaded,
     read_png_threaded,
 )
+from training.evaluation.anatomy import Anatomy, Truth, pair_table  # noqa: E402
 from training.evaluation.evaluator import Evaluator  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -24,7 +24,7 @@ import training.evaluation.boundary as boundary
 from training.data.cityscapes import read_label_ids
 from training.data.index import load_or_build_index
 from training.data.labels import get_class_set
-from training.evaluation.anatomy import read_instance_ids
+from training.data.png_threads import read_instance_ids
 from training.runs.anatomy import ANATOMY_FILES
 from training.runs.reader import get_run
 from training.runs.rescore import anatomize_run

@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from training.data.labels import ClassSet
-from training.evaluation.anatomy import read_png_threaded
+from training.data.png_threads import read_png_threaded
 from training.evaluation.masks import evaluation_threads, opencv_threads_beside, ordered_map
 from training.files import replaced_atomically
 from training.viz import OVERLAY_OPACITY

@@ -27,15 +27,8 @@ from tqdm import tqdm
 
 from training.data.cityscapes import DatasetError
 from training.data.index import DatasetIndex, IndexEntry, load_or_build_index
-from training.evaluation.anatomy import (
-    Anatomy,
-    ImageAnatomy,
-    lookup,
-    pair_table,
-    read_instance_ids,
-    read_label_ids_threaded,
-    read_png_threaded,
-)
+from training.data.png_threads import read_instance_ids, read_label_ids_threaded, read_png_threaded
+from training.evaluation.anatomy import Anatomy, ImageAnatomy, lookup, pair_table
 from training.evaluation.boundary import DEFAULT_RATIO, pixel_histogram
 from training.evaluation.evaluator import Evaluator, image_scores
 from training.evaluation.formats import (

@@ -65,7 +65,8 @@ import numpy as np
 
 from training.data.cityscapes import DatasetError
 from training.data.labels import IGNORE_INDEX, NUM_LABEL_IDS, ClassSet, get_class_set
-from training.evaluation.anatomy import lookup, read_png_threaded
+from training.data.png_threads import read_png_threaded
+from training.evaluation.anatomy import lookup
 from training.evaluation.boundary import pixel_histogram
 from training.evaluation.formats import (
     COLOR_MODES,

@@ -19,8 +19,8 @@ import cv2
 
 from training.data.cityscapes import read_image
 from training.data.labels import ClassSet
+from training.data.png_threads import read_png_threaded
 from training.data.sequences import Sequence
-from training.evaluation.anatomy import read_png_threaded
 from training.evaluation.masks import ordered_map
 from training.fit.predict import Predictor, upsample_with_confidence
 from training.runs.reader import Run

@@ -31,7 +31,8 @@ from tqdm import tqdm
 
 from training.data.cityscapes import read_label_ids
 from training.data.dataset import Dataset
-from training.evaluation.anatomy import Anatomy, read_instance_ids
+from training.data.png_threads import read_instance_ids
+from training.evaluation.anatomy import Anatomy
 from training.evaluation.boundary import DEFAULT_RATIO
 from training.evaluation.evaluator import Evaluator
 from training.evaluation.masks import ordered_map
