@@ -1,6 +1,7 @@
 """``python -m dashboard.serve``: the libraries and the core imported before the server listens,
 none of the dashboard's own modules (their Streamlit caches belong to the running server) and no
-TensorFlow; Streamlit's REPL check marked done; no "magic". The served app itself is what the browser tests start (tests/test_dashboard_browser.py)."""
+TensorFlow; Streamlit's REPL check marked done; no "magic". The served app itself is what the
+browser tests start (tests/test_dashboard_browser.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ failed = serve.import_early()
 import streamlit.delta_generator as delta_generator
 repl_check_before = delta_generator._use_warning_has_been_displayed
 serve.skip_repl_check()
-print(json.dumps({"repl_check": [repl_check_before, delta_generator._use_warning_has_been_displayed],"failed": failed, "missing": serve.import_early(("no_such_module_for_the_test",)),
+print(json.dumps({"repl_check": [repl_check_before, delta_generator._use_warning_has_been_displayed],
+                  "failed": failed, "missing": serve.import_early(("no_such_module_for_the_test",)),
                   "loaded": [name for name in serve.EARLY_IMPORTS if name not in sys.modules],
                   "dashboard": sorted(m for m in sys.modules if m.startswith("dashboard.") and m != "dashboard.serve"),
                   "tensorflow": "tensorflow" in sys.modules}))
