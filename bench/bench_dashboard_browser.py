@@ -221,6 +221,17 @@ def zoom(page) -> float:
     return done - up  # includes the mouse-up's own dispatch (a few ms)
 
 
+def first_page(context, base: str) -> tuple:
+    """A new page of ``context`` opened on the app: (the page, ms from the navigation to the Overview drawn)."""
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    t0 = time.perf_counter()
+    page.goto(f"{base}/", wait_until="commit")
+    page.wait_for_selector('[data-testid="stMain"] h1', timeout=TIMEOUT_MS)
+    wait_drawn(page, None)
+    return page, (time.perf_counter() - t0) * 1000
+
+
 def one_server(browser, env: dict, zooms: int, ids: int, log) -> dict:
     """A new server: the cold first page, two rounds of page changes, "Open in the explorer", ids, zooms."""
     port = free_port()
@@ -231,13 +242,7 @@ def one_server(browser, env: dict, zooms: int, ids: int, log) -> dict:
         if wait_http(f"{base}/_stcore/health", process) is None:
             raise RuntimeError("the dashboard did not start")
         context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        t0 = time.perf_counter()
-        page.goto(f"{base}/", wait_until="commit")
-        page.wait_for_selector('[data-testid="stMain"] h1', timeout=TIMEOUT_MS)
-        wait_drawn(page, None)
-        row["cold_first_page_ms"] = (time.perf_counter() - t0) * 1000
+        page, row["cold_first_page_ms"] = first_page(context, base)
         log(f"  cold first page {row['cold_first_page_ms']:.0f} ms")
         row["titles"], row["cold_ms"], row["warm_ms"] = {}, {}, {}
         row["cold_run_end_ms"], row["warm_run_end_ms"] = {}, {}
@@ -287,13 +292,8 @@ def returning_servers(browser, env: dict, repeats: int, log) -> list[dict]:
             try:
                 if wait_http(f"{base}/_stcore/health", process) is None:
                     raise RuntimeError("the dashboard did not start")
-                page = context.new_page()
-                page.set_default_timeout(TIMEOUT_MS)
-                t0 = time.perf_counter()
-                page.goto(f"{base}/", wait_until="commit")
-                page.wait_for_selector('[data-testid="stMain"] h1', timeout=TIMEOUT_MS)
-                wait_drawn(page, None)
-                row = {"cold_first_page_ms": (time.perf_counter() - t0) * 1000, "cold_ms": {}, "errors": []}
+                page, first_ms = first_page(context, base)
+                row = {"cold_first_page_ms": first_ms, "cold_ms": {}, "errors": []}
                 for title, path in PAGES[1:] + PAGES[:1]:
                     try:
                         row["cold_ms"][title] = change_page(page, base, title, path)
