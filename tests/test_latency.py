@@ -65,6 +65,18 @@ def test_a_damaged_latency_json_falls_back_to_the_training_figure_and_says_so(st
     assert summary["latency_how"].startswith("measured once during training (run tiny_unet: latency.json")
 
 
+def test_a_benchmark_pass_says_its_rounds_and_a_wrong_count_of_rounds_names_the_file(store):
+    from training.runs.latency import how_text
+
+    run = get_run("tiny_unet", store)
+    passes = {**RECORD, "how": BENCHMARK_PASS, "rounds": 9, "round_medians_ms": [19.7] * 9}
+    assert how_text(passes).startswith("median of 9 rounds x 30 calls, batch 1, ")
+    assert how_text({**passes, "rounds": 1}).startswith("median of 30, batch 1, ")
+    write_latency(run.path, {**passes, "rounds": "many"})
+    with pytest.raises(ArtifactError, match=f"run tiny_unet: {LATENCY}: rounds is 'many', not a whole number"):
+        read_latency(get_run("tiny_unet", store))
+
+
 def test_benchmark_measures_each_run_skips_imported_and_names_a_broken_model(store):
     (store / "runs" / "tiny_unet" / "model.keras").write_bytes(b"not a zip")
     before = read_latency(get_run("tiny_simple", store))

@@ -40,7 +40,6 @@ from training.cli import (
     train,
 )
 from training.cli import sequences as sequence_commands
-from training.cli.benchmark import start_tensorflow_quietly
 from training.cli.common import EXIT_ERROR, check_overrides, yaml_problem
 from training.data.cityscapes import DatasetError
 from training.runs.layout import ArtifactError
@@ -90,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_overrides(getattr(args, "set", None))  # before TensorFlow takes seconds to start
         if args.command in TENSORFLOW_COMMANDS:
+            from training.fit.predict import start_tensorflow_quietly  # the commands load it anyway
+
             start_tensorflow_quietly()
         return args.handler(args)
     except BrokenPipeError:  # `... | head` stopped reading: not an error of ours

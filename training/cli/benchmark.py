@@ -50,18 +50,6 @@ def add_benchmark_parser(commands) -> None:
 
 
 
-def start_tensorflow_quietly() -> None:
-    """Import TensorFlow and list its devices (where it looks for a GPU) without its start-up
-    noise (``training.runtime_env.quiet_tensorflow_start``). It starts no runtime: threads can
-    still be set afterwards."""
-    from training.runtime_env import quiet_tensorflow_start
-
-    with quiet_tensorflow_start():
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()
-
-
 def latency_line(run_dir: Path) -> str:
     """What ``train`` says of a run's latency: "latency 19.7 ms per image (p10-p90 ...; how)"."""
     from training.runs.latency import how_text, read_latency

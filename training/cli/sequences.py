@@ -30,7 +30,7 @@ def add_predict_sequence_parser(commands) -> None:
 def cmd_predict_sequence(args) -> int:
     from tqdm import tqdm
 
-    from training.cli.benchmark import start_tensorflow_quietly
+    from training.fit.predict import start_tensorflow_quietly
     from training.runs.layout import IMPORTED, ArtifactError
     from training.runs.reader import get_run
     from training.runs.sequences import dataset_sequences, find_sequence
