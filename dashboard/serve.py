@@ -11,9 +11,7 @@ before (imported here, they were measured to spare the first page nothing it not
 Streamlit also checks once per process, at the first element a page sends, whether it runs in a
 Python REPL: ``inspect.stack()`` reads the source of every frame and resolves the path of every
 loaded module, about 50 ms of the first page here. A server started here never is one, so the
-check is marked done (``skip_repl_check``). ``.streamlit/config.toml`` turns "magic" off for the
-same reason: a page script is compiled as it is rather than rewritten first (6-15 ms of each
-page's first visit; no page has a bare expression to show).
+check is marked done (``skip_repl_check``).
 
 Everything else is ``streamlit run``: the same options, the same ``.streamlit/config.toml``.
 """

@@ -1,7 +1,7 @@
 """``python -m dashboard.serve``: the libraries and the core imported before the server listens,
 none of the dashboard's own modules (their Streamlit caches belong to the running server) and no
-TensorFlow; Streamlit's REPL check marked done; no "magic". The served app itself is what the
-browser tests start (tests/test_dashboard_browser.py)."""
+TensorFlow; Streamlit's REPL check marked done. The served app itself is what the browser tests
+start (tests/test_dashboard_browser.py)."""
 
 from __future__ import annotations
 
@@ -40,10 +40,3 @@ def test_the_libraries_are_imported_early_and_nothing_of_the_dashboard():
     # Streamlit's once-per-process REPL check (inspect.stack(), ~50 ms of the first page) is marked done
     assert found["repl_check"] == [False, True]
 
-
-def test_pages_are_compiled_without_magic():
-    """No page has a bare expression to show, so none is rewritten by Streamlit's "magic" first."""
-    import tomllib
-
-    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
-    assert config["runner"]["magicEnabled"] is False
