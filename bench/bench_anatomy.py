@@ -32,14 +32,9 @@ import training  # noqa: E402,F401
 from bench.bench_evaluation import model_like  # noqa: E402
 from bench.datasets import RESOLUTIONS, bench_dataset  # noqa: E402
 from bench.results_file import write_results  # noqa: E402
-from training.data.cityscapes import read_label_ids  # noqa: E402
+from training.data.cityscapes import read_instance_ids, read_label_ids, read_png_file  # noqa: E402
 from training.data.index import load_or_build_index  # noqa: E402
 from training.data.labels import get_class_set  # noqa: E402
-from training.data.png_threads import (  # noqa: E402
-    read_instance_ids,
-    read_label_ids_threaded,
-    read_png_threaded,
-)
 from training.evaluation.anatomy import Anatomy, Truth, pair_table  # noqa: E402
 from training.evaluation.evaluator import Evaluator  # noqa: E402
 
@@ -75,8 +70,8 @@ def _stage_times(class_set, root: Path, entries, paths: list[Path], rounds: int)
         evaluator = Evaluator(class_set, "label_ids")
         for entry, path in zip(entries, paths):
             start = time.perf_counter()
-            label_ids = read_label_ids_threaded(root / entry.label)
-            prediction = read_png_threaded(path, ("L",), "labelIds")
+            label_ids = read_label_ids(root / entry.label)
+            prediction = read_png_file(path, ("L",), "labelIds")
             instance_ids = read_instance_ids(root / entry.label)
             decoded = time.perf_counter()
             evaluator.add_counts(pair_table(label_ids, prediction))

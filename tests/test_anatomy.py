@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.data.cityscapes import read_label_ids
+from training.data.cityscapes import instance_path, read_instance_ids, read_label_ids
 from training.data.index import load_or_build_index
 from training.data.labels import get_class_set, label_id
-from training.data.png_threads import instance_path, read_instance_ids
 from training.data.synthetic import make_dataset
 from training.evaluation.anatomy import Anatomy, frame_count
 from training.evaluation.instances import AVERAGE_INSTANCE_SIZE, InstanceScores

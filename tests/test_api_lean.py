@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFile
 
 from api import create_app, imaging
 from api.routes_predict import class_pixels
+from training.data import png
 from training.data.index import load_or_build_index
 from training.data.labels import get_class_set
 from training.runs.reader import get_run
@@ -35,7 +36,7 @@ def decoders(monkeypatch):
     """Counts every pixel decode by kind (``RGB``, ``L``: libspng; ``pillow``) and refuses the
     kinds put in ``refused``."""
     calls, refused = Counter(), set()
-    real_spng, real_pillow = pyspng.load, ImageFile.ImageFile.load
+    real_spng, real_pillow = png.spng_load, ImageFile.ImageFile.load
 
     def spng(data, fmt=None, *args, **kwargs):
         calls[fmt] += 1
@@ -49,7 +50,7 @@ def decoders(monkeypatch):
             raise RuntimeError("decoding with Pillow refused by the test")
         return real_pillow(image, *args, **kwargs)
 
-    monkeypatch.setattr(pyspng, "load", spng)
+    monkeypatch.setattr(png, "spng_load", spng)
     monkeypatch.setattr(ImageFile.ImageFile, "load", pillow)
     return calls, refused
 

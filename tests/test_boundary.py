@@ -15,6 +15,7 @@ from training.evaluation.boundary import (
     boundary_iou,
     boundary_width,
     mean_boundary_iou,
+    packed_bands,
 )
 
 
@@ -201,3 +202,28 @@ def test_a_strided_view_gives_the_band_of_its_copy(full_size_scene):
     assert np.array_equal(boundary_band(view, 4), reference_band(np.ascontiguousarray(view), 4))
     transposed = full_size_scene[:300, :200].T
     assert np.array_equal(boundary_band(transposed, 3), reference_band(np.ascontiguousarray(transposed), 3))
+
+
+def test_packed_bands_hold_each_map_s_band_in_its_own_bit(full_size_scene):
+    rng = np.random.default_rng(3)
+    predicted = full_size_scene.copy()
+    for _ in range(6):
+        cv2.circle(predicted, (int(rng.integers(0, 2048)), int(rng.integers(0, 1024))), int(rng.integers(3, 90)),
+                   int(rng.integers(0, 34)), -1)
+    maps = [full_size_scene, predicted, (full_size_scene > 20).view(np.uint8)]
+    d = boundary_width(full_size_scene.shape)
+    out = np.full(full_size_scene.shape, 0xFF, dtype=np.uint8)
+    bits = packed_bands(maps, d, first_bit=2, reuse=True, out=out)
+    assert bits is out
+    expected = sum(reference_band(m, d).astype(np.uint8) << (2 + i) for i, m in enumerate(maps))
+    assert np.array_equal(bits, expected)
+    assert (bits & 0b11).sum() == 0 and (bits >> 5).sum() == 0  # no other bit set
+    # Small maps, some no wider than the border: every pixel is in every band.
+    for h, w, width in ((5, 9, 2), (4, 30, 2), (30, 3, 1), (1, 1, 1)):
+        pair = [rng.integers(0, 3, (h, w)).astype(np.uint8) for _ in range(2)]
+        assert np.array_equal(packed_bands(pair, width),
+                              reference_band(pair[0], width) + 2 * reference_band(pair[1], width).astype(np.uint8))
+    with pytest.raises(ValueError, match="byte"):
+        packed_bands(maps, d, first_bit=6)
+    with pytest.raises(ValueError, match="uint8"):
+        packed_bands([full_size_scene.astype(np.int32)], d)

@@ -21,10 +21,9 @@ import dashboard.views.anatomy_tables as anatomy_tables
 import dashboard.views.regions as regions
 import training.evaluation.anatomy_report as anatomy_report
 import training.evaluation.boundary as boundary
-from training.data.cityscapes import read_label_ids
+from training.data.cityscapes import read_instance_ids, read_label_ids
 from training.data.index import load_or_build_index
 from training.data.labels import get_class_set
-from training.data.png_threads import read_instance_ids
 from training.runs.anatomy import ANATOMY_FILES
 from training.runs.reader import get_run
 from training.runs.rescore import anatomize_run

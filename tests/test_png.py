@@ -116,3 +116,74 @@ def test_dataset_readers_name_the_file_and_the_mode(tmp_path):
         read_image(truncated)
     with pytest.raises(DatasetError, match=r"missing.png: file not found"):
         read_image(tmp_path / "missing.png")
+
+
+# ---------------------------------------------------------------------------- libspng without the GIL
+
+SPNG_CASES = {"RGB": ("RGB", {}), "L labelIds": ("L", {}), "RGB interlaced": ("RGB", {"interlace": 1})}
+
+
+def _spng_data(case: str) -> tuple[bytes, str]:
+    fmt, options = SPNG_CASES[case]
+    image = CASES["RGB"]() if fmt == "RGB" else CASES["L labelIds"]()
+    if options.get("interlace"):  # Pillow writes no interlaced PNG
+        return _interlaced(np.asarray(image)), fmt
+    return encode(image), fmt
+
+
+def _interlaced(pixels: np.ndarray) -> bytes:
+    """An Adam7-interlaced RGB PNG of ``pixels``, written by hand (no filter on any row)."""
+    import struct
+    import zlib
+
+    height, width, _ = pixels.shape
+    passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+    raw = b""
+    for x0, y0, dx, dy in passes:
+        sub = pixels[y0::dy, x0::dx]
+        if sub.size:
+            raw += b"".join(b"\0" + row.tobytes() for row in sub)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 1)
+    return png.PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def test_libspng_is_called_without_pyspng_s_binding_in_this_environment():
+    assert png.spng_c.decoder() is not None  # pyspng exports libspng's functions: the pinned build does
+
+
+@pytest.mark.parametrize("case", sorted(SPNG_CASES))
+def test_the_c_api_decodes_what_pyspng_and_pillow_decode(case):
+    import pyspng
+
+    data, fmt = _spng_data(case)
+    decoded = png.spng_c.decoder().decode(data, fmt)
+    np.testing.assert_array_equal(decoded, pyspng.load(data, fmt))
+    np.testing.assert_array_equal(decoded, pillow_array(data))
+    assert decoded.dtype == np.uint8 and decoded.flags.c_contiguous
+
+
+@pytest.mark.parametrize("cut", [40, 0.5, -20])
+def test_the_c_api_fails_where_pyspng_fails_with_its_words(cut):
+    import pyspng
+
+    data = encode(CASES["RGB"]())
+    broken = data[: cut if isinstance(cut, int) else int(len(data) * cut)]
+    with pytest.raises(RuntimeError) as ours:
+        png.spng_c.decoder().decode(broken, "RGB")
+    with pytest.raises(RuntimeError) as theirs:
+        pyspng.load(broken, "RGB")
+    assert str(ours.value) == str(theirs.value).removeprefix("pyspng: ")
+    with pytest.raises(png.PngError, match=r"corrupt PNG \(could not decode"):
+        png.decode_png(broken)
+
+
+def test_without_the_c_api_pyspng_decodes(monkeypatch):
+    data = encode(CASES["RGB"]())
+    monkeypatch.setattr(png.spng_c, "decoder", lambda: None)
+    np.testing.assert_array_equal(png.decode_png(data), pillow_array(data))
+    with pytest.raises(png.PngError, match=r"corrupt PNG \(could not decode"):
+        png.decode_png(data[: len(data) // 2])

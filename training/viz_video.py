@@ -32,8 +32,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from training.data.cityscapes import read_png_file
 from training.data.labels import ClassSet
-from training.data.png_threads import read_png_threaded
 from training.evaluation.masks import evaluation_threads, opencv_threads_beside, ordered_map
 from training.files import replaced_atomically
 from training.viz import OVERLAY_OPACITY
@@ -145,7 +145,7 @@ def _caption(text: str, width: int) -> np.ndarray:
 
 def read_photo(path: Path) -> np.ndarray:
     """``(H, W, 3)`` RGB of a photo PNG (decoded without the GIL where possible)."""
-    return read_png_threaded(Path(path), ("RGB",), "8-bit RGB photo")
+    return read_png_file(Path(path), ("RGB",), "8-bit RGB photo")
 
 
 def compose_frame(background: np.ndarray, video: VideoLayout, photo: np.ndarray, class_maps: Sequence[np.ndarray],

@@ -21,10 +21,9 @@ import dashboard.pictures.images as pictures
 import dashboard.pictures.outline as outline
 import dashboard.readers.store as store
 from dashboard.views.regions import BOX, Outline, box_param
-from training.data.cityscapes import DatasetError, read_label_ids
+from training.data.cityscapes import DatasetError, instance_path, read_instance_ids, read_label_ids
 from training.data.labels import ID_TO_LABEL, get_class_set
 from training.data.png import PngError
-from training.data.png_threads import instance_path, read_instance_ids
 from training.evaluation.boundary import DEFAULT_RATIO, BandCounts, boundary_width, error_band
 from training.evaluation.instances import INSTANCE_OFFSET
 from training.runs.layout import ArtifactError

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from training.data.labels import NUM_LABEL_IDS
-from training.data.png import MAX_PNG_FILE_BYTES, PngError, decode_png, read_file, read_header
+from training.data.png import MAX_PNG_FILE_BYTES, PngError, decode_png, read_file, read_header, read_png
 
 OFFICIAL_SPLITS = ("train", "val")
 IMAGE_DIR, LABEL_DIR = "leftImg8bit", "gtFine"
@@ -213,6 +213,27 @@ def check_same_size(label_path: Path, label_shape: tuple, image_shape: tuple) ->
     if tuple(label_shape[:2]) != tuple(image_shape[:2]):
         raise DatasetError(f"{label_path}: size {label_shape[1]}x{label_shape[0]} differs from "
                            f"its image ({image_shape[1]}x{image_shape[0]})")
+
+
+def instance_path(label_path: str | Path) -> Path:
+    """The ``gtFine_instanceIds`` file beside a ``gtFine_labelIds`` file."""
+    label_path = Path(label_path)
+    return label_path.with_name(label_path.name.replace("_labelIds.png", "_instanceIds.png"))
+
+
+def read_instance_ids(label_path: str | Path) -> np.ndarray | None:
+    """The instanceIds beside the labelIds file ``label_path`` (uint16 as the 16-bit PNG stores
+    them, else int32), or None when the dataset has no such file; ``OSError`` or ``PngError``
+    when it cannot be read."""
+    path = instance_path(label_path)
+    if not path.is_file():
+        return None
+    ids = read_png(path, MAX_IMAGE_PIXELS)[1]
+    if ids.ndim != 2:
+        raise ValueError(f"{path}: instanceIds must be a single-channel PNG, got shape {ids.shape}")
+    if ids.dtype not in (np.uint16, np.int32):
+        ids = ids.astype(np.int32)
+    return np.ascontiguousarray(ids)
 
 
 def read_pair(root: Path, image_relpath: str, label_relpath: str) -> tuple[np.ndarray, np.ndarray]:

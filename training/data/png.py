@@ -1,10 +1,14 @@
-"""Decoding PNG files fast: libspng (``pyspng``) for the two formats read in bulk, Pillow for the rest.
+"""Decoding PNG files fast: libspng for the formats read in bulk (photos, labelIds, instanceIds),
+Pillow for the rest.
 
 A genuine 2048x1024 Cityscapes photo is a 2.1 MB PNG of sensor noise; Pillow decodes one in
-~80 ms on our 2-core machines, libspng in ~40 ms, and a 2048x1024 labelIds mask in ~5 ms
-instead of ~8 ms. The arrays are identical to Pillow's (``tests/test_png.py`` checks it on
-every format we read); formats libspng would convert (palette, 16-bit, grey+alpha) are decoded
-by Pillow, so callers always get what ``np.asarray(Image.open(path))`` gives.
+~80 ms on our 2-core machines, libspng in ~30-40 ms; a 2048x1024 labelIds mask takes libspng
+~3 ms (Pillow and OpenCV ~5.5), a 16-bit instanceIds file ~6 ms (~7.5). libspng is called
+through its C API (``training.data.spng_c``), which lets other threads run meanwhile: the
+threads of an evaluation, a render or a rescore decode in parallel. The arrays are identical to
+Pillow's (``tests/test_png.py`` checks it on every format we read); formats libspng would
+convert (palette, grey+alpha, ...) are decoded by Pillow, so callers always get what
+``np.asarray(Image.open(path))`` gives.
 
 The header is parsed here (no decode) so callers check mode and size before paying for pixels.
 """
@@ -22,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from training.data import spng_c
+
 try:  # a pinned dependency; the fallback only keeps a hand-made environment working
     import pyspng
 except ImportError:  # pragma: no cover
@@ -31,8 +37,9 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # IHDR colour type and bit depth -> Pillow's mode; other combinations are described in words.
 _MODES = {(0, 8): "L", (2, 8): "RGB", (3, 8): "P", (0, 16): "I;16", (4, 8): "LA", (6, 8): "RGBA", (0, 1): "1"}
 _COLOUR_TYPES = {0: "grey", 2: "RGB", 3: "palette", 4: "grey+alpha", 6: "RGBA"}
-# The formats libspng decodes to exactly Pillow's array.
-_SPNG_FORMATS = {"L": "L", "RGB": "RGB"}
+# The modes libspng decodes to exactly Pillow's array: through pyspng, and through its C API.
+_SPNG_FORMATS = ("L", "RGB")
+_SPNG_C_FORMATS = ("L", "RGB", "I;16")
 
 
 # Far above any PNG of the at most 64 megapixels we decode (a 2048x1024 photo is ~2.2 MB): a file
@@ -106,13 +113,20 @@ def decode_png(data: bytes, max_pixels: int | None = None) -> np.ndarray:
     header = read_header(data)
     if max_pixels is not None and header.pixels > max_pixels:
         raise PngError(f"{header.width}x{header.height} is larger than {max_pixels} pixels")
-    spng_format = _SPNG_FORMATS.get(header.mode)
-    if pyspng is not None and spng_format is not None:
+    with_c_api = spng_c.decoder() is not None
+    if header.mode in (_SPNG_C_FORMATS if with_c_api else _SPNG_FORMATS if pyspng is not None else ()):
         try:
-            return pyspng.load(data, spng_format)
+            return spng_load(data, header.mode)
         except RuntimeError as exc:  # libspng reports every decoding failure this way
             raise PngError(f"corrupt PNG ({str(exc).removeprefix('pyspng: ')})") from None
     return _decode_with_pillow(data)
+
+
+def spng_load(data: bytes, mode: str) -> np.ndarray:
+    """libspng's decode of a PNG of Pillow's ``mode``: through its C API where it is at hand
+    (``training.data.spng_c``: other threads run meanwhile), else ``pyspng.load``."""
+    fast = spng_c.decoder()
+    return fast.decode(data, mode) if fast is not None else pyspng.load(data, mode)
 
 
 def _decode_with_pillow(data: bytes) -> np.ndarray:

@@ -19,7 +19,7 @@ reuses. Both run in worker threads, several images at once (OpenCV's calls relea
 ``Anatomy.add_scored`` adds the small results up in image order. The numbers are those of the
 per-pixel code before it (``tests/test_anatomy_reference.py``, at 2048x1024).
 
-The files are read by ``training.data.png_threads`` (OpenCV's decoder, which releases the GIL).
+The files are read by ``training.data.png`` (libspng through its C API, which lets other threads run).
 """
 
 from __future__ import annotations
@@ -32,12 +32,11 @@ import numpy as np
 from training.data.labels import IGNORE_INDEX, LUT_SIZE, ClassSet
 from training.evaluation.boundary import (
     DEFAULT_RATIO,
-    band_bits,
-    boundary_band,
     boundary_iou,
     boundary_width,
     counts_from_tuples,
     mean_boundary_iou,
+    packed_bands,
     pixel_histogram,
     scratch,
     tuple_counts,
@@ -57,10 +56,18 @@ class Truth:
     instance_ids: np.ndarray | None
     all_classes: np.ndarray  # class indices, 255 = no class
     official: np.ndarray  # evaluation space, 255 = label ignored in evaluation
-    all_band: np.ndarray
-    official_band: np.ndarray
+    bands: np.ndarray  # packed_bands: bit 0 the band of all_classes, bit 1 that of official if it differs
+    band_count: int  # 1 when the official map has the same regions (the same band), else 2
     width: int  # the boundary width d at this image's size
     counted_cells: np.ndarray  # frame_count of the pixels that have a class
+
+    @property
+    def all_band(self) -> np.ndarray:
+        return (self.bands & 1).view(bool)
+
+    @property
+    def official_band(self) -> np.ndarray:
+        return ((self.bands >> (self.band_count - 1)) & 1).view(bool)
 
 
 def lookup(table: np.ndarray, values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -84,18 +91,18 @@ def prepare_truth(class_set: ClassSet, label_ids: np.ndarray, instance_ids: np.n
                   ratio: float = DEFAULT_RATIO, grid: tuple[int, int] = FRAME_GRID) -> Truth:
     width = boundary_width(label_ids.shape, ratio)
     all_classes = lookup(class_set.lut, label_ids)
-    all_band = boundary_band(all_classes, width, reuse=True)
     if np.array_equal(class_set.lut, class_set.eval_gt_lut):
-        official, official_band = all_classes, all_band
+        official, maps = all_classes, [all_classes]
     else:
         official = lookup(class_set.eval_gt_lut, label_ids)
         same = _same_regions(class_set.lut, class_set.eval_gt_lut, _present(label_ids))
-        official_band = all_band if same else boundary_band(official, width, reuse=True)
+        maps = [all_classes] if same else [all_classes, official]
+    bands = packed_bands(maps, width, reuse=True)
     if instance_ids is not None and instance_ids.shape != label_ids.shape:
         raise ValueError(f"instanceIds {instance_ids.shape} and labelIds {label_ids.shape} differ in shape")
     counted = np.not_equal(all_classes, IGNORE_INDEX, out=scratch("counted", all_classes.shape, bool))
     counted_cells = frame_count(counted, grid)
-    return Truth(label_ids, instance_ids, all_classes, official, all_band, official_band, width, counted_cells)
+    return Truth(label_ids, instance_ids, all_classes, official, bands, len(maps), width, counted_cells)
 
 
 def _present(values: np.ndarray) -> np.ndarray:
@@ -237,20 +244,18 @@ class Anatomy:
         shape = prediction.shape
         predicted_all = (lookup(self._value_tables[0], prediction, scratch("classes", shape, np.uint8))
                          if self.prediction_kind == "label_ids" else prediction)
-        predicted_band = boundary_band(predicted_all, truth.width, reuse=True)
-        if self._same_prediction_regions or _same_regions(*self._value_tables, _present(prediction)):
-            official_band = predicted_band  # the same regions, so the same band
-        else:
-            official = lookup(self._value_tables[1], prediction, scratch("official classes", shape, np.uint8))
-            official_band = boundary_band(official, truth.width, reuse=True)
-        bands = [truth.all_band, truth.official_band, predicted_band, official_band]
-        distinct = [band for i, band in enumerate(bands) if all(band is not other for other in bands[:i])]
-        bit = [next(j for j, band in enumerate(distinct) if band is other) for other in bands]
+        maps = [predicted_all]
+        if not (self._same_prediction_regions or _same_regions(*self._value_tables, _present(prediction))):
+            maps.append(lookup(self._value_tables[1], prediction, scratch("official classes", shape, np.uint8)))
         label_ids = np.ascontiguousarray(truth.label_ids)
         if label_ids.dtype != np.uint8 or prediction.dtype != np.uint8:
             raise ValueError("the anatomy counts uint8 labelIds against a uint8 prediction")
-        bits = band_bits(distinct, scratch("bits", shape, np.uint8))
-        label, value, bits, count = _band_tuples(label_ids, prediction, bits, 1 << len(distinct))
+        # One byte of band bits: the truth's (all, official if its own), then the prediction's.
+        first = truth.band_count
+        bits = packed_bands(maps, truth.width, first_bit=first, reuse=True, out=scratch("bits", shape, np.uint8))
+        cv2.bitwise_or(bits, truth.bands, dst=bits)
+        bit = [0, first - 1, first, first + len(maps) - 1]  # of truth all, truth official, predicted all, official
+        label, value, bits, count = _band_tuples(label_ids, prediction, bits, 1 << (first + len(maps)))
         if counts is None:
             counts = np.bincount(label * LUT_SIZE + value, weights=count,
                                  minlength=LUT_SIZE * LUT_SIZE).astype(np.int64).reshape(LUT_SIZE, LUT_SIZE)

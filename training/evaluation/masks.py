@@ -25,9 +25,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from training.data.cityscapes import DatasetError
+from training.data.cityscapes import DatasetError, read_instance_ids, read_label_ids, read_png_file
 from training.data.index import DatasetIndex, IndexEntry, load_or_build_index
-from training.data.png_threads import read_instance_ids, read_label_ids_threaded, read_png_threaded
 from training.evaluation.anatomy import Anatomy, ImageAnatomy, lookup, pair_table
 from training.evaluation.boundary import DEFAULT_RATIO, pixel_histogram
 from training.evaluation.evaluator import Evaluator, image_scores
@@ -143,8 +142,8 @@ class _Read:
 
 
 def _read_pixels(gt_path: Path, pred_path: Path, resize: str | None, pairs: bool = False) -> _Read:
-    gt = read_label_ids_threaded(gt_path)
-    pixels = read_png_threaded(pred_path, SINGLE_CHANNEL_MODES + COLOR_MODES,
+    gt = read_label_ids(gt_path)
+    pixels = read_png_file(pred_path, SINGLE_CHANNEL_MODES + COLOR_MODES,
                                "labelIds, trainIds or colours of the official palette")
     color = pixels.ndim == 3
     if color:

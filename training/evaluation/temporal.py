@@ -45,7 +45,7 @@ such as ``stuttgart_00`` hold an underscore: names are read from the right). A s
 of consecutive frame numbers of one ``<city>_<seq>``; it is named by its first frame. Predictions
 are PNGs in any of the formats of ``evaluate-masks`` (``training.evaluation.formats``), matched
 by the frame's ``<city>_<seq>_<frame>`` in their names. Decoding and flow run in a few threads
-(OpenCV releases the GIL).
+(libspng and OpenCV release the GIL).
 """
 
 from __future__ import annotations
@@ -63,9 +63,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from training.data.cityscapes import DatasetError
+from training.data.cityscapes import DatasetError, read_png_file
 from training.data.labels import IGNORE_INDEX, NUM_LABEL_IDS, ClassSet, get_class_set
-from training.data.png_threads import read_png_threaded
 from training.evaluation.anatomy import lookup
 from training.evaluation.boundary import pixel_histogram
 from training.evaluation.formats import (
@@ -256,7 +255,7 @@ def _frame_of(name: str, by_tail: dict[str, list[Frame]]) -> Frame | None:
 
 def read_photo_grey(path: Path) -> np.ndarray:
     """``(H, W)`` uint8 grey of an 8-bit RGB photo (decoded in a GIL-free thread where possible)."""
-    rgb = read_png_threaded(Path(path), ("RGB",), "8-bit RGB photo")
+    rgb = read_png_file(Path(path), ("RGB",), "8-bit RGB photo")
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
@@ -269,7 +268,7 @@ class PredictionReader:
     reason: str = "given"
 
     def __call__(self, path: Path) -> np.ndarray:
-        values = read_png_threaded(Path(path), SINGLE_CHANNEL_MODES + COLOR_MODES,
+        values = read_png_file(Path(path), SINGLE_CHANNEL_MODES + COLOR_MODES,
                                    "labelIds, trainIds or colours of the official palette")
         try:
             if values.ndim == 3:
@@ -296,7 +295,7 @@ def prediction_reader(first: Path, classes: str = "categories8", format: str = "
         if format not in FORMATS:
             raise ValueError(f"unknown format {format!r}; choose auto or one of {', '.join(FORMATS)}")
         return PredictionReader(class_set, format)
-    values = read_png_threaded(Path(first), SINGLE_CHANNEL_MODES + COLOR_MODES,
+    values = read_png_file(Path(first), SINGLE_CHANNEL_MODES + COLOR_MODES,
                                "labelIds, trainIds or colours of the official palette")
     if values.ndim == 3:
         return PredictionReader(class_set, "color", f"detected from {first.name}: colours")

@@ -2,7 +2,7 @@
 
 Each batch is loaded when Keras asks for it, so memory is bounded by
 ``batch_size x max_queue_size`` whatever the size of the dataset. Loading runs in ``workers``
-threads (Pillow's resizing and file reads release the GIL; libspng decoding does not).
+threads (Pillow's resizing, file reads and libspng's decoding release the GIL).
 Per example: the pair at the sizes the augmentation reads (the training size; twice it too for
 ``scale``), from a ``FrameCache`` when given (decoded and resized once, then read back as small
 arrays: a full-size PNG is decoded once per dataset, not once per epoch) or decoded, validated and

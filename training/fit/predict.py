@@ -19,9 +19,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from training.data.cityscapes import read_instance_ids, read_pair
 from training.data.index import IndexEntry
 from training.data.labels import ClassSet
-from training.data.png_threads import read_instance_ids, read_pair_threaded
 from training.data.resize import resize_image
 from training.evaluation.anatomy import Anatomy, lookup, pair_table
 from training.evaluation.boundary import DEFAULT_RATIO, scratch
@@ -192,7 +192,7 @@ def evaluate_model(model, root: Path, entries: Sequence[IndexEntry], class_set: 
     at a time; finishing (upsampling, pair counts, the anatomy with its instanceIds, calibration
     table) runs in ``threads`` more: about a third of the work each.
     ``on_prediction`` and ``on_confidence`` are called here, in image order, while the threads
-    work on the next images (OpenCV, libpng, zlib and TensorFlow release the GIL).
+    work on the next images (libspng, OpenCV, zlib and TensorFlow release the GIL).
 
     ``on_confidence(id, map)`` gets each image's top probability as uint8 ``round(255 p)``.
 
@@ -215,7 +215,7 @@ def evaluate_model(model, root: Path, entries: Sequence[IndexEntry], class_set: 
     threads = model_evaluation_threads(threads)
 
     def load(entry: IndexEntry):
-        image, label_ids = read_pair_threaded(root, entry.image, entry.label)
+        image, label_ids = read_pair(root, entry.image, entry.label)
         return entry, resize_image(image, size), label_ids
 
     def finish(entry: IndexEntry, probabilities: np.ndarray, label_ids: np.ndarray) -> _Finished:

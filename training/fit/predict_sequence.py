@@ -17,9 +17,8 @@ from pathlib import Path
 
 import cv2
 
-from training.data.cityscapes import read_image
+from training.data.cityscapes import read_image, read_png_file
 from training.data.labels import ClassSet
-from training.data.png_threads import read_png_threaded
 from training.data.sequences import Sequence
 from training.evaluation.masks import ordered_map
 from training.fit.predict import Predictor, upsample_with_confidence
@@ -40,7 +39,7 @@ def load_predictor(run: Run, export: str | None = None) -> Predictor:
 
 def read_classes(path: Path):
     """A stored class-index PNG as ``(H, W)`` uint8."""
-    return read_png_threaded(Path(path), ("P", "L"), "a class-index PNG")
+    return read_png_file(Path(path), ("P", "L"), "a class-index PNG")
 
 
 def predict_sequence(run: Run, predictor: Predictor, sequence: Sequence, root: Path, class_set: ClassSet,

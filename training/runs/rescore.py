@@ -29,9 +29,8 @@ from collections.abc import Iterator
 import numpy as np
 from tqdm import tqdm
 
-from training.data.cityscapes import read_label_ids
+from training.data.cityscapes import read_instance_ids, read_label_ids
 from training.data.dataset import Dataset
-from training.data.png_threads import read_instance_ids
 from training.evaluation.anatomy import Anatomy
 from training.evaluation.boundary import DEFAULT_RATIO
 from training.evaluation.evaluator import Evaluator
