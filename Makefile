@@ -118,6 +118,7 @@ docs-build: $(STAMP)
 # Every benchmark at the demo's 256x512 and at Cityscapes' 2048x1024 (generated once under data/).
 # Not bench/bench_gpu.py: it needs a GPU machine (docs/benchmarks.md, On a GPU).
 bench: $(STAMP)
+	$(PY) bench/bench_png.py
 	$(PY) bench/bench_evaluation.py --resolution demo full
 	$(PY) bench/bench_import.py --resolution demo full
 	$(PY) bench/bench_anatomy.py --resolution demo full

@@ -33,6 +33,15 @@ def evaluation_model(root: Path) -> str:
          for r in results["model"]], results)
 
 
+def png_decoding(root: Path) -> str:
+    results = bench_results(root, "png")
+    return measured_table(
+        ["file", "KB", "decoder", "ms, one thread", "two threads: files/s against one"],
+        [[r["kind"], round(r["kb"]), r["decoder"], r["ms_one_thread"],
+          "-" if r["two_threads_speedup"] is None else times(r["two_threads_speedup"])]
+         for r in results["rows"] if r["ms_one_thread"] is not None], results)
+
+
 def anatomy_parts(root: Path) -> str:
     results = bench_results(root, "anatomy")
     rows = [[share["size"], classes, parts["decode_ms"], parts["iou_ms"], parts["truth_ms"], parts["prediction_ms"],
@@ -206,6 +215,7 @@ TABLES = {
     "openapi": openapi_markdown,
     "evaluation-masks": evaluation_masks,
     "evaluation-model": evaluation_model,
+    "png-decoding": png_decoding,
     "anatomy-parts": anatomy_parts,
     "anatomy-model": anatomy_model,
     "import-export": import_export,

@@ -5,7 +5,8 @@
 model's evaluation, whose reading thread decodes photos while others score and write, spent much
 of its time taking turns. ``ctypes`` releases the GIL around every foreign call, and pyspng's
 extension module carries libspng (and its zlib) with their C functions exported: the same
-decoder, called here directly (two threads decode 1.7x as many photos per second, against 1.0x).
+decoder, called here directly: on 2 cores, two threads decode about twice one thread's files per
+second, where pyspng's stay at one thread's rate (``bench/bench_png.py``).
 
 The settings are pyspng's (chunk CRCs not checked, 64 MiB chunk limits), so every array and
 every error is the one ``pyspng.load`` gives; ``tests/test_png.py`` compares both. Where an
