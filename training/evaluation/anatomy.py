@@ -50,24 +50,29 @@ PER_IMAGE_COLUMNS = ("id", "boundary_miou", "objects", "missed")
 
 @dataclass
 class Truth:
-    """One image's ground truth, ready for the anatomy."""
+    """One image's ground truth, ready for the anatomy: its maps; their boundary bands are made in
+    ``Anatomy.score``, in one pass with the prediction's."""
 
     label_ids: np.ndarray
     instance_ids: np.ndarray | None
     all_classes: np.ndarray  # class indices, 255 = no class
     official: np.ndarray  # evaluation space, 255 = label ignored in evaluation
-    bands: np.ndarray  # packed_bands: bit 0 the band of all_classes, bit 1 that of official if it differs
-    band_count: int  # 1 when the official map has the same regions (the same band), else 2
+    band_maps: list[np.ndarray]  # all_classes, and official when its regions differ (else its band is the same)
     width: int  # the boundary width d at this image's size
-    counted_cells: np.ndarray  # frame_count of the pixels that have a class
+    grid: tuple[int, int] = FRAME_GRID
 
     @property
     def all_band(self) -> np.ndarray:
-        return (self.bands & 1).view(bool)
+        return packed_bands(self.band_maps[:1], self.width).view(bool)
 
     @property
     def official_band(self) -> np.ndarray:
-        return ((self.bands >> (self.band_count - 1)) & 1).view(bool)
+        return packed_bands(self.band_maps[-1:], self.width).view(bool)
+
+    @property
+    def counted_cells(self) -> np.ndarray:
+        """``frame_count`` of the pixels that have a class."""
+        return frame_count(self.all_classes != IGNORE_INDEX, self.grid)
 
 
 def lookup(table: np.ndarray, values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -97,12 +102,9 @@ def prepare_truth(class_set: ClassSet, label_ids: np.ndarray, instance_ids: np.n
         official = lookup(class_set.eval_gt_lut, label_ids)
         same = _same_regions(class_set.lut, class_set.eval_gt_lut, _present(label_ids))
         maps = [all_classes] if same else [all_classes, official]
-    bands = packed_bands(maps, width, reuse=True)
     if instance_ids is not None and instance_ids.shape != label_ids.shape:
         raise ValueError(f"instanceIds {instance_ids.shape} and labelIds {label_ids.shape} differ in shape")
-    counted = np.not_equal(all_classes, IGNORE_INDEX, out=scratch("counted", all_classes.shape, bool))
-    counted_cells = frame_count(counted, grid)
-    return Truth(label_ids, instance_ids, all_classes, official, bands, len(maps), width, counted_cells)
+    return Truth(label_ids, instance_ids, all_classes, official, maps, width, grid)
 
 
 def _present(values: np.ndarray) -> np.ndarray:
@@ -129,23 +131,51 @@ def _cell_edges(length: int, cells: int) -> np.ndarray:
 
 def frame_count(flags: np.ndarray, grid: tuple[int, int] = FRAME_GRID) -> np.ndarray:
     """``(rows, columns)`` int64: how many pixels of each grid cell are set in ``flags`` (row ``y``
-    is in cell row ``y x rows // H``, column ``x`` in cell column ``x x columns // W``).
+    is in cell row ``y x rows // H``, column ``x`` in cell column ``x x columns // W``)."""
+    return _cell_sums(np.ascontiguousarray(flags, dtype=bool).view(np.uint8), grid, 1)
 
-    Block sums where the cells are whole blocks, else differences of OpenCV's integral image (exact
-    integers either way), rather than a ``bincount`` of every set pixel's cell."""
-    flags = np.ascontiguousarray(flags, dtype=bool)
-    (height, width), (rows, columns) = flags.shape, grid
-    if flags.size == 0:
+
+def _block_pixels(shape: tuple[int, int], grid: tuple[int, int]) -> int:
+    """Pixels per cell where the cells are whole blocks of the map, else 0."""
+    (height, width), (rows, columns) = shape, grid
+    return height * width // (rows * columns) if height % rows == 0 and width % columns == 0 else 0
+
+
+def _cell_sums(values: np.ndarray, grid: tuple[int, int], largest: int) -> np.ndarray:
+    """``(rows, columns)`` int64: the sum of each grid cell's values (a uint8 map, none above
+    ``largest``). Block sums where the cells are whole blocks, else differences of OpenCV's
+    integral image (exact integers either way), rather than a ``bincount`` of every pixel's cell."""
+    (height, width), (rows, columns) = values.shape, grid
+    if values.size == 0:
         return np.zeros(grid, dtype=np.int64)
-    if height % rows == 0 and width % columns == 0 and height * width // (rows * columns) < 2**16:
+    block = _block_pixels(values.shape, grid)
+    if block and block * largest < 2**16:
         # Whole blocks (8x8 pixels at 2048x1024): sum the rows of each block, then its columns.
         tall, wide = height // rows, width // columns
-        rows_summed = flags.view(np.uint8).reshape(rows, tall, width).sum(axis=1, dtype=np.uint16)
+        rows_summed = values.reshape(rows, tall, width).sum(axis=1, dtype=np.uint16)
         return rows_summed.reshape(rows, columns, wide).sum(axis=2, dtype=np.int64)
-    depth = cv2.CV_32S if flags.size < 2**31 else cv2.CV_64F
-    sums = cv2.integral(flags.view(np.uint8), sdepth=depth)
+    depth = cv2.CV_32S if values.size * largest < 2**31 else cv2.CV_64F
+    sums = cv2.integral(values, sdepth=depth)
     corners = sums[np.ix_(_cell_edges(height, rows), _cell_edges(width, columns))].astype(np.int64)
     return corners[1:, 1:] - corners[:-1, 1:] - corners[1:, :-1] + corners[:-1, :-1]
+
+
+def frame_counts(truth_classes: np.ndarray, predicted_classes: np.ndarray, grid: tuple[int, int] = FRAME_GRID
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``frame_count`` of the pixels that have a class (``truth_classes`` not 255) and of those
+    that are wrong (counted, and ``predicted_classes`` differs), two uint8 maps: in one pass of
+    block sums where a cell's two counts fit in 16 bits as ``counted + wrong x (pixels + 1)``."""
+    shape = truth_classes.shape
+    counted = cv2.compare(truth_classes, IGNORE_INDEX, cv2.CMP_NE, dst=scratch("counted", shape, np.uint8))
+    wrong = cv2.compare(predicted_classes, truth_classes, cv2.CMP_NE, dst=scratch("wrong", shape, np.uint8))
+    cv2.bitwise_and(wrong, counted, dst=wrong)  # 255 where wrong, 0 elsewhere
+    base = _block_pixels(shape, grid) + 1
+    if base == 1 or base > 127:
+        return _cell_sums(cv2.bitwise_and(counted, 1), grid, 1), _cell_sums(cv2.bitwise_and(wrong, 1), grid, 1)
+    cv2.bitwise_and(counted, 1, dst=counted)
+    cv2.bitwise_and(wrong, base, dst=wrong)  # base < 128 keeps its bits of 255
+    both = _cell_sums(cv2.add(counted, wrong, dst=counted), grid, base + 1)
+    return both % base, both // base
 
 
 @dataclass
@@ -250,10 +280,10 @@ class Anatomy:
         label_ids = np.ascontiguousarray(truth.label_ids)
         if label_ids.dtype != np.uint8 or prediction.dtype != np.uint8:
             raise ValueError("the anatomy counts uint8 labelIds against a uint8 prediction")
-        # One byte of band bits: the truth's (all, official if its own), then the prediction's.
-        first = truth.band_count
-        bits = packed_bands(maps, truth.width, first_bit=first, reuse=True, out=scratch("bits", shape, np.uint8))
-        cv2.bitwise_or(bits, truth.bands, dst=bits)
+        # One byte of band bits, all made in one pass: the truth's (all, official if its own), then
+        # the prediction's.
+        first = len(truth.band_maps)
+        bits = packed_bands(truth.band_maps + maps, truth.width, reuse=True, out=scratch("bits", shape, np.uint8))
         bit = [0, first - 1, first, first + len(maps) - 1]  # of truth all, truth official, predicted all, official
         label, value, bits, count = _band_tuples(label_ids, prediction, bits, 1 << (first + len(maps)))
         if counts is None:
@@ -264,12 +294,11 @@ class Anatomy:
             np.stack(counts_from_tuples(truth_tables[mode][label], self._value_tables[mode][value],
                                         (bits >> bit[mode]) & 1, (bits >> bit[2 + mode]) & 1, count, k))
             for mode in (0, 1)])
-        wrong = np.not_equal(predicted_all, truth.all_classes, out=scratch("wrong", shape, bool))
-        wrong &= np.not_equal(truth.all_classes, IGNORE_INDEX, out=scratch("counted", shape, bool))
+        counted_cells, wrong_cells = frame_counts(truth.all_classes, predicted_all, self.grid)
         objects = (self.objects.score(image_id, truth.instance_ids, prediction, counts)
                    if truth.instance_ids is not None else None)
         return ImageAnatomy(image_id, f"{prediction.shape[0]}x{prediction.shape[1]}", truth.width, boundary,
-                            truth.counted_cells, frame_count(wrong, self.grid), objects, counts)
+                            counted_cells, wrong_cells, objects, counts)
 
     def add_scored(self, scored: ImageAnatomy) -> None:
         """Add an image ``score`` made: images are added in the order they are given."""

@@ -46,8 +46,8 @@ WORKERS = 2
 
 def _stored_pairs(run: Run, dataset: Dataset, anatomy: Anatomy | None, workers: int,
                   progress: bool, what: str) -> Iterator[tuple[int, np.ndarray, np.ndarray, object]]:
-    """(image id, labelIds, stored prediction, the anatomy's prepared truth or None) of every image
-    the run evaluated, in per_image.csv order, read ahead in ``workers`` threads."""
+    """(image id, labelIds, stored prediction, the image's ``Anatomy.score`` or None) of every image
+    the run evaluated, in per_image.csv order, read and scored ahead in ``workers`` threads."""
     by_id = {entry.id: entry for entry in dataset.index.entries}
     ids = [int(row["id"]) for row in run.per_image()]
     unknown = [i for i in ids if i not in by_id]
@@ -61,8 +61,10 @@ def _stored_pairs(run: Run, dataset: Dataset, anatomy: Anatomy | None, workers: 
         if predicted.shape != label_ids.shape:
             raise ArtifactError(f"run {run.name}: predictions/{image_id}.png is {predicted.shape[1]}x"
                                 f"{predicted.shape[0]}, the ground truth {label_ids.shape[1]}x{label_ids.shape[0]}")
-        truth = anatomy.truth(label_ids, read_instance_ids(dataset.root / entry.label)) if anatomy else None
-        return image_id, label_ids, predicted, truth
+        if anatomy is None:
+            return image_id, label_ids, predicted, None
+        truth = anatomy.truth(label_ids, read_instance_ids(dataset.root / entry.label))
+        return image_id, label_ids, predicted, anatomy.score(image_id, truth, predicted)
 
     yield from tqdm(ordered_map(load, ids, workers), total=len(ids), desc=what, unit="img", disable=not progress)
 
@@ -82,8 +84,8 @@ def anatomize_run(run: Run, data_root: str | os.PathLike | None = None, ratio: f
     dataset = run.open_dataset(data_root)
     anatomy = Anatomy(dataset.class_set, "classes", ratio)
     start = time.perf_counter()
-    for image_id, label_ids, predicted, truth in _stored_pairs(run, dataset, anatomy, workers, progress, "anatomy"):
-        anatomy.add(image_id, truth, predicted, pair_counts(label_ids, predicted))
+    for _, _, _, scored in _stored_pairs(run, dataset, anatomy, workers, progress, "anatomy"):
+        anatomy.add_scored(scored)
     return write_anatomy(run, anatomy, run.metrics.get("split") or "test", time.perf_counter() - start)
 
 
@@ -116,12 +118,11 @@ def rescore_run(run: Run, data_root: str | os.PathLike | None = None, workers: i
     evaluator = Evaluator(dataset.class_set, "classes") if counting else None
     anatomy = Anatomy(dataset.class_set, "classes") if ANATOMY in missing else None
     start = time.perf_counter()
-    for image_id, label_ids, predicted, truth in _stored_pairs(run, dataset, anatomy, workers, progress, "rescore"):
-        counts = pair_counts(label_ids, predicted)
-        if evaluator is not None:
-            evaluator.add_counts(counts)
-        if anatomy is not None:
-            anatomy.add(image_id, truth, predicted, counts)
+    for _, label_ids, predicted, scored in _stored_pairs(run, dataset, anatomy, workers, progress, "rescore"):
+        if evaluator is not None:  # the anatomy's histogram holds the pair counts
+            evaluator.add_counts(scored.counts if scored is not None else pair_counts(label_ids, predicted))
+        if scored is not None:
+            anatomy.add_scored(scored)
     seconds = time.perf_counter() - start
     if evaluator is not None:
         stacks = evaluator.per_image_confusions()
