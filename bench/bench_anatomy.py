@@ -4,8 +4,9 @@ The anatomy (``training.evaluation.anatomy``: Boundary IoU in both modes, the of
 row per object, errors on the frame grid) is computed in the evaluation's pass. Measured here:
 
 * per image, one thread, against the IoU part (the pair counts and both confusion matrices):
-  decoding (labelIds, prediction, instanceIds), the ground truth's share (``Anatomy.truth``: class
-  maps, boundary bands, counted cells), the prediction's share without the objects (its band, the
+  decoding (labelIds, prediction, instanceIds), the ground truth's share (``Anatomy.truth``: its
+  class maps, and whether the official one has regions of its own), the pixels' share without the
+  objects (``Anatomy.score``: the boundary bands of the truth and the prediction in one pass, the
   one histogram of every Boundary IoU count, the frame grid) and the objects (iIoU, boxes), on
   model-like predictions (``bench_evaluation.model_like``);
 * a model's evaluation end to end (``evaluate_model`` as ``train`` runs it: prediction PNGs and
@@ -138,7 +139,7 @@ def main() -> None:
     args = parser.parse_args()
     shares = [shares_row(r, args.images, args.rounds) for r in args.resolution]
     print("ms per image, one thread (evaluate-masks' work on labelIds predictions):\n")
-    print("| size | class set | decode (3 PNGs) | IoU part | anatomy: truth | prediction (bands, Boundary IoU "
+    print("| size | class set | decode (3 PNGs) | IoU part | anatomy: truth maps | pixels (bands, Boundary IoU "
           "counts, frame) | objects (iIoU) | anatomy in all | anatomy / IoU part | objects |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in shares:

@@ -48,8 +48,8 @@ def anatomy_parts(root: Path) -> str:
              parts["objects_ms"], parts["anatomy_ms"], times(parts["anatomy_ms"] / parts["iou_ms"], 1)]
             for share in results["shares"] for classes, parts in share.items() if isinstance(parts, dict)]
     return measured_table(
-        ["size (WxH)", "class set", "decode (labelIds, prediction, instanceIds)", "IoU part", "anatomy: ground truth",
-         "prediction (band, Boundary IoU counts, frame)", "objects (iIoU, boxes)", "anatomy in all",
+        ["size (WxH)", "class set", "decode (labelIds, prediction, instanceIds)", "IoU part", "anatomy: truth maps",
+         "pixels (bands, Boundary IoU counts, frame)", "objects (iIoU, boxes)", "anatomy in all",
          "anatomy / IoU part"], rows, results)
 
 
