@@ -5,6 +5,7 @@ import io
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,50 @@ def test_two_processes_writing_at_once_both_keep_every_write(tmp_path):
     assert set(marks[("aachen", "a_1")].tags) == {f"{name} {i}" for name in ("left", "right") for i in range(25)}
     assert marks[("aachen", "note_left")].note == marks[("aachen", "note_right")].note == "24"
     assert TagStore(tmp_path).version().endswith(f":{2 * 2 * 25}")
+
+
+NEW_STORE_WRITER = """
+import sys
+sys.path.insert(0, {repo!r})
+from training.runs.tags import TagStore
+import time
+from pathlib import Path
+print("ready", flush=True)
+for line in sys.stdin:  # a folder without a store: both processes make its first write together
+    folder = Path(line.strip())
+    while not (folder / "go").exists():
+        time.sleep(0.001)
+    try:
+        TagStore(folder).add_tag("aachen", "a_1", sys.argv[1])
+        print("ok", flush=True)
+    except Exception as error:
+        print(f"{{type(error).__name__}}: {{error}}", flush=True)
+"""
+
+
+def test_two_processes_making_a_new_store_at_once_both_write(tmp_path):
+    """SQLite answers "locked" at once, without its busy timeout, to one of two connections that
+    switch a new file to WAL together (1 round in 5 failed before the store tried again)."""
+    script = NEW_STORE_WRITER.format(repo=str(REPO))
+    writers = [subprocess.Popen([sys.executable, "-c", script, name], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True) for name in ("left", "right")]
+    try:
+        assert [writer.stdout.readline() for writer in writers] == ["ready\n"] * 2
+        for round_ in range(15):
+            folder = tmp_path / str(round_)
+            folder.mkdir()
+            for writer in writers:
+                writer.stdin.write(f"{folder}\n")
+                writer.stdin.flush()
+            time.sleep(0.02)  # both are waiting for the signal
+            (folder / "go").touch()
+            assert [writer.stdout.readline().strip() for writer in writers] == ["ok", "ok"], round_
+            assert TagStore(folder).marks()[("aachen", "a_1")].tags == ("left", "right")
+    finally:
+        for writer in writers:
+            writer.stdin.close()
+            writer.wait(timeout=30)
+            writer.stdout.close()
 
 
 @pytest.mark.parametrize("content", [b"not a database at all" * 100, None])

@@ -31,6 +31,7 @@ import csv
 import io
 import os
 import sqlite3
+import time
 import unicodedata
 from collections.abc import Iterable
 from contextlib import closing, contextmanager
@@ -192,16 +193,18 @@ class TagStore:
         return connection
 
     def _problem(self, error: Exception) -> ArtifactError:
-        if "locked" in str(error) or "busy" in str(error):  # another writer held it past the timeout
+        if _busy(error):  # another writer held it past the timeout
             return ArtifactError(f"{TAGS_FILE} is busy (another writer held it for over {BUSY_TIMEOUT_S:.0f} s): "
                                  "nothing was changed, try again")
         return ArtifactError(f"{TAGS_FILE} cannot be read ({error}): it is left as it is; "
                              f"move it away to start a new one (its tags and notes are then lost)")
 
     def _schema_version(self, connection: sqlite3.Connection) -> int:
-        """The file's ``user_version``, once it is known to be a tags store (0: an empty file)."""
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if version == 0 and connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+        """The file's ``user_version``, once it is known to be a tags store (0: an empty file).
+        One statement, one snapshot: another writer may make the schema between two."""
+        version, tables = connection.execute(
+            "SELECT user_version, (SELECT count(*) FROM sqlite_master) FROM pragma_user_version").fetchone()
+        if version == 0 and tables:
             raise ArtifactError(f"{TAGS_FILE} is an SQLite file of another program (no tags schema): "
                                 "it is left as it is; move it away to start a new one")
         if version > SCHEMA_VERSION:
@@ -230,9 +233,7 @@ class TagStore:
         """One write transaction that makes the schema if the file is new and bumps the counter."""
         with closing(self._connect(create=True)) as connection:
             try:
-                self._schema_version(connection)  # before anything changes a file that is not ours
-                connection.execute("PRAGMA journal_mode=WAL")  # kept in the file: readers never block writers
-                connection.execute("BEGIN IMMEDIATE")  # waits (busy timeout) for another writer
+                self._begin_writing(connection)
                 try:
                     if self._schema_version(connection) == 0:
                         for statement in SCHEMA.split(";"):
@@ -246,6 +247,22 @@ class TagStore:
                 connection.execute("COMMIT")
             except sqlite3.DatabaseError as error:
                 raise self._problem(error) from error
+
+    def _begin_writing(self, connection: sqlite3.Connection) -> None:
+        """``BEGIN IMMEDIATE`` on a tags store in WAL mode. SQLite waits its busy timeout for
+        another writer, except in a few races where it answers "locked" at once (two connections
+        switching a new file to WAL together): those are tried again until the timeout."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                self._schema_version(connection)  # before anything changes a file that is not ours
+                connection.execute("PRAGMA journal_mode=WAL")  # kept in the file: readers never block writers
+                connection.execute("BEGIN IMMEDIATE")  # waits (busy timeout) for another writer
+                return
+            except sqlite3.OperationalError as error:
+                if not _busy(error) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     # ------------------------------------------------------------------ reading
 
@@ -335,3 +352,8 @@ class TagStore:
             connection.execute("UPDATE images SET note = ? WHERE city = ? AND stem = ?", (note, city, stem))
         connection.execute("DELETE FROM images WHERE city = ? AND stem = ? AND note = '' AND NOT EXISTS "
                            "(SELECT 1 FROM tags WHERE city = ? AND stem = ?)", (city, stem, city, stem))
+
+
+def _busy(error: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite refused because another connection holds the file."""
+    return "locked" in str(error) or "busy" in str(error)
