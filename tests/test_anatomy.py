@@ -17,7 +17,7 @@ from training.data.cityscapes import instance_path, read_instance_ids, read_labe
 from training.data.index import load_or_build_index
 from training.data.labels import get_class_set, label_id
 from training.data.synthetic import make_dataset
-from training.evaluation.anatomy import Anatomy, frame_count
+from training.evaluation.anatomy import Anatomy, frame_count, frame_counts
 from training.evaluation.instances import AVERAGE_INSTANCE_SIZE, InstanceScores
 from training.evaluation.masks import evaluate_masks
 from training.evaluation.metrics import pair_counts
@@ -133,6 +133,21 @@ def test_the_frame_grid_counts_where_errors_are():
     assert frame_count(counted, (4, 4)).sum() == 128 and (frame_count(counted, (4, 4)) == 8).all()
     small = frame_count(np.ones((2, 3), dtype=bool), (4, 4))  # a smaller image: cells by position
     assert small.sum() == 6 and small[0, 0] == 1 and small[2, 2] == 1 and small[1].sum() == 0
+
+
+@pytest.mark.parametrize("shape, grid", [((1024, 2048), (128, 256)), ((256, 512), (128, 256)), ((30, 40), (3, 4)),
+                                         ((33, 47), (4, 5)), ((256, 256), (2, 2))])
+def test_the_counted_and_wrong_cells_of_one_pass_are_those_of_two(shape, grid):
+    """Whole blocks of 64, 4 and 100 pixels (one pass), none (the integral image) and
+    of 16384 (too many pixels for one pass)."""
+    rng = np.random.default_rng(shape[0])
+    truth = rng.integers(0, 4, shape, dtype=np.uint8)
+    truth[rng.random(shape) < 0.2] = 255  # no class: never counted
+    predicted = np.where(rng.random(shape) < 0.3, rng.integers(0, 4, shape, dtype=np.uint8), truth).astype(np.uint8)
+    counted, wrong = frame_counts(truth, predicted, grid)
+    assert np.array_equal(counted, frame_count(truth != 255, grid))
+    assert np.array_equal(wrong, frame_count((truth != 255) & (predicted != truth), grid))
+    assert wrong.sum() > 0 and counted.sum() > wrong.sum()
 
 
 def test_no_instance_files_means_no_iiou_but_everything_else(generated, tmp_path):

@@ -1,14 +1,13 @@
 """Decoding PNG files fast: libspng for the formats read in bulk (photos, labelIds, instanceIds),
 Pillow for the rest.
 
-A genuine 2048x1024 Cityscapes photo is a 2.1 MB PNG of sensor noise; Pillow decodes one in
-~80 ms on our 2-core machines, libspng in ~30-40 ms; a 2048x1024 labelIds mask takes libspng
-~3 ms (Pillow and OpenCV ~5.5), a 16-bit instanceIds file ~6 ms (~7.5). libspng is called
-through its C API (``training.data.spng_c``), which lets other threads run meanwhile: the
-threads of an evaluation, a render or a rescore decode in parallel. The arrays are identical to
-Pillow's (``tests/test_png.py`` checks it on every format we read); formats libspng would
-convert (palette, grey+alpha, ...) are decoded by Pillow, so callers always get what
-``np.asarray(Image.open(path))`` gives.
+A genuine 2048x1024 Cityscapes photo is a 2.1 MB PNG of sensor noise; libspng decodes it in
+about half of Pillow's or OpenCV's time, and labelIds and 16-bit instanceIds files faster too
+(``bench/bench_png.py``). libspng is called through its C API (``training.data.spng_c``), which
+lets other threads run meanwhile: the threads of an evaluation, a render, a rescore or a
+training batch decode in parallel. The arrays are identical to Pillow's (``tests/test_png.py``
+checks it on every format we read); formats libspng would convert (palette, grey+alpha, ...) are
+decoded by Pillow, so callers always get what ``np.asarray(Image.open(path))`` gives.
 
 The header is parsed here (no decode) so callers check mode and size before paying for pixels.
 """

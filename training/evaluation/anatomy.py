@@ -169,11 +169,11 @@ def frame_counts(truth_classes: np.ndarray, predicted_classes: np.ndarray, grid:
     counted = cv2.compare(truth_classes, IGNORE_INDEX, cv2.CMP_NE, dst=scratch("counted", shape, np.uint8))
     wrong = cv2.compare(predicted_classes, truth_classes, cv2.CMP_NE, dst=scratch("wrong", shape, np.uint8))
     cv2.bitwise_and(wrong, counted, dst=wrong)  # 255 where wrong, 0 elsewhere
-    base = _block_pixels(shape, grid) + 1
-    if base == 1 or base > 127:
+    base = _block_pixels(shape, grid) + 1  # above any cell's count of counted pixels
+    if base == 1 or base + 1 > 255:  # no whole blocks, or counted + wrong x base past a byte
         return _cell_sums(cv2.bitwise_and(counted, 1), grid, 1), _cell_sums(cv2.bitwise_and(wrong, 1), grid, 1)
     cv2.bitwise_and(counted, 1, dst=counted)
-    cv2.bitwise_and(wrong, base, dst=wrong)  # base < 128 keeps its bits of 255
+    cv2.bitwise_and(wrong, base, dst=wrong)  # 255 & base = base
     both = _cell_sums(cv2.add(counted, wrong, dst=counted), grid, base + 1)
     return both % base, both // base
 

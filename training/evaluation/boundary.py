@@ -128,7 +128,7 @@ def packed_bands(maps: list[np.ndarray], width: int, first_bit: int = 0, reuse: 
     ``x-d..x+d-1``, or ``down`` in rows ``y-d..y+d-1``, columns ``x-d..x+d``. Each map's neighbour
     tests set its bit in two shared bytes, and the windows are ORs of shifted copies of those bytes
     (``_or_run``, 5 per axis at d = 11): cheap whole-map passes that serve every map at once,
-    where a 2-D min and max filter per map cost 4x as much. ``reuse``: the work arrays are this
+    in place of a 2-D min and a 2-D max filter per map. ``reuse``: the work arrays are this
     thread's (``scratch``).
     """
     d = int(width)
@@ -171,10 +171,7 @@ def packed_bands(maps: list[np.ndarray], width: int, first_bit: int = 0, reuse: 
     cv2.bitwise_or(rows, down[:, d:columns - d], dst=rows)
     inner = bits[d:height - d, d:columns - d]
     _or_run(rows, 2 * d, 0, spare, last=inner)
-    bits[:d] = everything
-    bits[-d:] = everything
-    bits[:, :d] = everything
-    bits[:, -d:] = everything
+    _set_border(bits, d, everything)
     return bits
 
 
