@@ -5,7 +5,6 @@ import io
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -172,15 +171,16 @@ NEW_STORE_WRITER = """
 import sys
 sys.path.insert(0, {repo!r})
 from training.runs.tags import TagStore
-import time
 from pathlib import Path
 print("ready", flush=True)
 for line in sys.stdin:  # a folder without a store: both processes make its first write together
     folder = Path(line.strip())
-    while not (folder / "go").exists():
-        time.sleep(0.001)
+    print("waiting", flush=True)
+    while not (folder / "go").exists():  # no sleep: the two start within microseconds
+        pass
     try:
-        TagStore(folder).add_tag("aachen", "a_1", sys.argv[1])
+        for i in range(3):
+            TagStore(folder).add_tag("aachen", "a_1", f"{{sys.argv[1]}} {{i}}")
         print("ok", flush=True)
     except Exception as error:
         print(f"{{type(error).__name__}}: {{error}}", flush=True)
@@ -189,22 +189,24 @@ for line in sys.stdin:  # a folder without a store: both processes make its firs
 
 def test_two_processes_making_a_new_store_at_once_both_write(tmp_path):
     """SQLite answers "locked" at once, without its busy timeout, to one of two connections that
-    switch a new file to WAL together (1 round in 5 failed before the store tried again)."""
+    switch a new file to WAL together: before the store tried again, 4 runs of this test in 5
+    failed."""
     script = NEW_STORE_WRITER.format(repo=str(REPO))
     writers = [subprocess.Popen([sys.executable, "-c", script, name], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 text=True) for name in ("left", "right")]
     try:
         assert [writer.stdout.readline() for writer in writers] == ["ready\n"] * 2
-        for round_ in range(15):
+        for round_ in range(30):
             folder = tmp_path / str(round_)
             folder.mkdir()
             for writer in writers:
                 writer.stdin.write(f"{folder}\n")
                 writer.stdin.flush()
-            time.sleep(0.02)  # both are waiting for the signal
+            assert [writer.stdout.readline() for writer in writers] == ["waiting\n"] * 2
             (folder / "go").touch()
             assert [writer.stdout.readline().strip() for writer in writers] == ["ok", "ok"], round_
-            assert TagStore(folder).marks()[("aachen", "a_1")].tags == ("left", "right")
+            assert TagStore(folder).marks()[("aachen", "a_1")].tags == tuple(
+                f"{name} {i}" for name in ("left", "right") for i in range(3))
     finally:
         for writer in writers:
             writer.stdin.close()
