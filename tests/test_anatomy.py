@@ -4,6 +4,7 @@ missed object by hand, the frame grid, and the anatomy of every run (trained, im
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.data.cityscapes import instance_path, read_instance_ids, read_label_ids
+from training.data.cityscapes import DatasetError, instance_path, read_instance_ids, read_label_ids
 from training.data.index import load_or_build_index
 from training.data.labels import get_class_set, label_id
 from training.data.synthetic import make_dataset
@@ -236,3 +237,16 @@ def test_the_official_band_is_the_band_of_the_official_map(generated):
         for labels in (label_ids, with_parking):
             truth = anatomy.truth(labels, None)
             assert np.array_equal(truth.official_band, boundary_band(class_set.eval_gt_lut[labels], truth.width))
+
+
+def test_a_damaged_instance_file_is_an_error_naming_it(generated, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(generated, copy)
+    entry = load_or_build_index(copy).split("test")[0]
+    damaged = instance_path(copy / entry.label)
+    damaged.write_bytes(damaged.read_bytes()[:300])
+    with pytest.raises(DatasetError, match=re.escape(f"{damaged}: corrupt PNG")):
+        read_instance_ids(copy / entry.label)
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(damaged)
+    with pytest.raises(DatasetError, match=re.escape(f"{damaged}: mode RGB, expected I;16 or L")):
+        read_instance_ids(copy / entry.label)

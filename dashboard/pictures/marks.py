@@ -23,7 +23,6 @@ import dashboard.readers.store as store
 from dashboard.views.regions import BOX, Outline, box_param
 from training.data.cityscapes import DatasetError, instance_path, read_instance_ids, read_label_ids
 from training.data.labels import ID_TO_LABEL, get_class_set
-from training.data.png import PngError
 from training.evaluation.boundary import DEFAULT_RATIO, BandCounts, boundary_width, error_band
 from training.evaluation.instances import INSTANCE_OFFSET
 from training.runs.layout import ArtifactError
@@ -68,8 +67,8 @@ def _region(image: pictures.ImageRef, wanted: Outline) -> Region:
     label_file = Path(image.root) / image.label
     try:
         ids = read_instance_ids(label_file)
-    except (OSError, ValueError, PngError, DatasetError) as error:
-        return Region(None, f"{instance_path(image.label).name} cannot be read ({error})")
+    except DatasetError as error:  # it names the file
+        return Region(None, f"the instance ids cannot be read: {error}")
     if ids is None:
         return Region(None, f"the dataset has no {instance_path(image.label).name}: no object to outline")
     mask = ids == wanted.instance

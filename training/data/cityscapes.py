@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from training.data.labels import NUM_LABEL_IDS
-from training.data.png import MAX_PNG_FILE_BYTES, PngError, decode_png, read_file, read_header, read_png
+from training.data.png import MAX_PNG_FILE_BYTES, PngError, decode_png, read_file, read_header
 
 OFFICIAL_SPLITS = ("train", "val")
 IMAGE_DIR, LABEL_DIR = "leftImg8bit", "gtFine"
@@ -223,17 +223,13 @@ def instance_path(label_path: str | Path) -> Path:
 
 def read_instance_ids(label_path: str | Path) -> np.ndarray | None:
     """The instanceIds beside the labelIds file ``label_path`` (uint16 as the 16-bit PNG stores
-    them, else int32), or None when the dataset has no such file; ``OSError`` or ``PngError``
-    when it cannot be read."""
+    them, int32 from an 8-bit one), or None when the dataset has no such file; ``DatasetError``
+    naming the file when it cannot be read."""
     path = instance_path(label_path)
     if not path.is_file():
         return None
-    ids = read_png(path, MAX_IMAGE_PIXELS)[1]
-    if ids.ndim != 2:
-        raise ValueError(f"{path}: instanceIds must be a single-channel PNG, got shape {ids.shape}")
-    if ids.dtype not in (np.uint16, np.int32):
-        ids = ids.astype(np.int32)
-    return np.ascontiguousarray(ids)
+    ids = read_png_file(path, ("I;16", "L"), "single-channel instanceIds")
+    return ids if ids.dtype == np.uint16 else ids.astype(np.int32)
 
 
 def read_pair(root: Path, image_relpath: str, label_relpath: str) -> tuple[np.ndarray, np.ndarray]:
